@@ -1,1 +1,65 @@
-fn main() {}
+//! `quarry`: build, search and measure on-disk vector indexes.
+
+mod cmd;
+mod progress;
+mod rss;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "quarry", version, about = "Vector search for collections larger than memory")]
+struct Cli {
+    /// Worker threads for compute (default: all cores).
+    #[arg(long, global = true)]
+    threads: Option<usize>,
+    /// Hide progress bars.
+    #[arg(long, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Build and search an index of the built-in SIFT10K set; print recall, QPS and bytes per query.
+    Demo(cmd::demo::Args),
+    /// Build an on-disk index from a vector file.
+    Build(cmd::build::Args),
+    /// Search an index with a query file; report recall, QPS, latency and I/O per query.
+    Search(cmd::search::Args),
+    /// Exact ground truth by brute force.
+    Gt(cmd::gt::Args),
+    /// Summarise an index and the RAM it holds when open.
+    Info(cmd::info::Args),
+    /// Split a vector file into base / held-out queries / training sample.
+    Split(cmd::split::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("QUARRY_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    if let Some(t) = cli.threads {
+        if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(t.max(1)).build_global() {
+            eprintln!("error: cannot set up {t} threads: {e}");
+            std::process::exit(2);
+        }
+    }
+    let ui = progress::Ui::new(!cli.quiet);
+    let res = match cli.command {
+        Command::Demo(a) => cmd::demo::run(a, &ui),
+        Command::Build(a) => cmd::build::run(a, &ui),
+        Command::Search(a) => cmd::search::run(a, &ui),
+        Command::Gt(a) => cmd::gt::run(a, &ui),
+        Command::Info(a) => cmd::info::run(a),
+        Command::Split(a) => cmd::split::run(a, &ui),
+    };
+    if let Err(e) = res {
+        // One line: the chain of causes, outermost first.
+        let msg: Vec<String> = e.chain().map(|c| c.to_string()).collect();
+        eprintln!("error: {}", msg.join(": "));
+        std::process::exit(1);
+    }
+}

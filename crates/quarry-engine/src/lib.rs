@@ -1,1 +1,24 @@
-//! placeholder
+//! Layer 7 of Quarry: the index (build, open, search) and the batch-aware executor.
+//!
+//! Search of a batch: rank centroids for all queries in one GEMM, let the router pick
+//! partitions per query, invert that into partition -> queries, read each partition
+//! once (many reads in flight on the I/O pool, in disk order), scan it for all of its
+//! queries with GEMM while the next reads land, and merge per-query top-k lists.
+
+mod build;
+mod error;
+mod executor;
+mod groundtruth;
+mod index;
+mod params;
+mod stats;
+
+pub use build::{build_index, BuildConfig, BuildReport};
+pub use error::EngineError;
+pub use groundtruth::exact_knn;
+pub use index::{Index, MemoryReport, OpenOptions};
+pub use params::{RouterSpec, SearchParams};
+pub use quarry_kernels::{Metric, Neighbor};
+pub use quarry_partition::{NoProgress, Progress};
+pub use quarry_storage::IoMode;
+pub use stats::{BatchResult, BatchStats, QueryStats};

@@ -4,10 +4,24 @@
 //! size in chunks and several threads may read one source at once. Every read is
 //! validated: sizes against headers, per-record dimensions, non-finite floats.
 
+mod atomic;
+mod bin;
+mod dense;
 mod error;
+mod groundtruth;
+mod io;
+mod npy;
+mod open;
 mod source;
+mod validate;
+mod vecs;
+mod writer;
 
 pub use error::FormatError;
-pub use source::{ChunkData, VectorSource};
+pub use groundtruth::{read_ground_truth, GroundTruth};
+pub use open::{open_vectors, read_queries, QuerySet};
+pub use source::{chunks, ChunkData, VectorSource};
+pub use validate::MAX_DIM;
+pub use writer::{write_fbin, write_i8bin, write_ibin, write_ivecs, write_u8bin, BinWriter};
 
-use quarry_kernels::DType;
+pub use quarry_kernels::DType;

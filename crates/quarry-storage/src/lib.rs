@@ -1,1 +1,45 @@
-//! placeholder
+//! Layer 4 of Quarry: the on-disk index format and the partition stores that read it.
+//!
+//! An index is a directory: `manifest.json` (written last, holds a checksum of every
+//! other file), `centroids.bin`, `partitions.bin` (the partition table) and `data.bin`
+//! (4 KiB-aligned partition extents). Every extent read is verified against the
+//! crc32c in the table, so a damaged index reports corruption instead of results.
+
+mod aligned;
+mod backend;
+mod error;
+mod layout;
+mod manifest;
+mod pool;
+mod reader;
+mod table;
+mod writer;
+
+pub use aligned::AlignedBuf;
+pub use backend::{open_store, BufferedStore, DirectStore, IoMode};
+pub use error::StorageError;
+pub use layout::{PartitionView, ALIGN};
+pub use manifest::{FileEntry, Manifest, FORMAT_NAME, FORMAT_VERSION};
+pub use pool::{IoPool, LoadedPartition, PartitionStream};
+pub use reader::IndexFiles;
+pub use table::PartitionEntry;
+pub use writer::{IndexWriter, PartitionPayload};
+
+/// Names of the files in an index directory.
+pub mod files {
+    pub const MANIFEST: &str = "manifest.json";
+    pub const CENTROIDS: &str = "centroids.bin";
+    pub const TABLE: &str = "partitions.bin";
+    pub const DATA: &str = "data.bin";
+}
+
+/// Reads partitions of one index. Implementations differ only in how bytes reach
+/// memory (direct I/O, page cache); the engine never knows which it runs on.
+pub trait PartitionStore: Send + Sync {
+    /// Reads partition `pid`'s whole extent into `buf` (resized as needed) and
+    /// verifies its checksum.
+    fn read_into(&self, pid: u32, buf: &mut AlignedBuf) -> Result<(), StorageError>;
+    fn entry(&self, pid: u32) -> Option<&PartitionEntry>;
+    fn num_partitions(&self) -> usize;
+    fn io_mode(&self) -> IoMode;
+}

@@ -1,0 +1,71 @@
+use crate::progress::Ui;
+use crate::rss::peak_rss_mb;
+use anyhow::{Context, Result};
+use quarry_engine::{build_index, BuildConfig, Metric};
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Vectors to index (.fvecs .bvecs .fbin .u8bin .i8bin .npy).
+    #[arg(long)]
+    pub base: PathBuf,
+    /// Index directory to create (must not exist).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Number of partitions.
+    #[arg(long)]
+    pub partitions: usize,
+    #[arg(long, default_value = "l2")]
+    pub metric: Metric,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Memory for vector data held at once, in MiB.
+    #[arg(long, default_value_t = 1024)]
+    pub mem_budget_mb: usize,
+    /// Partition sizes are bounded by (1 + eps) * n / partitions.
+    #[arg(long, default_value_t = 0.1)]
+    pub balance_eps: f32,
+    /// Lloyd iterations on the training sample.
+    #[arg(long, default_value_t = 10)]
+    pub iters: usize,
+    /// Mini-batch passes over the whole file.
+    #[arg(long, default_value_t = 1)]
+    pub epochs: usize,
+    /// Training sample per partition.
+    #[arg(long, default_value_t = 256)]
+    pub sample_per_partition: usize,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(a: Args, ui: &Ui) -> Result<()> {
+    let mut cfg = BuildConfig::new(a.partitions, a.metric);
+    cfg.seed = a.seed;
+    cfg.mem_budget_mb = a.mem_budget_mb;
+    cfg.balance_eps = a.balance_eps;
+    cfg.sample_iters = a.iters;
+    cfg.epochs = a.epochs;
+    cfg.sample_per_centroid = a.sample_per_partition;
+    let report = build_index(&a.base, &a.out, &cfg, ui).with_context(|| format!("building {}", a.out.display()))?;
+    ui.done();
+    let rss = peak_rss_mb();
+    if a.json {
+        let mut v = serde_json::to_value(&report)?;
+        v["peak_rss_mb"] = serde_json::json!(rss);
+        println!("{v}");
+    } else {
+        println!("built {} : {} vectors x {} ({}), {}", report.dir.display(), report.num_vectors, report.dim, report.dtype, report.sizes);
+        println!(
+            "moved by size bound: {} | write passes: {} | train {:.2}s, assign {:.2}s, write {:.2}s, total {:.2}s | peak RSS {:.1} MiB",
+            report.moved,
+            report.write_passes,
+            report.train_time.as_secs_f64(),
+            report.assign_time.as_secs_f64(),
+            report.write_time.as_secs_f64(),
+            report.total_time.as_secs_f64(),
+            rss
+        );
+    }
+    Ok(())
+}

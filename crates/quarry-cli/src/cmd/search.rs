@@ -1,0 +1,189 @@
+use crate::progress::Ui;
+use crate::rss::peak_rss_mb;
+use anyhow::{bail, Result};
+use quarry_engine::{BatchStats, Index, IoMode, OpenOptions, Progress, RouterSpec, SearchParams};
+use quarry_formats::{read_ground_truth, read_queries, GroundTruth};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(clap::Args)]
+pub struct Args {
+    #[arg(long)]
+    pub index: PathBuf,
+    #[arg(long)]
+    pub queries: PathBuf,
+    /// Ground truth (.ivecs/.ibin) to report recall@k against.
+    #[arg(long)]
+    pub gt: Option<PathBuf>,
+    #[arg(long, default_value_t = 10)]
+    pub k: usize,
+    /// Partitions probed per query (the cap, with --spann-eps).
+    #[arg(long, default_value_t = 8)]
+    pub nprobe: usize,
+    /// Use SPANN's rule: probe partitions within (1 + eps) of the nearest centroid's distance.
+    #[arg(long)]
+    pub spann_eps: Option<f32>,
+    /// Queries per batch; 1 runs the single-query path.
+    #[arg(long, default_value_t = 1000)]
+    pub batch_size: usize,
+    /// direct (page cache bypassed) or buffered.
+    #[arg(long, default_value = "direct")]
+    pub io: IoMode,
+    /// Threads issuing reads (device queue depth).
+    #[arg(long, default_value_t = 8)]
+    pub io_threads: usize,
+    /// Use only the first N queries.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Serialize)]
+pub struct SearchReport {
+    pub config: serde_json::Value,
+    pub k: usize,
+    pub queries: usize,
+    pub recall_at_k: Option<f64>,
+    pub qps: f64,
+    /// Mean / p50 / p99 wall time of one search call (one batch; one query when batch_size = 1).
+    pub latency_ms_mean: f64,
+    pub latency_ms_p50: f64,
+    pub latency_ms_p99: f64,
+    /// Vectors in the partitions each query probed (its distance computations).
+    pub vectors_per_query: f64,
+    /// Vectors read from storage per query (shared reads divided among the batch).
+    pub vectors_read_per_query: f64,
+    pub bytes_per_query: f64,
+    pub partitions_per_query: f64,
+    pub partitions_read_per_query: f64,
+    pub io_requests_per_query: f64,
+    pub io_mode: String,
+    pub batch_size: usize,
+    pub threads: usize,
+    pub read_mib_per_s: f64,
+    pub time_ms: serde_json::Value,
+    pub rss_mb: f64,
+}
+
+pub fn run(a: Args, ui: &Ui) -> Result<()> {
+    let report = execute(&a, ui)?;
+    if a.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        print_table(&report);
+    }
+    Ok(())
+}
+
+pub fn execute(a: &Args, ui: &Ui) -> Result<SearchReport> {
+    if a.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    let index = Index::open(&a.index, OpenOptions { io: a.io, io_threads: a.io_threads.max(1), ..Default::default() })?;
+    let mut q = read_queries(&a.queries)?;
+    if q.dim != index.dim() {
+        bail!("queries have {} dimensions, index expects {}", q.dim, index.dim());
+    }
+    if let Some(l) = a.limit {
+        q.n = q.n.min(l.max(1));
+        q.data.truncate(q.n * q.dim);
+    }
+    let gt = match &a.gt {
+        Some(p) => Some(load_gt(p, q.n, a.k)?),
+        None => None,
+    };
+    let router = match a.spann_eps {
+        Some(eps) => RouterSpec::Spann { eps, max_nprobe: a.nprobe },
+        None => RouterSpec::Fixed { nprobe: a.nprobe },
+    };
+    let params = SearchParams { k: a.k, router };
+    params.router.router()?;
+
+    ui.stage("search", q.n as u64);
+    let mut total = BatchStats::default();
+    let mut lat = Vec::new();
+    let mut hits = 0usize;
+    let mut vectors = 0u64;
+    let mut partitions = 0u64;
+    let t = Instant::now();
+    for (b, chunk) in q.data.chunks(a.batch_size * q.dim).enumerate() {
+        let s = Instant::now();
+        let res = index.search_batch(chunk, &params)?;
+        lat.push(s.elapsed().as_secs_f64() * 1e3);
+        total.add(&res.stats);
+        for (j, (nb, st)) in res.neighbors.iter().zip(&res.per_query).enumerate() {
+            vectors += st.vectors;
+            partitions += st.partitions as u64;
+            if let Some(gt) = &gt {
+                let truth = &gt.row(b * a.batch_size + j)[..a.k];
+                hits += nb.iter().filter(|n| truth.contains(&(n.id as u32))).count();
+            }
+        }
+        ui.advance(res.neighbors.len() as u64);
+    }
+    let wall = t.elapsed().as_secs_f64();
+    ui.done();
+    let n = q.n as f64;
+    let mut sorted = lat.clone();
+    sorted.sort_by(f64::total_cmp);
+    let pct = |p: f64| sorted[((sorted.len() - 1) as f64 * p).round() as usize];
+    Ok(SearchReport {
+        config: serde_json::json!({
+            "index": a.index, "router": params.router, "nprobe": a.nprobe, "io_threads": a.io_threads,
+        }),
+        k: a.k,
+        queries: q.n,
+        recall_at_k: gt.map(|_| hits as f64 / (n * a.k as f64)),
+        qps: n / wall,
+        latency_ms_mean: lat.iter().sum::<f64>() / lat.len() as f64,
+        latency_ms_p50: pct(0.5),
+        latency_ms_p99: pct(0.99),
+        vectors_per_query: vectors as f64 / n,
+        vectors_read_per_query: total.vectors_read as f64 / n,
+        bytes_per_query: total.bytes_read as f64 / n,
+        partitions_per_query: partitions as f64 / n,
+        partitions_read_per_query: total.partitions_read as f64 / n,
+        io_requests_per_query: total.io_requests as f64 / n,
+        io_mode: a.io.name().to_string(),
+        batch_size: a.batch_size,
+        threads: rayon::current_num_threads(),
+        read_mib_per_s: total.bytes_read as f64 / (1 << 20) as f64 / wall,
+        time_ms: serde_json::json!({
+            "wall": wall * 1e3,
+            "route": total.route.as_secs_f64() * 1e3,
+            "io_wait": total.io_wait.as_secs_f64() * 1e3,
+            "compute": total.compute.as_secs_f64() * 1e3,
+            "merge": total.merge.as_secs_f64() * 1e3,
+        }),
+        rss_mb: peak_rss_mb(),
+    })
+}
+
+fn load_gt(path: &std::path::Path, nq: usize, k: usize) -> Result<GroundTruth> {
+    let gt = read_ground_truth(path)?;
+    if gt.n < nq {
+        bail!("{}: ground truth has {} rows but there are {nq} queries", path.display(), gt.n);
+    }
+    if gt.k < k {
+        bail!("{}: ground truth holds top-{} but recall@{k} was asked; compute it with `quarry gt --k {k}`", path.display(), gt.k);
+    }
+    Ok(gt)
+}
+
+fn print_table(r: &SearchReport) {
+    println!(
+        "{} queries, k={}, batch {}, {} I/O, {} threads",
+        r.queries, r.k, r.batch_size, r.io_mode, r.threads
+    );
+    if let Some(rec) = r.recall_at_k {
+        println!("recall@{:<3}           {rec:.4}", r.k);
+    }
+    println!("QPS                  {:.1}", r.qps);
+    println!("latency ms           mean {:.3}  p50 {:.3}  p99 {:.3}", r.latency_ms_mean, r.latency_ms_p50, r.latency_ms_p99);
+    println!("partitions / query   {:.2} probed, {:.3} read", r.partitions_per_query, r.partitions_read_per_query);
+    println!("vectors / query      {:.1} scanned, {:.1} read", r.vectors_per_query, r.vectors_read_per_query);
+    println!("bytes / query        {:.0}  ({:.1} MiB/s read)", r.bytes_per_query, r.read_mib_per_s);
+}

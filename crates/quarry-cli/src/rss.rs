@@ -1,0 +1,13 @@
+//! Peak resident memory of this process, from /proc (Linux).
+
+/// VmHWM in bytes, if the kernel reports it.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+pub fn peak_rss_mb() -> f64 {
+    peak_rss_bytes().map_or(f64::NAN, |b| b as f64 / (1 << 20) as f64)
+}

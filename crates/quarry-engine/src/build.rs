@@ -1,0 +1,192 @@
+//! Index build: train balanced centroids, assign, write partitions, all streamed
+//! within a memory budget.
+
+use crate::EngineError;
+use quarry_formats::{open_vectors, ChunkData, VectorSource};
+use quarry_kernels::{DType, Metric};
+use quarry_partition::{assign_balanced, train_centroids, KMeansConfig, Progress, Rows, SizeStats};
+use quarry_storage::{IndexWriter, PartitionPayload};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct BuildConfig {
+    pub partitions: usize,
+    pub metric: Metric,
+    pub seed: u64,
+    pub balance_eps: f32,
+    /// Memory for vector data held at once (chunks, samples, partition groups).
+    pub mem_budget_mb: usize,
+    pub sample_per_centroid: usize,
+    pub sample_iters: usize,
+    pub epochs: usize,
+}
+
+impl BuildConfig {
+    pub fn new(partitions: usize, metric: Metric) -> Self {
+        BuildConfig {
+            partitions,
+            metric,
+            seed: 42,
+            balance_eps: 0.1,
+            mem_budget_mb: 1024,
+            sample_per_centroid: 256,
+            sample_iters: 10,
+            epochs: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BuildReport {
+    pub dir: PathBuf,
+    pub num_vectors: u64,
+    pub dim: usize,
+    pub dtype: DType,
+    pub sizes: SizeStats,
+    /// Vectors placed outside their nearest partition by the size bound.
+    pub moved: u64,
+    pub write_passes: usize,
+    pub train_time: Duration,
+    pub assign_time: Duration,
+    pub write_time: Duration,
+    pub total_time: Duration,
+}
+
+pub fn build_index(base: &Path, out: &Path, cfg: &BuildConfig, progress: &dyn Progress) -> Result<BuildReport, EngineError> {
+    let total = Instant::now();
+    let src = open_vectors(base)?;
+    let (n, dim, dtype) = (src.len(), src.dim(), src.dtype());
+    if cfg.partitions == 0 || cfg.partitions > n {
+        return Err(EngineError::BadBuild(format!(
+            "--partitions {} for {n} vectors: use between 1 and {n}",
+            cfg.partitions
+        )));
+    }
+    if cfg.mem_budget_mb == 0 {
+        return Err(EngineError::BadBuild("--mem-budget-mb must be at least 1".into()));
+    }
+    let budget = cfg.mem_budget_mb << 20;
+    // A chunk is held as read (native dtype) and as f32 for the GEMMs, plus the
+    // per-row distance rows of one GEMM block; a quarter of the budget per chunk
+    // leaves room for the sample and for the nearest-centroid table.
+    let row_bytes = dim * (dtype.size() + 4);
+    let chunk_rows = (budget / 4 / row_bytes).max(1);
+    let max_sample_rows = (budget / 2 / (dim * 4)).max(cfg.partitions);
+
+    let km = KMeansConfig {
+        k: cfg.partitions,
+        seed: cfg.seed,
+        balance_eps: cfg.balance_eps,
+        sample_per_centroid: cfg.sample_per_centroid,
+        sample_iters: cfg.sample_iters,
+        epochs: cfg.epochs,
+        chunk_rows,
+        max_sample_rows,
+    };
+    let rows = Rows { src: src.as_ref(), spherical: cfg.metric == Metric::Cosine };
+    let t = Instant::now();
+    let centroids = train_centroids(&rows, &km, progress)?;
+    let train_time = t.elapsed();
+    let t = Instant::now();
+    let assignment = assign_balanced(&rows, &centroids, cfg.balance_eps, chunk_rows, progress)?;
+    let assign_time = t.elapsed();
+    let sizes = SizeStats::of(&assignment.sizes);
+
+    let t = Instant::now();
+    let mut writer = IndexWriter::create(out, dim, dtype, cfg.metric)?;
+    writer.write_centroids(&centroids)?;
+    let passes = write_partitions(src.as_ref(), &assignment.partition_of, &assignment.sizes, budget, chunk_rows, &mut writer, progress)?;
+    let write_time = t.elapsed();
+    let build = serde_json::json!({
+        "partitions": cfg.partitions,
+        "seed": cfg.seed,
+        "balance_eps": cfg.balance_eps,
+        "capacity": assignment.capacity,
+        "mem_budget_mb": cfg.mem_budget_mb,
+        "chunk_rows": chunk_rows,
+        "sample_per_centroid": cfg.sample_per_centroid,
+        "sample_iters": cfg.sample_iters,
+        "epochs": cfg.epochs,
+        "moved_by_balance": assignment.moved,
+        "sizes": sizes,
+        "clustering": if cfg.metric == Metric::Cosine { "spherical balanced k-means" } else { "balanced k-means (L2)" },
+    });
+    let dir = writer.finish(build, Vec::new())?;
+    Ok(BuildReport {
+        dir,
+        num_vectors: n as u64,
+        dim,
+        dtype,
+        sizes,
+        moved: assignment.moved,
+        write_passes: passes,
+        train_time,
+        assign_time,
+        write_time,
+        total_time: total.elapsed(),
+    })
+}
+
+/// Groups vectors by partition and writes partitions in id order. Partitions are
+/// gathered in groups whose payload fits the budget; each group is one pass over
+/// the source, so memory stays bounded whatever the collection size.
+fn write_partitions(
+    src: &dyn VectorSource,
+    part_of: &[u32],
+    sizes: &[u64],
+    budget: usize,
+    chunk_rows: usize,
+    writer: &mut IndexWriter,
+    progress: &dyn Progress,
+) -> Result<usize, EngineError> {
+    let dim = src.dim();
+    let row_bytes = (dim * src.dtype().size() + 8) as u64;
+    // The chunk being read takes part of the budget; groups get the rest.
+    let group_budget = ((budget as u64) / 2).max(row_bytes);
+    let k = sizes.len();
+    let mut groups: Vec<(usize, usize)> = Vec::new();
+    let mut start = 0;
+    while start < k {
+        let mut end = start;
+        let mut bytes = 0u64;
+        while end < k && (end == start || bytes + sizes[end] * row_bytes <= group_budget) {
+            bytes += sizes[end] * row_bytes;
+            end += 1;
+        }
+        groups.push((start, end));
+        start = end;
+    }
+    let n = src.len();
+    progress.stage("write partitions", (n * groups.len()) as u64);
+    for &(lo, hi) in &groups {
+        let mut ids: Vec<Vec<u64>> = (lo..hi).map(|p| Vec::with_capacity(sizes[p] as usize)).collect();
+        let mut vecs: Vec<Vec<u8>> = (lo..hi).map(|p| Vec::with_capacity(sizes[p] as usize * (row_bytes as usize - 8))).collect();
+        for s in (0..n).step_by(chunk_rows) {
+            let cnt = chunk_rows.min(n - s);
+            let chunk = src.read_range(s, cnt)?;
+            for r in 0..cnt {
+                let p = part_of[s + r] as usize;
+                if p < lo || p >= hi {
+                    continue;
+                }
+                ids[p - lo].push((s + r) as u64);
+                append_row(&chunk, r, dim, &mut vecs[p - lo]);
+            }
+            progress.advance(cnt as u64);
+        }
+        for (i, v) in ids.iter().zip(&vecs) {
+            writer.append_partition(PartitionPayload { ids: i, vectors: v })?;
+        }
+    }
+    Ok(groups.len())
+}
+
+fn append_row(chunk: &ChunkData, r: usize, dim: usize, out: &mut Vec<u8>) {
+    match chunk {
+        ChunkData::F32(v) => v[r * dim..(r + 1) * dim].iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        ChunkData::U8(v) => out.extend_from_slice(&v[r * dim..(r + 1) * dim]),
+        ChunkData::I8(v) => out.extend(v[r * dim..(r + 1) * dim].iter().map(|&x| x as u8)),
+    }
+}

@@ -1,0 +1,30 @@
+use quarry_formats::FormatError;
+use quarry_partition::PartitionError;
+use quarry_routing::RoutingError;
+use quarry_storage::StorageError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Partition(#[from] PartitionError),
+    #[error(transparent)]
+    Routing(#[from] RoutingError),
+    #[error("query has {got} dimensions, index expects {want}")]
+    QueryDim { got: usize, want: usize },
+    #[error("query batch of {len} values is not a whole number of {dim}-dimensional queries")]
+    BatchShape { len: usize, dim: usize },
+    #[error("query {query} has a non-finite value at component {component}; replace NaN/Inf before searching")]
+    NonFinite { query: usize, component: usize },
+    #[error("empty batch: pass at least one query")]
+    EmptyBatch,
+    #[error("k must be at least 1")]
+    ZeroK,
+    #[error("k = {k} exceeds the {n} vectors in the index; use k <= {n}")]
+    KTooLarge { k: usize, n: u64 },
+    #[error("invalid build parameter: {0}")]
+    BadBuild(String),
+}

@@ -1,0 +1,168 @@
+//! The batch-aware executor.
+
+use crate::stats::{BatchResult, BatchStats, QueryStats};
+use crate::{EngineError, Index};
+use quarry_kernels::{batch_distances_with, distance, BatchScratch, DType, Element, Metric, Neighbor, TopK};
+use quarry_routing::Router;
+use quarry_storage::{LoadedPartition, PartitionView, StorageError};
+use rayon::prelude::*;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Candidates kept per (query, partition) from GEMM distances before the exact
+/// re-score: GEMM's ||q||^2 - 2q.x + ||x||^2 rounds differently from a direct
+/// difference, and depends on block shapes; re-scoring the best `k + RESCORE_SLACK`
+/// with the fixed-order kernel makes results exact and identical whether a query
+/// is searched alone or inside any batch.
+const RESCORE_SLACK: usize = 16;
+
+/// Queries per GEMM block inside one partition (bounds the distance matrix).
+const QUERY_BLOCK: usize = 256;
+
+pub(crate) fn run(index: &Index, queries: &[f32], k: usize, router: &dyn Router) -> Result<BatchResult, EngineError> {
+    let wall = Instant::now();
+    let dim = index.dim();
+    let nq = queries.len() / dim;
+
+    // 1. Route: one GEMM against the centroids for the whole batch.
+    let t = Instant::now();
+    let ranked = index.centroids.rank(queries, router.candidates())?;
+    let selected = router.select(&ranked);
+    let route = t.elapsed();
+
+    // 2. Invert query -> partitions into partition -> queries, in disk order.
+    let np = index.num_partitions();
+    let mut queries_of: Vec<Vec<u32>> = vec![Vec::new(); np];
+    let mut per_query = vec![QueryStats::default(); nq];
+    for (qi, parts) in selected.iter().enumerate() {
+        for &p in parts {
+            queries_of[p as usize].push(qi as u32);
+            per_query[qi].partitions += 1;
+            per_query[qi].vectors += index.table[p as usize].count;
+        }
+    }
+    let pids: Vec<u32> = (0..np as u32).filter(|&p| !queries_of[p as usize].is_empty()).collect();
+
+    // 3. Read each partition once; scan it for all its queries as reads complete.
+    let io_wait_ns = AtomicU64::new(0);
+    let stream = index.pool.stream(index.store.clone(), &pids, index.opts.read_ahead);
+    let timed = TimedStream { inner: stream, wait_ns: &io_wait_ns };
+    let metric = index.metric();
+    let dtype = index.dtype();
+    let scanned: Vec<Result<Scanned, StorageError>> = timed
+        .par_bridge()
+        .map(|loaded| {
+            let loaded = loaded?;
+            let t = Instant::now();
+            let qs = &queries_of[loaded.pid as usize];
+            let lists = scan(&loaded, index.table[loaded.pid as usize].count as usize, dim, dtype, metric, queries, qs, k)?;
+            Ok(Scanned { pid: loaded.pid, bytes: loaded.bytes, lists, compute: t.elapsed() })
+        })
+        .collect();
+
+    // 4. Merge per-query lists (ids de-duplicated: replicated vectors count once).
+    let t = Instant::now();
+    let mut stats = BatchStats { queries: nq, route, ..Default::default() };
+    let mut candidates: Vec<Vec<Neighbor>> = vec![Vec::new(); nq];
+    for s in scanned {
+        let s = s?;
+        stats.partitions_read += 1;
+        stats.io_requests += 1;
+        stats.bytes_read += s.bytes;
+        stats.vectors_read += index.table[s.pid as usize].count;
+        stats.compute += s.compute;
+        for (qi, list) in queries_of[s.pid as usize].iter().zip(s.lists) {
+            candidates[*qi as usize].extend(list);
+        }
+    }
+    let neighbors: Vec<Vec<Neighbor>> = candidates.into_par_iter().map(|c| merge(c, k)).collect();
+    stats.merge = t.elapsed();
+    stats.distance_computations = per_query.iter().map(|q| q.vectors).sum();
+    stats.io_wait = Duration::from_nanos(io_wait_ns.load(Ordering::Relaxed));
+    stats.wall = wall.elapsed();
+    Ok(BatchResult { neighbors, per_query, stats })
+}
+
+struct Scanned {
+    pid: u32,
+    bytes: u64,
+    lists: Vec<Vec<Neighbor>>,
+    compute: Duration,
+}
+
+/// Counts the time scanners spend waiting for the next completed read.
+struct TimedStream<'a, I> {
+    inner: I,
+    wait_ns: &'a AtomicU64,
+}
+
+impl<I: Iterator> Iterator for TimedStream<'_, I> {
+    type Item = I::Item;
+    fn next(&mut self) -> Option<I::Item> {
+        let t = Instant::now();
+        let item = self.inner.next();
+        self.wait_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        item
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn scan(
+    loaded: &LoadedPartition,
+    count: usize,
+    dim: usize,
+    dtype: DType,
+    metric: Metric,
+    queries: &[f32],
+    qs: &[u32],
+    k: usize,
+) -> Result<Vec<Vec<Neighbor>>, StorageError> {
+    let view = PartitionView::parse(loaded.buf.as_slice(), count, dim, dtype)?;
+    Ok(match dtype {
+        DType::F32 => scan_typed::<f32>(&view, metric, queries, qs, k),
+        DType::U8 => scan_typed::<u8>(&view, metric, queries, qs, k),
+        DType::I8 => scan_typed::<i8>(&view, metric, queries, qs, k),
+    })
+}
+
+fn scan_typed<T: Element>(view: &PartitionView<'_>, metric: Metric, queries: &[f32], qs: &[u32], k: usize) -> Vec<Vec<Neighbor>> {
+    let (n, dim) = (view.count, view.dim);
+    let data: &[T] = view.vectors();
+    let keep = (k + RESCORE_SLACK).min(n);
+    let mut out = Vec::with_capacity(qs.len());
+    let mut scratch = BatchScratch::default();
+    let mut block = Vec::new();
+    let mut dists = Vec::new();
+    for qb in qs.chunks(QUERY_BLOCK) {
+        block.clear();
+        for &qi in qb {
+            block.extend_from_slice(&queries[qi as usize * dim..(qi as usize + 1) * dim]);
+        }
+        dists.resize(qb.len() * n, 0.0);
+        batch_distances_with(metric, &block, qb.len(), data, n, dim, &mut dists, &mut scratch);
+        for (j, row) in dists.chunks_exact(n).enumerate() {
+            let mut approx = TopK::new(keep);
+            for (i, &d) in row.iter().enumerate() {
+                if d <= approx.threshold() {
+                    approx.push(i as u64, d);
+                }
+            }
+            let q = &block[j * dim..(j + 1) * dim];
+            let mut exact = TopK::new(k);
+            for c in approx.into_sorted() {
+                let i = c.id as usize;
+                exact.push(view.id(i), distance(metric, q, &data[i * dim..(i + 1) * dim]));
+            }
+            out.push(exact.into_sorted());
+        }
+    }
+    out
+}
+
+fn merge(mut c: Vec<Neighbor>, k: usize) -> Vec<Neighbor> {
+    c.sort_by(|a, b| a.id.cmp(&b.id).then(a.dist.total_cmp(&b.dist)));
+    c.dedup_by_key(|n| n.id);
+    let mut top = TopK::new(k);
+    top.extend(c);
+    top.into_sorted()
+}

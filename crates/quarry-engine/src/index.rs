@@ -1,0 +1,133 @@
+use crate::executor;
+use crate::{BatchResult, EngineError, SearchParams};
+use quarry_kernels::{DType, Metric};
+use quarry_routing::{CentroidIndex, Router};
+use quarry_storage::{open_store, IndexFiles, IoMode, IoPool, Manifest, PartitionEntry, PartitionStore};
+use serde::Serialize;
+use std::path::Path;
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy)]
+pub struct OpenOptions {
+    pub io: IoMode,
+    /// Threads issuing blocking reads: the device queue depth the executor reaches.
+    pub io_threads: usize,
+    /// Finished reads allowed to wait for the scanners (bounds read-ahead memory).
+    pub read_ahead: usize,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        OpenOptions { io: IoMode::Direct, io_threads: 8, read_ahead: 8 }
+    }
+}
+
+/// An opened index: in memory, the centroids and the partition table; on storage,
+/// the partition extents.
+pub struct Index {
+    pub(crate) manifest: Manifest,
+    pub(crate) table: Vec<PartitionEntry>,
+    pub(crate) centroids: CentroidIndex,
+    pub(crate) store: Arc<dyn PartitionStore>,
+    pub(crate) pool: IoPool,
+    pub(crate) opts: OpenOptions,
+}
+
+/// RAM an open index holds, by part.
+#[derive(Debug, Clone, Serialize)]
+pub struct MemoryReport {
+    pub centroids_bytes: u64,
+    pub partition_table_bytes: u64,
+    /// Upper bound of partition buffers in flight during a search.
+    pub read_buffers_max_bytes: u64,
+    pub total_bytes: u64,
+}
+
+impl Index {
+    pub fn open(dir: &Path, opts: OpenOptions) -> Result<Index, EngineError> {
+        let files = IndexFiles::open(dir)?;
+        let store = open_store(&files, opts.io)?;
+        let IndexFiles { manifest, centroids, table, .. } = files;
+        let centroids = CentroidIndex::new(centroids, manifest.dim, manifest.metric);
+        Ok(Index { pool: IoPool::new(opts.io_threads), manifest, table, centroids, store, opts })
+    }
+
+    pub fn manifest(&self) -> &Manifest {
+        &self.manifest
+    }
+    pub fn dim(&self) -> usize {
+        self.manifest.dim
+    }
+    pub fn dtype(&self) -> DType {
+        self.manifest.dtype
+    }
+    pub fn metric(&self) -> Metric {
+        self.manifest.metric
+    }
+    pub fn len(&self) -> u64 {
+        self.manifest.num_vectors
+    }
+    pub fn is_empty(&self) -> bool {
+        self.manifest.num_vectors == 0
+    }
+    pub fn num_partitions(&self) -> usize {
+        self.table.len()
+    }
+    pub fn partition_sizes(&self) -> Vec<u64> {
+        self.table.iter().map(|e| e.count).collect()
+    }
+    pub fn io_mode(&self) -> IoMode {
+        self.opts.io
+    }
+    pub fn centroids(&self) -> &CentroidIndex {
+        &self.centroids
+    }
+
+    pub fn memory(&self) -> MemoryReport {
+        let largest = self.table.iter().map(|e| e.length).max().unwrap_or(0);
+        let c = self.centroids.memory_bytes() as u64;
+        let t = (self.table.len() * std::mem::size_of::<PartitionEntry>()) as u64;
+        let r = largest * (self.opts.io_threads + self.opts.read_ahead + rayon::current_num_threads()) as u64;
+        MemoryReport { centroids_bytes: c, partition_table_bytes: t, read_buffers_max_bytes: r, total_bytes: c + t + r }
+    }
+
+    /// Searches one query (a batch of one: every partition it probes is read for it alone).
+    pub fn search(&self, query: &[f32], params: &SearchParams) -> Result<BatchResult, EngineError> {
+        if query.len() != self.dim() {
+            return Err(EngineError::QueryDim { got: query.len(), want: self.dim() });
+        }
+        self.search_batch(query, params)
+    }
+
+    /// Searches a row-major batch of queries, reading each needed partition once.
+    pub fn search_batch(&self, queries: &[f32], params: &SearchParams) -> Result<BatchResult, EngineError> {
+        let router = params.router.router()?;
+        self.search_batch_with(queries, params.k, router.as_ref())
+    }
+
+    /// Same, with any router (learned routers plug in here).
+    pub fn search_batch_with(&self, queries: &[f32], k: usize, router: &dyn Router) -> Result<BatchResult, EngineError> {
+        self.validate(queries, k)?;
+        executor::run(self, queries, k, router)
+    }
+
+    fn validate(&self, queries: &[f32], k: usize) -> Result<(), EngineError> {
+        let dim = self.dim();
+        if queries.is_empty() {
+            return Err(EngineError::EmptyBatch);
+        }
+        if queries.len() % dim != 0 {
+            return Err(EngineError::BatchShape { len: queries.len(), dim });
+        }
+        if k == 0 {
+            return Err(EngineError::ZeroK);
+        }
+        if k as u64 > self.len() {
+            return Err(EngineError::KTooLarge { k, n: self.len() });
+        }
+        if let Some(p) = queries.iter().position(|v| !v.is_finite()) {
+            return Err(EngineError::NonFinite { query: p / dim, component: p % dim });
+        }
+        Ok(())
+    }
+}

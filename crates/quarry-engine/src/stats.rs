@@ -1,0 +1,55 @@
+use quarry_kernels::Neighbor;
+use serde::Serialize;
+use std::time::Duration;
+
+/// What one query cost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct QueryStats {
+    pub partitions: u32,
+    /// Vectors in the partitions it probed (= distance computations for it).
+    pub vectors: u64,
+}
+
+/// What a batch cost. Bytes and I/O requests are counted once per batch: a partition
+/// shared by many queries is read once, which is what batch-aware execution buys.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct BatchStats {
+    pub queries: usize,
+    pub partitions_read: u64,
+    pub io_requests: u64,
+    pub bytes_read: u64,
+    /// Vectors read from storage (each read partition's count, once).
+    pub vectors_read: u64,
+    pub distance_computations: u64,
+    pub route: Duration,
+    /// Time the compute side waited for a read to complete.
+    pub io_wait: Duration,
+    /// Scan time summed over worker threads.
+    pub compute: Duration,
+    pub merge: Duration,
+    pub wall: Duration,
+}
+
+impl BatchStats {
+    pub fn add(&mut self, o: &BatchStats) {
+        self.queries += o.queries;
+        self.partitions_read += o.partitions_read;
+        self.io_requests += o.io_requests;
+        self.bytes_read += o.bytes_read;
+        self.vectors_read += o.vectors_read;
+        self.distance_computations += o.distance_computations;
+        self.route += o.route;
+        self.io_wait += o.io_wait;
+        self.compute += o.compute;
+        self.merge += o.merge;
+        self.wall += o.wall;
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct BatchResult {
+    /// Per query, nearest first.
+    pub neighbors: Vec<Vec<Neighbor>>,
+    pub per_query: Vec<QueryStats>,
+    pub stats: BatchStats,
+}

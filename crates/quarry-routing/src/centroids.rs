@@ -1,0 +1,115 @@
+use crate::RoutingError;
+use quarry_kernels::{batch_distances_with, BatchScratch, Metric};
+
+/// Centroids kept in memory, ranked for a batch of queries with one GEMM.
+#[derive(Debug, Clone)]
+pub struct CentroidIndex {
+    centroids: Vec<f32>,
+    dim: usize,
+    metric: Metric,
+}
+
+/// Per query, (partition, distance) pairs nearest first.
+#[derive(Debug, Clone, Default)]
+pub struct RankedPartitions {
+    pub per_query: Vec<Vec<(u32, f32)>>,
+}
+
+impl CentroidIndex {
+    /// `metric` is the index metric: partitions are ranked by the same distance the
+    /// results are, so the nearest centroid is the one most likely to hold neighbours.
+    pub fn new(centroids: Vec<f32>, dim: usize, metric: Metric) -> Self {
+        assert!(dim > 0 && centroids.len() % dim == 0, "centroid buffer is k x dim");
+        CentroidIndex { centroids, dim, metric }
+    }
+
+    pub fn len(&self) -> usize {
+        self.centroids.len() / self.dim
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.centroids.is_empty()
+    }
+
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    pub fn centroids(&self) -> &[f32] {
+        &self.centroids
+    }
+
+    pub fn memory_bytes(&self) -> usize {
+        self.centroids.len() * 4
+    }
+
+    /// The `top` nearest partitions of every query. Ties break by partition id so the
+    /// ranking is deterministic.
+    pub fn rank(&self, queries: &[f32], top: usize) -> Result<RankedPartitions, RoutingError> {
+        if queries.len() % self.dim != 0 {
+            return Err(RoutingError::Shape { got: queries.len(), dim: self.dim });
+        }
+        let nq = queries.len() / self.dim;
+        let k = self.len();
+        let top = top.min(k);
+        // Blocks of queries bound the nq x k distance matrix.
+        const BLOCK: usize = 256;
+        let mut per_query = Vec::with_capacity(nq);
+        let mut scratch = BatchScratch::default();
+        let mut dists = Vec::new();
+        for start in (0..nq).step_by(BLOCK) {
+            let b = BLOCK.min(nq - start);
+            dists.resize(b * k, 0.0);
+            let q = &queries[start * self.dim..(start + b) * self.dim];
+            batch_distances_with(self.metric, q, b, &self.centroids, k, self.dim, &mut dists, &mut scratch);
+            for row in dists.chunks_exact(k) {
+                per_query.push(top_n(row, top));
+            }
+        }
+        Ok(RankedPartitions { per_query })
+    }
+}
+
+fn top_n(row: &[f32], n: usize) -> Vec<(u32, f32)> {
+    let mut idx: Vec<(u32, f32)> = row.iter().enumerate().map(|(i, d)| (i as u32, *d)).collect();
+    let cmp = |a: &(u32, f32), b: &(u32, f32)| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0));
+    if n < idx.len() && n > 0 {
+        idx.select_nth_unstable_by(n - 1, cmp);
+        idx.truncate(n);
+    }
+    idx.sort_by(cmp);
+    idx.truncate(n);
+    idx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranks_match_brute_force_order() {
+        let dim = 3;
+        let cents: Vec<f32> = (0..10 * dim).map(|i| ((i * 7919) % 23) as f32).collect();
+        let ci = CentroidIndex::new(cents.clone(), dim, Metric::L2);
+        let q = vec![3.0, 5.0, 1.0, 10.0, 0.0, 2.0];
+        let r = ci.rank(&q, 4).unwrap();
+        for (qi, ranked) in r.per_query.iter().enumerate() {
+            let qv = &q[qi * dim..qi * dim + dim];
+            let mut all: Vec<(u32, f32)> = cents
+                .chunks_exact(dim)
+                .enumerate()
+                .map(|(i, c)| (i as u32, quarry_kernels::scalar::l2_sq(qv, c)))
+                .collect();
+            all.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+            let want: Vec<u32> = all[..4].iter().map(|p| p.0).collect();
+            let got: Vec<u32> = ranked.iter().map(|p| p.0).collect();
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn rejects_bad_shape() {
+        let ci = CentroidIndex::new(vec![0.0; 8], 4, Metric::L2);
+        assert_eq!(ci.rank(&[1.0; 5], 1).unwrap_err(), RoutingError::Shape { got: 5, dim: 4 });
+    }
+}

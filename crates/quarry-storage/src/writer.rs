@@ -1,0 +1,150 @@
+//! Writes an index into a temporary sibling directory and renames it into place
+//! only after every file is written and synced: a crash leaves no index or a whole one.
+
+use crate::layout::{encode_extent, payload_bytes};
+use crate::manifest::{FileEntry, Manifest, FORMAT_NAME, FORMAT_VERSION};
+use crate::table::{self, PartitionEntry};
+use crate::{files, StorageError};
+use quarry_kernels::{DType, Metric};
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+/// The contents of one partition: ids and the vectors as raw little-endian bytes in
+/// the index dtype (`ids.len() * dim * dtype.size()` bytes).
+pub struct PartitionPayload<'a> {
+    pub ids: &'a [u64],
+    pub vectors: &'a [u8],
+}
+
+pub struct IndexWriter {
+    final_dir: PathBuf,
+    tmp_dir: PathBuf,
+    dim: usize,
+    dtype: DType,
+    metric: Metric,
+    data: BufWriter<File>,
+    data_len: u64,
+    table: Vec<PartitionEntry>,
+    files: BTreeMap<String, FileEntry>,
+    extent: Vec<u8>,
+}
+
+impl IndexWriter {
+    pub fn create(dir: &Path, dim: usize, dtype: DType, metric: Metric) -> Result<Self, StorageError> {
+        if dir.exists() {
+            return Err(StorageError::Exists { path: dir.to_path_buf() });
+        }
+        let name = dir.file_name().ok_or_else(|| StorageError::NotAnIndex {
+            path: dir.to_path_buf(),
+            reason: "output path has no directory name".into(),
+        })?;
+        let parent = match dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent).map_err(|e| StorageError::io(&parent, e))?;
+        let tmp_dir = parent.join(format!(".{}.quarry-partial", name.to_string_lossy()));
+        if tmp_dir.exists() {
+            // Left by an interrupted build of this same destination: never an index.
+            std::fs::remove_dir_all(&tmp_dir).map_err(|e| StorageError::io(&tmp_dir, e))?;
+        }
+        std::fs::create_dir(&tmp_dir).map_err(|e| StorageError::io(&tmp_dir, e))?;
+        let data_path = tmp_dir.join(files::DATA);
+        let data = File::create(&data_path).map_err(|e| StorageError::io(&data_path, e))?;
+        Ok(IndexWriter {
+            final_dir: dir.to_path_buf(),
+            tmp_dir,
+            dim,
+            dtype,
+            metric,
+            data: BufWriter::with_capacity(1 << 20, data),
+            data_len: 0,
+            table: Vec::new(),
+            files: BTreeMap::new(),
+            extent: Vec::new(),
+        })
+    }
+
+    /// Writes a small checksummed file (centroids, router models, ...).
+    pub fn write_file(&mut self, name: &str, bytes: &[u8]) -> Result<(), StorageError> {
+        let path = self.tmp_dir.join(name);
+        let mut f = File::create(&path).map_err(|e| StorageError::io(&path, e))?;
+        f.write_all(bytes).map_err(|e| StorageError::io(&path, e))?;
+        f.sync_all().map_err(|e| StorageError::io(&path, e))?;
+        self.files.insert(name.to_string(), FileEntry { bytes: bytes.len() as u64, crc32c: Some(crc32c::crc32c(bytes)) });
+        Ok(())
+    }
+
+    pub fn write_centroids(&mut self, centroids: &[f32]) -> Result<(), StorageError> {
+        let bytes: Vec<u8> = centroids.iter().flat_map(|v| v.to_le_bytes()).collect();
+        self.write_file(files::CENTROIDS, &bytes)
+    }
+
+    /// Appends the next partition (partitions are written in id order).
+    pub fn append_partition(&mut self, payload: PartitionPayload<'_>) -> Result<(), StorageError> {
+        let count = payload.ids.len() as u64;
+        let want = payload_bytes(count, self.dim, self.dtype);
+        if want != (payload.ids.len() * 8 + payload.vectors.len()) as u64 {
+            return Err(StorageError::Payload(format!(
+                "{} vector bytes for {count} vectors of {} x {}",
+                payload.vectors.len(),
+                self.dim,
+                self.dtype
+            )));
+        }
+        encode_extent(payload.ids, payload.vectors, &mut self.extent);
+        let path = self.tmp_dir.join(files::DATA);
+        self.data.write_all(&self.extent).map_err(|e| StorageError::io(&path, e))?;
+        self.table.push(PartitionEntry {
+            offset: self.data_len,
+            length: self.extent.len() as u64,
+            count,
+            crc32c: crc32c::crc32c(&self.extent),
+        });
+        self.data_len += self.extent.len() as u64;
+        Ok(())
+    }
+
+    pub fn partitions_written(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Writes the table and the manifest, syncs, and renames the directory into place.
+    pub fn finish(mut self, build: serde_json::Value, routers: Vec<String>) -> Result<PathBuf, StorageError> {
+        let data_path = self.tmp_dir.join(files::DATA);
+        self.data.flush().map_err(|e| StorageError::io(&data_path, e))?;
+        self.data.get_ref().sync_all().map_err(|e| StorageError::io(&data_path, e))?;
+        self.files.insert(files::DATA.to_string(), FileEntry { bytes: self.data_len, crc32c: None });
+        let table_bytes = table::encode(&self.table);
+        self.write_file(files::TABLE, &table_bytes)?;
+        let manifest = Manifest {
+            format: FORMAT_NAME.to_string(),
+            format_version: FORMAT_VERSION,
+            dim: self.dim,
+            dtype: self.dtype,
+            metric: self.metric,
+            num_vectors: self.table.iter().map(|e| e.count).sum(),
+            num_partitions: self.table.len(),
+            build,
+            routers,
+            files: std::mem::take(&mut self.files),
+        };
+        let mpath = self.tmp_dir.join(files::MANIFEST);
+        let mut f = File::create(&mpath).map_err(|e| StorageError::io(&mpath, e))?;
+        f.write_all(&manifest.to_bytes()).map_err(|e| StorageError::io(&mpath, e))?;
+        f.sync_all().map_err(|e| StorageError::io(&mpath, e))?;
+        if self.final_dir.exists() {
+            return Err(StorageError::Exists { path: self.final_dir.clone() });
+        }
+        std::fs::rename(&self.tmp_dir, &self.final_dir).map_err(|e| StorageError::io(&self.final_dir, e))?;
+        if let Some(parent) = self.final_dir.parent() {
+            // Persist the rename itself.
+            if let Ok(d) = File::open(if parent.as_os_str().is_empty() { Path::new(".") } else { parent }) {
+                let _ = d.sync_all();
+            }
+        }
+        Ok(self.final_dir.clone())
+    }
+}

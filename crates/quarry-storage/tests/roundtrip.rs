@@ -1,0 +1,138 @@
+use quarry_kernels::{DType, Metric};
+use quarry_storage::{files, open_store, AlignedBuf, IndexFiles, IndexWriter, IoMode, IoPool, PartitionPayload, PartitionView, StorageError};
+use std::path::Path;
+
+fn tmp() -> tempfile::TempDir {
+    // Under target/: /tmp may be a tmpfs without O_DIRECT.
+    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap()
+}
+
+/// Three partitions of f32 vectors, dim 5; partition p holds ids p*100 + i.
+fn write_index(dir: &Path) -> Vec<Vec<(u64, Vec<f32>)>> {
+    let dim = 5;
+    let mut w = IndexWriter::create(dir, dim, DType::F32, Metric::L2).unwrap();
+    w.write_centroids(&vec![0.5f32; 3 * dim]).unwrap();
+    let mut parts = Vec::new();
+    for (p, count) in [3usize, 0, 1000].into_iter().enumerate() {
+        let rows: Vec<(u64, Vec<f32>)> =
+            (0..count).map(|i| ((p * 100 + i) as u64, (0..dim).map(|j| (i * dim + j) as f32 * 0.25).collect())).collect();
+        let ids: Vec<u64> = rows.iter().map(|r| r.0).collect();
+        let bytes: Vec<u8> = rows.iter().flat_map(|r| r.1.iter().flat_map(|v| v.to_le_bytes())).collect();
+        w.append_partition(PartitionPayload { ids: &ids, vectors: &bytes }).unwrap();
+        parts.push(rows);
+    }
+    w.finish(serde_json::json!({"seed": 1}), vec![]).unwrap();
+    parts
+}
+
+#[test]
+fn written_partitions_read_back_through_both_backends() {
+    let t = tmp();
+    let dir = t.path().join("idx");
+    let parts = write_index(&dir);
+    let files = IndexFiles::open(&dir).unwrap();
+    assert_eq!(files.manifest.num_vectors, 1003);
+    assert_eq!(files.table.len(), 3);
+    for mode in [IoMode::Direct, IoMode::Buffered] {
+        let store = open_store(&files, mode).unwrap();
+        for (p, rows) in parts.iter().enumerate() {
+            let mut buf = AlignedBuf::new();
+            store.read_into(p as u32, &mut buf).unwrap();
+            assert_eq!(buf.len() % 4096, 0);
+            let v = PartitionView::parse(buf.as_slice(), rows.len(), 5, DType::F32).unwrap();
+            let vecs: &[f32] = v.vectors();
+            for (i, (id, x)) in rows.iter().enumerate() {
+                assert_eq!(v.id(i), *id);
+                assert_eq!(&vecs[i * 5..i * 5 + 5], &x[..]);
+            }
+        }
+        // The pool returns every requested partition once.
+        let pool = IoPool::new(4);
+        let mut got: Vec<u32> = pool.stream(store.clone(), &[2, 0, 1], 2).map(|r| r.unwrap().pid).collect();
+        got.sort();
+        assert_eq!(got, vec![0, 1, 2]);
+    }
+}
+
+#[test]
+fn same_input_gives_identical_bytes() {
+    let t = tmp();
+    write_index(&t.path().join("a"));
+    write_index(&t.path().join("b"));
+    for f in [files::MANIFEST, files::CENTROIDS, files::TABLE, files::DATA] {
+        assert_eq!(std::fs::read(t.path().join("a").join(f)).unwrap(), std::fs::read(t.path().join("b").join(f)).unwrap(), "{f}");
+    }
+}
+
+#[test]
+fn a_flipped_byte_in_an_extent_is_reported_as_corruption() {
+    let t = tmp();
+    let dir = t.path().join("idx");
+    write_index(&dir);
+    let data = dir.join(files::DATA);
+    let mut bytes = std::fs::read(&data).unwrap();
+    let files0 = IndexFiles::open(&dir).unwrap();
+    let e = files0.table[2];
+    // Flip one byte inside partition 2's padding-free payload and one in its padding.
+    for off in [e.offset + 17, e.offset + e.length - 1] {
+        bytes[off as usize] ^= 0x40;
+        std::fs::write(&data, &bytes).unwrap();
+        let files = IndexFiles::open(&dir).unwrap();
+        for mode in [IoMode::Direct, IoMode::Buffered] {
+            let store = open_store(&files, mode).unwrap();
+            let mut buf = AlignedBuf::new();
+            let err = store.read_into(2, &mut buf).unwrap_err();
+            assert!(matches!(err, StorageError::Corrupt { .. }), "{err}");
+            assert!(err.to_string().contains("partition 2"), "{err}");
+            store.read_into(0, &mut buf).unwrap();
+        }
+        bytes[off as usize] ^= 0x40;
+    }
+}
+
+#[test]
+fn damaged_small_files_and_missing_files_fail_at_open() {
+    let t = tmp();
+    let dir = t.path().join("idx");
+    write_index(&dir);
+    for f in [files::CENTROIDS, files::TABLE] {
+        let p = dir.join(f);
+        let orig = std::fs::read(&p).unwrap();
+        let mut b = orig.clone();
+        b[3] ^= 1;
+        std::fs::write(&p, &b).unwrap();
+        let err = IndexFiles::open(&dir).unwrap_err();
+        assert!(matches!(err, StorageError::Corrupt { .. }), "{f}: {err}");
+        std::fs::write(&p, &orig).unwrap();
+    }
+    std::fs::remove_file(dir.join(files::TABLE)).unwrap();
+    let err = IndexFiles::open(&dir).unwrap_err();
+    assert!(matches!(err, StorageError::NotAnIndex { .. }), "{err}");
+    assert!(err.to_string().contains("missing"), "{err}");
+}
+
+#[test]
+fn other_versions_and_non_indexes_are_refused() {
+    let t = tmp();
+    let dir = t.path().join("idx");
+    write_index(&dir);
+    let m = dir.join(files::MANIFEST);
+    let text = std::fs::read_to_string(&m).unwrap();
+    std::fs::write(&m, text.replace("\"format_version\": 1", "\"format_version\": 99")).unwrap();
+    let err = IndexFiles::open(&dir).unwrap_err();
+    assert!(matches!(err, StorageError::Version { found: 99, .. }), "{err}");
+    assert!(err.to_string().contains("rebuild"), "{err}");
+    let err = IndexFiles::open(t.path()).unwrap_err();
+    assert!(matches!(err, StorageError::NotAnIndex { .. }), "{err}");
+    let err = IndexFiles::open(&m).unwrap_err();
+    assert!(matches!(err, StorageError::NotAnIndex { .. }), "{err}");
+}
+
+#[test]
+fn an_existing_destination_is_not_overwritten() {
+    let t = tmp();
+    let dir = t.path().join("idx");
+    write_index(&dir);
+    let err = IndexWriter::create(&dir, 5, DType::F32, Metric::L2).err().unwrap();
+    assert!(matches!(err, StorageError::Exists { .. }));
+}
