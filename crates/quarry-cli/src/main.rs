@@ -7,7 +7,11 @@ mod rss;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "quarry", version, about = "Vector search for collections larger than memory")]
+#[command(
+    name = "quarry",
+    version,
+    about = "Vector search for collections larger than memory"
+)]
 struct Cli {
     /// Worker threads for compute (default: all cores).
     #[arg(long, global = true)]
@@ -42,7 +46,10 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     if let Some(t) = cli.threads {
-        if let Err(e) = rayon::ThreadPoolBuilder::new().num_threads(t.max(1)).build_global() {
+        if let Err(e) = rayon::ThreadPoolBuilder::new()
+            .num_threads(t.max(1))
+            .build_global()
+        {
             eprintln!("error: cannot set up {t} threads: {e}");
             std::process::exit(2);
         }

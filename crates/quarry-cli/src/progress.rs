@@ -11,7 +11,10 @@ pub struct Ui {
 
 impl Ui {
     pub fn new(enabled: bool) -> Ui {
-        Ui { enabled, bar: Mutex::new(None) }
+        Ui {
+            enabled,
+            bar: Mutex::new(None),
+        }
     }
 
     pub fn done(&self) {

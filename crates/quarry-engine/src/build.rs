@@ -10,6 +10,9 @@ use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// Bytes of bookkeeping per vector during a build (see the memory plan).
+const BOOKKEEPING: usize = 20;
+
 #[derive(Debug, Clone)]
 pub struct BuildConfig {
     pub partitions: usize,
@@ -54,7 +57,12 @@ pub struct BuildReport {
     pub total_time: Duration,
 }
 
-pub fn build_index(base: &Path, out: &Path, cfg: &BuildConfig, progress: &dyn Progress) -> Result<BuildReport, EngineError> {
+pub fn build_index(
+    base: &Path,
+    out: &Path,
+    cfg: &BuildConfig,
+    progress: &dyn Progress,
+) -> Result<BuildReport, EngineError> {
     let total = Instant::now();
     let src = open_vectors(base)?;
     let (n, dim, dtype) = (src.len(), src.dim(), src.dtype());
@@ -65,15 +73,30 @@ pub fn build_index(base: &Path, out: &Path, cfg: &BuildConfig, progress: &dyn Pr
         )));
     }
     if cfg.mem_budget_mb == 0 {
-        return Err(EngineError::BadBuild("--mem-budget-mb must be at least 1".into()));
+        return Err(EngineError::BadBuild(
+            "--mem-budget-mb must be at least 1".into(),
+        ));
     }
+    // Memory plan. Per-vector bookkeeping (nearest centroid + distance, sort order,
+    // final partition: BOOKKEEPING bytes each) comes out of the budget first; a
+    // quarter of the rest is the training sample, a quarter one streamed chunk (held
+    // as read and as f32), half the partition groups being written. Not counted:
+    // the fixed overhead of the process (binary, thread stacks, one 4 MiB distance
+    // block per thread, centroids), stated in the README.
     let budget = cfg.mem_budget_mb << 20;
-    // A chunk is held as read (native dtype) and as f32 for the GEMMs, plus the
-    // per-row distance rows of one GEMM block; a quarter of the budget per chunk
-    // leaves room for the sample and for the nearest-centroid table.
+    let bookkeeping = n * BOOKKEEPING;
+    let least = bookkeeping + (1 << 20);
+    if least > budget {
+        return Err(EngineError::BadBuild(format!(
+            "--mem-budget-mb {} is too small for {n} vectors ({BOOKKEEPING} bytes of bookkeeping each); use at least {} MiB",
+            cfg.mem_budget_mb,
+            least.div_ceil(1 << 20)
+        )));
+    }
+    let data_budget = budget - bookkeeping;
     let row_bytes = dim * (dtype.size() + 4);
-    let chunk_rows = (budget / 4 / row_bytes).max(1);
-    let max_sample_rows = (budget / 2 / (dim * 4)).max(cfg.partitions);
+    let chunk_rows = (data_budget / 4 / row_bytes).max(1);
+    let max_sample_rows = (data_budget / 4 / (dim * 4)).max(cfg.partitions);
 
     let km = KMeansConfig {
         k: cfg.partitions,
@@ -85,7 +108,10 @@ pub fn build_index(base: &Path, out: &Path, cfg: &BuildConfig, progress: &dyn Pr
         chunk_rows,
         max_sample_rows,
     };
-    let rows = Rows { src: src.as_ref(), spherical: cfg.metric == Metric::Cosine };
+    let rows = Rows {
+        src: src.as_ref(),
+        spherical: cfg.metric == Metric::Cosine,
+    };
     let t = Instant::now();
     let centroids = train_centroids(&rows, &km, progress)?;
     let train_time = t.elapsed();
@@ -97,7 +123,15 @@ pub fn build_index(base: &Path, out: &Path, cfg: &BuildConfig, progress: &dyn Pr
     let t = Instant::now();
     let mut writer = IndexWriter::create(out, dim, dtype, cfg.metric)?;
     writer.write_centroids(&centroids)?;
-    let passes = write_partitions(src.as_ref(), &assignment.partition_of, &assignment.sizes, budget, chunk_rows, &mut writer, progress)?;
+    let passes = write_partitions(
+        src.as_ref(),
+        &assignment.partition_of,
+        &assignment.sizes,
+        data_budget,
+        chunk_rows,
+        &mut writer,
+        progress,
+    )?;
     let write_time = t.elapsed();
     let build = serde_json::json!({
         "partitions": cfg.partitions,
@@ -143,7 +177,6 @@ fn write_partitions(
 ) -> Result<usize, EngineError> {
     let dim = src.dim();
     let row_bytes = (dim * src.dtype().size() + 8) as u64;
-    // The chunk being read takes part of the budget; groups get the rest.
     let group_budget = ((budget as u64) / 2).max(row_bytes);
     let k = sizes.len();
     let mut groups: Vec<(usize, usize)> = Vec::new();
@@ -161,8 +194,12 @@ fn write_partitions(
     let n = src.len();
     progress.stage("write partitions", (n * groups.len()) as u64);
     for &(lo, hi) in &groups {
-        let mut ids: Vec<Vec<u64>> = (lo..hi).map(|p| Vec::with_capacity(sizes[p] as usize)).collect();
-        let mut vecs: Vec<Vec<u8>> = (lo..hi).map(|p| Vec::with_capacity(sizes[p] as usize * (row_bytes as usize - 8))).collect();
+        let mut ids: Vec<Vec<u64>> = (lo..hi)
+            .map(|p| Vec::with_capacity(sizes[p] as usize))
+            .collect();
+        let mut vecs: Vec<Vec<u8>> = (lo..hi)
+            .map(|p| Vec::with_capacity(sizes[p] as usize * (row_bytes as usize - 8)))
+            .collect();
         for s in (0..n).step_by(chunk_rows) {
             let cnt = chunk_rows.min(n - s);
             let chunk = src.read_range(s, cnt)?;
@@ -185,7 +222,9 @@ fn write_partitions(
 
 fn append_row(chunk: &ChunkData, r: usize, dim: usize, out: &mut Vec<u8>) {
     match chunk {
-        ChunkData::F32(v) => v[r * dim..(r + 1) * dim].iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
+        ChunkData::F32(v) => v[r * dim..(r + 1) * dim]
+            .iter()
+            .for_each(|x| out.extend_from_slice(&x.to_le_bytes())),
         ChunkData::U8(v) => out.extend_from_slice(&v[r * dim..(r + 1) * dim]),
         ChunkData::I8(v) => out.extend(v[r * dim..(r + 1) * dim].iter().map(|&x| x as u8)),
     }

@@ -2,7 +2,9 @@
 
 use crate::stats::{BatchResult, BatchStats, QueryStats};
 use crate::{EngineError, Index};
-use quarry_kernels::{batch_distances_with, distance, BatchScratch, DType, Element, Metric, Neighbor, TopK};
+use quarry_kernels::{
+    batch_distances_with, distance, BatchScratch, DType, Element, Metric, Neighbor, TopK,
+};
 use quarry_routing::Router;
 use quarry_storage::{LoadedPartition, PartitionView, StorageError};
 use rayon::prelude::*;
@@ -19,7 +21,12 @@ const RESCORE_SLACK: usize = 16;
 /// Queries per GEMM block inside one partition (bounds the distance matrix).
 const QUERY_BLOCK: usize = 256;
 
-pub(crate) fn run(index: &Index, queries: &[f32], k: usize, router: &dyn Router) -> Result<BatchResult, EngineError> {
+pub(crate) fn run(
+    index: &Index,
+    queries: &[f32],
+    k: usize,
+    router: &dyn Router,
+) -> Result<BatchResult, EngineError> {
     let wall = Instant::now();
     let dim = index.dim();
     let nq = queries.len() / dim;
@@ -41,12 +48,19 @@ pub(crate) fn run(index: &Index, queries: &[f32], k: usize, router: &dyn Router)
             per_query[qi].vectors += index.table[p as usize].count;
         }
     }
-    let pids: Vec<u32> = (0..np as u32).filter(|&p| !queries_of[p as usize].is_empty()).collect();
+    let pids: Vec<u32> = (0..np as u32)
+        .filter(|&p| !queries_of[p as usize].is_empty())
+        .collect();
 
     // 3. Read each partition once; scan it for all its queries as reads complete.
     let io_wait_ns = AtomicU64::new(0);
-    let stream = index.pool.stream(index.store.clone(), &pids, index.opts.read_ahead);
-    let timed = TimedStream { inner: stream, wait_ns: &io_wait_ns };
+    let stream = index
+        .pool
+        .stream(index.store.clone(), &pids, index.opts.read_ahead);
+    let timed = TimedStream {
+        inner: stream,
+        wait_ns: &io_wait_ns,
+    };
     let metric = index.metric();
     let dtype = index.dtype();
     let scanned: Vec<Result<Scanned, StorageError>> = timed
@@ -55,14 +69,32 @@ pub(crate) fn run(index: &Index, queries: &[f32], k: usize, router: &dyn Router)
             let loaded = loaded?;
             let t = Instant::now();
             let qs = &queries_of[loaded.pid as usize];
-            let lists = scan(&loaded, index.table[loaded.pid as usize].count as usize, dim, dtype, metric, queries, qs, k)?;
-            Ok(Scanned { pid: loaded.pid, bytes: loaded.bytes, lists, compute: t.elapsed() })
+            let lists = scan(
+                &loaded,
+                index.table[loaded.pid as usize].count as usize,
+                dim,
+                dtype,
+                metric,
+                queries,
+                qs,
+                k,
+            )?;
+            Ok(Scanned {
+                pid: loaded.pid,
+                bytes: loaded.bytes,
+                lists,
+                compute: t.elapsed(),
+            })
         })
         .collect();
 
     // 4. Merge per-query lists (ids de-duplicated: replicated vectors count once).
     let t = Instant::now();
-    let mut stats = BatchStats { queries: nq, route, ..Default::default() };
+    let mut stats = BatchStats {
+        queries: nq,
+        route,
+        ..Default::default()
+    };
     let mut candidates: Vec<Vec<Neighbor>> = vec![Vec::new(); nq];
     for s in scanned {
         let s = s?;
@@ -80,7 +112,11 @@ pub(crate) fn run(index: &Index, queries: &[f32], k: usize, router: &dyn Router)
     stats.distance_computations = per_query.iter().map(|q| q.vectors).sum();
     stats.io_wait = Duration::from_nanos(io_wait_ns.load(Ordering::Relaxed));
     stats.wall = wall.elapsed();
-    Ok(BatchResult { neighbors, per_query, stats })
+    Ok(BatchResult {
+        neighbors,
+        per_query,
+        stats,
+    })
 }
 
 struct Scanned {
@@ -101,7 +137,8 @@ impl<I: Iterator> Iterator for TimedStream<'_, I> {
     fn next(&mut self) -> Option<I::Item> {
         let t = Instant::now();
         let item = self.inner.next();
-        self.wait_ns.fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        self.wait_ns
+            .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
         item
     }
 }
@@ -125,7 +162,13 @@ fn scan(
     })
 }
 
-fn scan_typed<T: Element>(view: &PartitionView<'_>, metric: Metric, queries: &[f32], qs: &[u32], k: usize) -> Vec<Vec<Neighbor>> {
+fn scan_typed<T: Element>(
+    view: &PartitionView<'_>,
+    metric: Metric,
+    queries: &[f32],
+    qs: &[u32],
+    k: usize,
+) -> Vec<Vec<Neighbor>> {
     let (n, dim) = (view.count, view.dim);
     let data: &[T] = view.vectors();
     let keep = (k + RESCORE_SLACK).min(n);
@@ -139,7 +182,16 @@ fn scan_typed<T: Element>(view: &PartitionView<'_>, metric: Metric, queries: &[f
             block.extend_from_slice(&queries[qi as usize * dim..(qi as usize + 1) * dim]);
         }
         dists.resize(qb.len() * n, 0.0);
-        batch_distances_with(metric, &block, qb.len(), data, n, dim, &mut dists, &mut scratch);
+        batch_distances_with(
+            metric,
+            &block,
+            qb.len(),
+            data,
+            n,
+            dim,
+            &mut dists,
+            &mut scratch,
+        );
         for (j, row) in dists.chunks_exact(n).enumerate() {
             let mut approx = TopK::new(keep);
             for (i, &d) in row.iter().enumerate() {
@@ -151,7 +203,10 @@ fn scan_typed<T: Element>(view: &PartitionView<'_>, metric: Metric, queries: &[f
             let mut exact = TopK::new(k);
             for c in approx.into_sorted() {
                 let i = c.id as usize;
-                exact.push(view.id(i), distance(metric, q, &data[i * dim..(i + 1) * dim]));
+                exact.push(
+                    view.id(i),
+                    distance(metric, q, &data[i * dim..(i + 1) * dim]),
+                );
             }
             out.push(exact.into_sorted());
         }

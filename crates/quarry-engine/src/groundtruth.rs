@@ -5,7 +5,9 @@
 
 use crate::EngineError;
 use quarry_formats::{ChunkData, VectorSource};
-use quarry_kernels::{batch_distances_with, distance, BatchScratch, Element, Metric, Neighbor, TopK};
+use quarry_kernels::{
+    batch_distances_with, distance, BatchScratch, Element, Metric, Neighbor, TopK,
+};
 use quarry_partition::Progress;
 use rayon::prelude::*;
 
@@ -27,7 +29,10 @@ pub fn exact_knn(
         return Err(EngineError::EmptyBatch);
     }
     if queries.len() % dim != 0 {
-        return Err(EngineError::BatchShape { len: queries.len(), dim });
+        return Err(EngineError::BatchShape {
+            len: queries.len(),
+            dim,
+        });
     }
     let n = base.len();
     if k == 0 {
@@ -73,26 +78,45 @@ pub fn exact_knn(
     Ok(out)
 }
 
-fn scan_chunk<T: Element>(data: &[T], start: usize, dim: usize, metric: Metric, queries: &[f32], heaps: &mut [TopK]) {
+fn scan_chunk<T: Element>(
+    data: &[T],
+    start: usize,
+    dim: usize,
+    metric: Metric,
+    queries: &[f32],
+    heaps: &mut [TopK],
+) {
     let n = data.len() / dim;
-    heaps.par_chunks_mut(QUERY_BLOCK).enumerate().for_each(|(b, hs)| {
-        let q0 = b * QUERY_BLOCK;
-        let qb = &queries[q0 * dim..(q0 + hs.len()) * dim];
-        let mut scratch = BatchScratch::default();
-        // Sub-block the base rows so the distance matrix stays small.
-        let rows = 4096usize;
-        let mut d = Vec::new();
-        for s in (0..n).step_by(rows) {
-            let m = rows.min(n - s);
-            d.resize(hs.len() * m, 0.0);
-            batch_distances_with(metric, qb, hs.len(), &data[s * dim..(s + m) * dim], m, dim, &mut d, &mut scratch);
-            for (h, row) in hs.iter_mut().zip(d.chunks_exact(m)) {
-                for (i, &v) in row.iter().enumerate() {
-                    if v <= h.threshold() {
-                        h.push((start + s + i) as u64, v);
+    heaps
+        .par_chunks_mut(QUERY_BLOCK)
+        .enumerate()
+        .for_each(|(b, hs)| {
+            let q0 = b * QUERY_BLOCK;
+            let qb = &queries[q0 * dim..(q0 + hs.len()) * dim];
+            let mut scratch = BatchScratch::default();
+            // Sub-block the base rows so the distance matrix stays small.
+            let rows = 4096usize;
+            let mut d = Vec::new();
+            for s in (0..n).step_by(rows) {
+                let m = rows.min(n - s);
+                d.resize(hs.len() * m, 0.0);
+                batch_distances_with(
+                    metric,
+                    qb,
+                    hs.len(),
+                    &data[s * dim..(s + m) * dim],
+                    m,
+                    dim,
+                    &mut d,
+                    &mut scratch,
+                );
+                for (h, row) in hs.iter_mut().zip(d.chunks_exact(m)) {
+                    for (i, &v) in row.iter().enumerate() {
+                        if v <= h.threshold() {
+                            h.push((start + s + i) as u64, v);
+                        }
                     }
                 }
             }
-        }
-    });
+        });
 }

@@ -2,7 +2,9 @@ use crate::executor;
 use crate::{BatchResult, EngineError, SearchParams};
 use quarry_kernels::{DType, Metric};
 use quarry_routing::{CentroidIndex, Router};
-use quarry_storage::{open_store, IndexFiles, IoMode, IoPool, Manifest, PartitionEntry, PartitionStore};
+use quarry_storage::{
+    open_store, IndexFiles, IoMode, IoPool, Manifest, PartitionEntry, PartitionStore,
+};
 use serde::Serialize;
 use std::path::Path;
 use std::sync::Arc;
@@ -18,7 +20,11 @@ pub struct OpenOptions {
 
 impl Default for OpenOptions {
     fn default() -> Self {
-        OpenOptions { io: IoMode::Direct, io_threads: 8, read_ahead: 8 }
+        OpenOptions {
+            io: IoMode::Direct,
+            io_threads: 8,
+            read_ahead: 8,
+        }
     }
 }
 
@@ -47,9 +53,21 @@ impl Index {
     pub fn open(dir: &Path, opts: OpenOptions) -> Result<Index, EngineError> {
         let files = IndexFiles::open(dir)?;
         let store = open_store(&files, opts.io)?;
-        let IndexFiles { manifest, centroids, table, .. } = files;
+        let IndexFiles {
+            manifest,
+            centroids,
+            table,
+            ..
+        } = files;
         let centroids = CentroidIndex::new(centroids, manifest.dim, manifest.metric);
-        Ok(Index { pool: IoPool::new(opts.io_threads), manifest, table, centroids, store, opts })
+        Ok(Index {
+            pool: IoPool::new(opts.io_threads),
+            manifest,
+            table,
+            centroids,
+            store,
+            opts,
+        })
     }
 
     pub fn manifest(&self) -> &Manifest {
@@ -87,26 +105,44 @@ impl Index {
         let largest = self.table.iter().map(|e| e.length).max().unwrap_or(0);
         let c = self.centroids.memory_bytes() as u64;
         let t = (self.table.len() * std::mem::size_of::<PartitionEntry>()) as u64;
-        let r = largest * (self.opts.io_threads + self.opts.read_ahead + rayon::current_num_threads()) as u64;
-        MemoryReport { centroids_bytes: c, partition_table_bytes: t, read_buffers_max_bytes: r, total_bytes: c + t + r }
+        let r = largest
+            * (self.opts.io_threads + self.opts.read_ahead + rayon::current_num_threads()) as u64;
+        MemoryReport {
+            centroids_bytes: c,
+            partition_table_bytes: t,
+            read_buffers_max_bytes: r,
+            total_bytes: c + t + r,
+        }
     }
 
     /// Searches one query (a batch of one: every partition it probes is read for it alone).
     pub fn search(&self, query: &[f32], params: &SearchParams) -> Result<BatchResult, EngineError> {
         if query.len() != self.dim() {
-            return Err(EngineError::QueryDim { got: query.len(), want: self.dim() });
+            return Err(EngineError::QueryDim {
+                got: query.len(),
+                want: self.dim(),
+            });
         }
         self.search_batch(query, params)
     }
 
     /// Searches a row-major batch of queries, reading each needed partition once.
-    pub fn search_batch(&self, queries: &[f32], params: &SearchParams) -> Result<BatchResult, EngineError> {
+    pub fn search_batch(
+        &self,
+        queries: &[f32],
+        params: &SearchParams,
+    ) -> Result<BatchResult, EngineError> {
         let router = params.router.router()?;
         self.search_batch_with(queries, params.k, router.as_ref())
     }
 
     /// Same, with any router (learned routers plug in here).
-    pub fn search_batch_with(&self, queries: &[f32], k: usize, router: &dyn Router) -> Result<BatchResult, EngineError> {
+    pub fn search_batch_with(
+        &self,
+        queries: &[f32],
+        k: usize,
+        router: &dyn Router,
+    ) -> Result<BatchResult, EngineError> {
         self.validate(queries, k)?;
         executor::run(self, queries, k, router)
     }
@@ -117,7 +153,10 @@ impl Index {
             return Err(EngineError::EmptyBatch);
         }
         if queries.len() % dim != 0 {
-            return Err(EngineError::BatchShape { len: queries.len(), dim });
+            return Err(EngineError::BatchShape {
+                len: queries.len(),
+                dim,
+            });
         }
         if k == 0 {
             return Err(EngineError::ZeroK);
@@ -126,7 +165,10 @@ impl Index {
             return Err(EngineError::KTooLarge { k, n: self.len() });
         }
         if let Some(p) = queries.iter().position(|v| !v.is_finite()) {
-            return Err(EngineError::NonFinite { query: p / dim, component: p % dim });
+            return Err(EngineError::NonFinite {
+                query: p / dim,
+                component: p % dim,
+            });
         }
         Ok(())
     }

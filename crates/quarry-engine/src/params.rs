@@ -29,6 +29,9 @@ pub struct SearchParams {
 
 impl SearchParams {
     pub fn nprobe(k: usize, nprobe: usize) -> Self {
-        SearchParams { k, router: RouterSpec::Fixed { nprobe } }
+        SearchParams {
+            k,
+            router: RouterSpec::Fixed { nprobe },
+        }
     }
 }

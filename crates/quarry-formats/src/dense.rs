@@ -82,7 +82,9 @@ impl DenseSource {
     fn read_bytes(&self, start: usize, rows: usize) -> Result<Vec<u8>, FormatError> {
         let es = self.dtype.size();
         if !self.column_major {
-            return self.raw.read_vec(self.row_offset(start), rows * self.dim * es);
+            return self
+                .raw
+                .read_vec(self.row_offset(start), rows * self.dim * es);
         }
         let mut out = vec![0u8; rows * self.dim * es];
         for c in 0..self.dim {
@@ -122,7 +124,8 @@ impl VectorSource for DenseSource {
                 let data: Vec<f32> = if self.column_major {
                     f32_from_le(&self.read_bytes(start, rows)?).collect()
                 } else {
-                    self.raw.read_f32s(self.row_offset(start), rows * self.dim)?
+                    self.raw
+                        .read_f32s(self.row_offset(start), rows * self.dim)?
                 };
                 check_finite(&self.raw.path, &data, start, self.dim, |r, c| {
                     self.elem_offset(start + r, c)

@@ -154,7 +154,6 @@ pub enum FormatError {
     )]
     NpyDtype { path: PathBuf, descr: String },
 
-
     #[error(
         "{path}: .npy array has shape {shape}, expected a 2-D (n, d) array; \
          reshape it with arr.reshape(n, d) and re-save"

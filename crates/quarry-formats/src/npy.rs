@@ -85,7 +85,11 @@ pub(crate) fn open(path: &Path) -> Result<DenseSource, FormatError> {
         i64::try_from(d).unwrap_or(i64::MAX),
     )?;
     let src = DenseSource::new(raw, header_start + header_len, n, d, dtype)?;
-    Ok(if header.fortran_order { src.column_major() } else { src })
+    Ok(if header.fortran_order {
+        src.column_major()
+    } else {
+        src
+    })
 }
 
 /// The three keys a `.npy` header must have.

@@ -24,9 +24,10 @@ pub fn capacity(n: usize, k: usize, eps: f32) -> u64 {
     slack.max(even)
 }
 
-/// Rows per GEMM block: bounds the block x k distance matrix to ~16 MiB.
+/// Rows per GEMM block: bounds each thread's block x k distance matrix to ~4 MiB
+/// (part of the build's fixed memory overhead).
 fn block_rows(k: usize) -> usize {
-    ((4 << 20) / k.max(1)).clamp(64, 8192)
+    ((1 << 20) / k.max(1)).clamp(64, 8192)
 }
 
 /// Nearest centroid (index, squared L2 distance) of each row, ties to the lower index.
@@ -114,11 +115,24 @@ where
         let pts = read(first, last + 1 - first)?;
         let rows: Vec<f32> = overflow[idx..end]
             .iter()
-            .flat_map(|&i| pts[(i as usize - first) * dim..(i as usize - first + 1) * dim].iter().copied())
+            .flat_map(|&i| {
+                pts[(i as usize - first) * dim..(i as usize - first + 1) * dim]
+                    .iter()
+                    .copied()
+            })
             .collect();
         let m = end - idx;
         let mut d = vec![0.0f32; m * k];
-        batch_distances_with(Metric::L2, &rows, m, centroids, k, dim, &mut d, &mut scratch);
+        batch_distances_with(
+            Metric::L2,
+            &rows,
+            m,
+            centroids,
+            k,
+            dim,
+            &mut d,
+            &mut scratch,
+        );
         for (j, row) in d.chunks_exact(k).enumerate() {
             let mut best = (usize::MAX, f32::INFINITY);
             for (c, &v) in row.iter().enumerate() {
@@ -132,7 +146,12 @@ where
         }
         idx = end;
     }
-    Ok(Assignment { partition_of, sizes, moved, capacity: cap })
+    Ok(Assignment {
+        partition_of,
+        sizes,
+        moved,
+        capacity: cap,
+    })
 }
 
 /// Streams the whole source and assigns every vector, sizes bounded by
@@ -155,5 +174,13 @@ pub fn assign_balanced(
     }
     progress.stage("assign", n as u64);
     let cap = capacity(n, k, eps);
-    Ok(balanced(n, dim, |s, c| rows.read(s, c), centroids, cap, chunk_rows, progress)?)
+    Ok(balanced(
+        n,
+        dim,
+        |s, c| rows.read(s, c),
+        centroids,
+        cap,
+        chunk_rows,
+        progress,
+    )?)
 }

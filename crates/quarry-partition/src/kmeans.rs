@@ -7,6 +7,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+/// Rows copied at a time when assigning data already in memory (keeps copies small).
+const IN_MEMORY_ROWS: usize = 8192;
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct KMeansConfig {
     pub k: usize,
@@ -42,7 +45,11 @@ impl KMeansConfig {
 
 /// Trains `k` centroids (row-major k x dim). With `rows.spherical`, centroids are
 /// unit vectors.
-pub fn train_centroids(rows: &Rows<'_>, cfg: &KMeansConfig, progress: &dyn Progress) -> Result<Vec<f32>, PartitionError> {
+pub fn train_centroids(
+    rows: &Rows<'_>,
+    cfg: &KMeansConfig,
+    progress: &dyn Progress,
+) -> Result<Vec<f32>, PartitionError> {
     let (n, dim, k) = (rows.len(), rows.dim(), cfg.k);
     if k == 0 || k > n {
         return Err(PartitionError::BadK { k, n });
@@ -51,7 +58,9 @@ pub fn train_centroids(rows: &Rows<'_>, cfg: &KMeansConfig, progress: &dyn Progr
         return Err(PartitionError::BadEps(cfg.balance_eps));
     }
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-    let want = (k * cfg.sample_per_centroid).min(cfg.max_sample_rows.max(k)).min(n);
+    let want = (k * cfg.sample_per_centroid)
+        .min(cfg.max_sample_rows.max(k))
+        .min(n);
     let mut idx = rand::seq::index::sample(&mut rng, n, want).into_vec();
     idx.sort_unstable();
 
@@ -61,15 +70,34 @@ pub fn train_centroids(rows: &Rows<'_>, cfg: &KMeansConfig, progress: &dyn Progr
 
     // CHOICE: random initial centroids among the sample (k distinct rows).
     let init = rand::seq::index::sample(&mut rng, s, k).into_vec();
-    let mut cent: Vec<f32> = init.iter().flat_map(|&i| sample[i * dim..(i + 1) * dim].iter().copied()).collect();
+    let mut cent: Vec<f32> = init
+        .iter()
+        .flat_map(|&i| sample[i * dim..(i + 1) * dim].iter().copied())
+        .collect();
 
     progress.stage("lloyd", cfg.sample_iters as u64);
     let cap = capacity(s, k, cfg.balance_eps);
     let mut counts = vec![0u64; k];
     for _ in 0..cfg.sample_iters {
-        let a = balanced(s, dim, |st, c| Ok(sample[st * dim..(st + c) * dim].to_vec()), &cent, cap, s, &crate::NoProgress)?;
+        let a = balanced(
+            s,
+            dim,
+            |st, c| Ok(sample[st * dim..(st + c) * dim].to_vec()),
+            &cent,
+            cap,
+            IN_MEMORY_ROWS,
+            &crate::NoProgress,
+        )?;
         let (sums, cnt) = accumulate(&sample, dim, &a.partition_of, k);
-        update_full(&mut cent, &sums, &cnt, dim, rows.spherical, &sample, &mut rng);
+        update_full(
+            &mut cent,
+            &sums,
+            &cnt,
+            dim,
+            rows.spherical,
+            &sample,
+            &mut rng,
+        );
         counts = cnt;
         progress.advance(1);
     }
@@ -83,7 +111,15 @@ pub fn train_centroids(rows: &Rows<'_>, cfg: &KMeansConfig, progress: &dyn Progr
             let cnt = cfg.chunk_rows.min(n - start);
             let pts = rows.read(start, cnt)?;
             let cap = capacity(cnt, k, cfg.balance_eps);
-            let a = balanced(cnt, dim, |st, c| Ok(pts[st * dim..(st + c) * dim].to_vec()), &cent, cap, cnt, &crate::NoProgress)?;
+            let a = balanced(
+                cnt,
+                dim,
+                |st, c| Ok(pts[st * dim..(st + c) * dim].to_vec()),
+                &cent,
+                cap,
+                IN_MEMORY_ROWS,
+                &crate::NoProgress,
+            )?;
             let (sums, cs) = accumulate(&pts, dim, &a.partition_of, k);
             for c in 0..k {
                 if cs[c] == 0 {
@@ -107,7 +143,12 @@ pub fn train_centroids(rows: &Rows<'_>, cfg: &KMeansConfig, progress: &dyn Progr
 }
 
 /// Reads the given sorted row ids, reading contiguous runs within a chunk at once.
-fn read_rows(rows: &Rows<'_>, idx: &[usize], chunk_rows: usize, progress: &dyn Progress) -> Result<Vec<f32>, PartitionError> {
+fn read_rows(
+    rows: &Rows<'_>,
+    idx: &[usize],
+    chunk_rows: usize,
+    progress: &dyn Progress,
+) -> Result<Vec<f32>, PartitionError> {
     let dim = rows.dim();
     let mut out = Vec::with_capacity(idx.len() * dim);
     let mut i = 0;
@@ -153,7 +194,15 @@ fn accumulate(pts: &[f32], dim: usize, part: &[u32], k: usize) -> (Vec<f64>, Vec
 
 /// Lloyd update. An empty cluster restarts at a random sample point (seeded), as
 /// FAISS does, so no centroid is wasted.
-fn update_full(cent: &mut [f32], sums: &[f64], cnt: &[u64], dim: usize, spherical: bool, sample: &[f32], rng: &mut ChaCha8Rng) {
+fn update_full(
+    cent: &mut [f32],
+    sums: &[f64],
+    cnt: &[u64],
+    dim: usize,
+    spherical: bool,
+    sample: &[f32],
+    rng: &mut ChaCha8Rng,
+) {
     use rand::Rng;
     let s = sample.len() / dim;
     for (c, &n) in cnt.iter().enumerate() {

@@ -16,7 +16,11 @@ impl SizeStats {
     pub fn of(sizes: &[u64]) -> SizeStats {
         let k = sizes.len().max(1) as f64;
         let mean = sizes.iter().sum::<u64>() as f64 / k;
-        let var = sizes.iter().map(|&s| (s as f64 - mean).powi(2)).sum::<f64>() / k;
+        let var = sizes
+            .iter()
+            .map(|&s| (s as f64 - mean).powi(2))
+            .sum::<f64>()
+            / k;
         let max = sizes.iter().copied().max().unwrap_or(0);
         SizeStats {
             partitions: sizes.len(),

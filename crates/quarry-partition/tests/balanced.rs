@@ -1,6 +1,8 @@
 use quarry_formats::{ChunkData, FormatError, VectorSource};
 use quarry_kernels::DType;
-use quarry_partition::{assign_balanced, capacity, train_centroids, KMeansConfig, NoProgress, Rows};
+use quarry_partition::{
+    assign_balanced, capacity, train_centroids, KMeansConfig, NoProgress, Rows,
+};
 use std::path::{Path, PathBuf};
 
 /// In-memory vectors behind the same trait the file readers implement.
@@ -24,7 +26,9 @@ impl VectorSource for Mem {
         DType::F32
     }
     fn read_range(&self, start: usize, rows: usize) -> Result<ChunkData, FormatError> {
-        Ok(ChunkData::F32(self.data[start * self.dim..(start + rows) * self.dim].to_vec()))
+        Ok(ChunkData::F32(
+            self.data[start * self.dim..(start + rows) * self.dim].to_vec(),
+        ))
     }
 }
 
@@ -46,7 +50,11 @@ fn blobs(n: usize, dim: usize, c: usize) -> Mem {
             data.push(centres[b * dim + j] + rnd() * 4.0);
         }
     }
-    Mem { dim, data, path: "mem".into() }
+    Mem {
+        dim,
+        data,
+        path: "mem".into(),
+    }
 }
 
 fn cfg(k: usize, chunk_rows: usize) -> KMeansConfig {
@@ -59,7 +67,10 @@ fn cfg(k: usize, chunk_rows: usize) -> KMeansConfig {
 #[test]
 fn sizes_respect_the_bound_even_with_skewed_data() {
     let src = blobs(6000, 8, 10);
-    let rows = Rows { src: &src, spherical: false };
+    let rows = Rows {
+        src: &src,
+        spherical: false,
+    };
     for eps in [0.0f32, 0.1, 0.5] {
         let mut c = cfg(16, 1000);
         c.balance_eps = eps;
@@ -67,10 +78,16 @@ fn sizes_respect_the_bound_even_with_skewed_data() {
         let a = assign_balanced(&rows, &cent, eps, 1000, &NoProgress).unwrap();
         let cap = capacity(6000, 16, eps);
         assert_eq!(a.sizes.iter().sum::<u64>(), 6000);
-        assert!(a.sizes.iter().all(|&s| s <= cap), "eps {eps}: {:?} cap {cap}", a.sizes);
+        assert!(
+            a.sizes.iter().all(|&s| s <= cap),
+            "eps {eps}: {:?} cap {cap}",
+            a.sizes
+        );
         // Assignment agrees with the sizes it reports.
         let mut counted = vec![0u64; 16];
-        a.partition_of.iter().for_each(|&p| counted[p as usize] += 1);
+        a.partition_of
+            .iter()
+            .for_each(|&p| counted[p as usize] += 1);
         assert_eq!(counted, a.sizes);
         assert!(a.moved > 0, "skewed data should need moves at eps {eps}");
     }
@@ -79,7 +96,10 @@ fn sizes_respect_the_bound_even_with_skewed_data() {
 #[test]
 fn vectors_stay_in_their_nearest_partition_when_room_allows() {
     let src = blobs(3000, 4, 6);
-    let rows = Rows { src: &src, spherical: false };
+    let rows = Rows {
+        src: &src,
+        spherical: false,
+    };
     let cent = train_centroids(&rows, &cfg(6, 500), &NoProgress).unwrap();
     // A generous bound: nobody needs to move, so every vector is at its nearest centroid.
     let a = assign_balanced(&rows, &cent, 10.0, 500, &NoProgress).unwrap();
@@ -88,14 +108,20 @@ fn vectors_stay_in_their_nearest_partition_when_room_allows() {
         let x = &src.data[i * 4..i * 4 + 4];
         let d = |c: usize| quarry_kernels::scalar::l2_sq(x, &cent[c * 4..c * 4 + 4]);
         let best = (0..6).min_by(|&a, &b| d(a).total_cmp(&d(b))).unwrap();
-        assert!(d(a.partition_of[i] as usize) <= d(best) * (1.0 + 1e-4) + 1e-3, "vector {i}");
+        assert!(
+            d(a.partition_of[i] as usize) <= d(best) * (1.0 + 1e-4) + 1e-3,
+            "vector {i}"
+        );
     }
 }
 
 #[test]
 fn same_seed_same_result_and_chunking_of_the_final_pass_does_not_matter() {
     let src = blobs(4000, 6, 8);
-    let rows = Rows { src: &src, spherical: false };
+    let rows = Rows {
+        src: &src,
+        spherical: false,
+    };
     let a = train_centroids(&rows, &cfg(12, 700), &NoProgress).unwrap();
     let b = train_centroids(&rows, &cfg(12, 700), &NoProgress).unwrap();
     assert_eq!(a, b);
@@ -110,7 +136,10 @@ fn same_seed_same_result_and_chunking_of_the_final_pass_does_not_matter() {
 #[test]
 fn spherical_centroids_are_unit_vectors() {
     let src = blobs(2000, 5, 4);
-    let rows = Rows { src: &src, spherical: true };
+    let rows = Rows {
+        src: &src,
+        spherical: true,
+    };
     let cent = train_centroids(&rows, &cfg(8, 600), &NoProgress).unwrap();
     for c in cent.chunks_exact(5) {
         let n: f32 = c.iter().map(|v| v * v).sum();
@@ -121,7 +150,10 @@ fn spherical_centroids_are_unit_vectors() {
 #[test]
 fn bad_parameters_are_errors() {
     let src = blobs(100, 3, 2);
-    let rows = Rows { src: &src, spherical: false };
+    let rows = Rows {
+        src: &src,
+        spherical: false,
+    };
     assert!(train_centroids(&rows, &cfg(0, 50), &NoProgress).is_err());
     assert!(train_centroids(&rows, &cfg(101, 50), &NoProgress).is_err());
     let mut c = cfg(4, 50);

@@ -19,8 +19,15 @@ impl CentroidIndex {
     /// `metric` is the index metric: partitions are ranked by the same distance the
     /// results are, so the nearest centroid is the one most likely to hold neighbours.
     pub fn new(centroids: Vec<f32>, dim: usize, metric: Metric) -> Self {
-        assert!(dim > 0 && centroids.len() % dim == 0, "centroid buffer is k x dim");
-        CentroidIndex { centroids, dim, metric }
+        assert!(
+            dim > 0 && centroids.len() % dim == 0,
+            "centroid buffer is k x dim"
+        );
+        CentroidIndex {
+            centroids,
+            dim,
+            metric,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -47,7 +54,10 @@ impl CentroidIndex {
     /// ranking is deterministic.
     pub fn rank(&self, queries: &[f32], top: usize) -> Result<RankedPartitions, RoutingError> {
         if queries.len() % self.dim != 0 {
-            return Err(RoutingError::Shape { got: queries.len(), dim: self.dim });
+            return Err(RoutingError::Shape {
+                got: queries.len(),
+                dim: self.dim,
+            });
         }
         let nq = queries.len() / self.dim;
         let k = self.len();
@@ -61,7 +71,16 @@ impl CentroidIndex {
             let b = BLOCK.min(nq - start);
             dists.resize(b * k, 0.0);
             let q = &queries[start * self.dim..(start + b) * self.dim];
-            batch_distances_with(self.metric, q, b, &self.centroids, k, self.dim, &mut dists, &mut scratch);
+            batch_distances_with(
+                self.metric,
+                q,
+                b,
+                &self.centroids,
+                k,
+                self.dim,
+                &mut dists,
+                &mut scratch,
+            );
             for row in dists.chunks_exact(k) {
                 per_query.push(top_n(row, top));
             }
@@ -71,7 +90,11 @@ impl CentroidIndex {
 }
 
 fn top_n(row: &[f32], n: usize) -> Vec<(u32, f32)> {
-    let mut idx: Vec<(u32, f32)> = row.iter().enumerate().map(|(i, d)| (i as u32, *d)).collect();
+    let mut idx: Vec<(u32, f32)> = row
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (i as u32, *d))
+        .collect();
     let cmp = |a: &(u32, f32), b: &(u32, f32)| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0));
     if n < idx.len() && n > 0 {
         idx.select_nth_unstable_by(n - 1, cmp);
@@ -110,6 +133,9 @@ mod tests {
     #[test]
     fn rejects_bad_shape() {
         let ci = CentroidIndex::new(vec![0.0; 8], 4, Metric::L2);
-        assert_eq!(ci.rank(&[1.0; 5], 1).unwrap_err(), RoutingError::Shape { got: 5, dim: 4 });
+        assert_eq!(
+            ci.rank(&[1.0; 5], 1).unwrap_err(),
+            RoutingError::Shape { got: 5, dim: 4 }
+        );
     }
 }

@@ -23,6 +23,10 @@ impl Router for FixedNprobe {
         self.nprobe
     }
     fn select(&self, ranked: &RankedPartitions) -> Vec<Vec<u32>> {
-        ranked.per_query.iter().map(|r| r.iter().take(self.nprobe).map(|p| p.0).collect()).collect()
+        ranked
+            .per_query
+            .iter()
+            .map(|r| r.iter().take(self.nprobe).map(|p| p.0).collect())
+            .collect()
     }
 }

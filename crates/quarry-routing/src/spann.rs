@@ -33,9 +33,15 @@ impl Router for SpannRule {
             .per_query
             .iter()
             .map(|r| {
-                let Some(&(_, d1)) = r.first() else { return Vec::new() };
+                let Some(&(_, d1)) = r.first() else {
+                    return Vec::new();
+                };
                 let bound = self.eps * d1.abs();
-                r.iter().take(self.max_nprobe).take_while(|p| p.1 - d1 <= bound).map(|p| p.0).collect()
+                r.iter()
+                    .take(self.max_nprobe)
+                    .take_while(|p| p.1 - d1 <= bound)
+                    .map(|p| p.0)
+                    .collect()
             })
             .collect()
     }
@@ -47,7 +53,9 @@ mod tests {
 
     #[test]
     fn keeps_partitions_within_ratio() {
-        let ranked = RankedPartitions { per_query: vec![vec![(4, 1.0), (2, 1.05), (9, 1.2), (1, 1.3)]] };
+        let ranked = RankedPartitions {
+            per_query: vec![vec![(4, 1.0), (2, 1.05), (9, 1.2), (1, 1.3)]],
+        };
         let r = SpannRule::new(0.1, 8).unwrap();
         assert_eq!(r.select(&ranked), vec![vec![4, 2]]);
         let r = SpannRule::new(0.5, 3).unwrap();
@@ -59,7 +67,13 @@ mod tests {
     #[test]
     fn rejects_bad_parameters() {
         assert_eq!(SpannRule::new(0.1, 0).unwrap_err(), RoutingError::ZeroProbe);
-        assert!(matches!(SpannRule::new(f32::NAN, 4), Err(RoutingError::BadEps(_))));
-        assert!(matches!(SpannRule::new(-1.0, 4), Err(RoutingError::BadEps(_))));
+        assert!(matches!(
+            SpannRule::new(f32::NAN, 4),
+            Err(RoutingError::BadEps(_))
+        ));
+        assert!(matches!(
+            SpannRule::new(-1.0, 4),
+            Err(RoutingError::BadEps(_))
+        ));
     }
 }

@@ -15,7 +15,11 @@ unsafe impl Sync for AlignedBuf {}
 
 impl AlignedBuf {
     pub fn new() -> Self {
-        AlignedBuf { ptr: std::ptr::null_mut(), cap: 0, len: 0 }
+        AlignedBuf {
+            ptr: std::ptr::null_mut(),
+            cap: 0,
+            len: 0,
+        }
     }
 
     /// Sets the length to `len` bytes, reallocating (zeroed) when capacity is short.

@@ -34,7 +34,10 @@ impl std::str::FromStr for IoMode {
     }
 }
 
-pub fn open_store(files: &IndexFiles, mode: IoMode) -> Result<Arc<dyn PartitionStore>, StorageError> {
+pub fn open_store(
+    files: &IndexFiles,
+    mode: IoMode,
+) -> Result<Arc<dyn PartitionStore>, StorageError> {
     Ok(match mode {
         IoMode::Direct => Arc::new(DirectStore::open(files)?),
         IoMode::Buffered => Arc::new(BufferedStore::open(files)?),
@@ -53,7 +56,10 @@ impl ExtentFile {
         let e = self
             .table
             .get(pid as usize)
-            .ok_or(StorageError::NoSuchPartition { pid, count: self.table.len() })?;
+            .ok_or(StorageError::NoSuchPartition {
+                pid,
+                count: self.table.len(),
+            })?;
         buf.resize(e.length as usize);
         let mut done = 0usize;
         let dst = buf.as_mut_slice();
@@ -92,14 +98,24 @@ impl DirectStore {
     pub fn open(files: &IndexFiles) -> Result<Self, StorageError> {
         let path = files.dir.join(files::DATA);
         let file = open_direct(&path)?;
-        Ok(DirectStore(ExtentFile { file, path, table: files.table.clone() }))
+        Ok(DirectStore(ExtentFile {
+            file,
+            path,
+            table: files.table.clone(),
+        }))
     }
 }
 
 fn open_direct(path: &Path) -> Result<File, StorageError> {
-    match OpenOptions::new().read(true).custom_flags(libc::O_DIRECT).open(path) {
+    match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECT)
+        .open(path)
+    {
         Ok(f) => Ok(f),
-        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Err(StorageError::DirectUnsupported { path: path.to_path_buf() }),
+        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Err(StorageError::DirectUnsupported {
+            path: path.to_path_buf(),
+        }),
         Err(e) => Err(StorageError::io(path, e)),
     }
 }
@@ -125,7 +141,11 @@ impl BufferedStore {
     pub fn open(files: &IndexFiles) -> Result<Self, StorageError> {
         let path = files.dir.join(files::DATA);
         let file = File::open(&path).map_err(|e| StorageError::io(&path, e))?;
-        Ok(BufferedStore(ExtentFile { file, path, table: files.table.clone() }))
+        Ok(BufferedStore(ExtentFile {
+            file,
+            path,
+            table: files.table.clone(),
+        }))
     }
 }
 

@@ -3,11 +3,18 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} is not a Quarry index: {reason}")]
     NotAnIndex { path: PathBuf, reason: String },
     #[error("{path}: index format version {found} is not supported by this Quarry (reads version {supported}); rebuild the index with this version")]
-    Version { path: PathBuf, found: u32, supported: u32 },
+    Version {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
     #[error("index is corrupt: {file} {what}; the file was damaged after it was written: rebuild the index or restore it from a backup")]
     Corrupt { file: PathBuf, what: String },
     #[error("{path} already exists; remove it or choose another output directory")]
@@ -22,6 +29,9 @@ pub enum StorageError {
 
 impl StorageError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        StorageError::Io { path: path.into(), source }
+        StorageError::Io {
+            path: path.into(),
+            source,
+        }
     }
 }

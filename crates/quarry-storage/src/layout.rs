@@ -28,7 +28,12 @@ pub struct PartitionView<'a> {
 }
 
 impl<'a> PartitionView<'a> {
-    pub fn parse(extent: &'a [u8], count: usize, dim: usize, dtype: DType) -> Result<Self, StorageError> {
+    pub fn parse(
+        extent: &'a [u8],
+        count: usize,
+        dim: usize,
+        dtype: DType,
+    ) -> Result<Self, StorageError> {
         let ids_len = count * 8;
         let vec_len = count * dim * dtype.size();
         if extent.len() < ids_len + vec_len {
@@ -52,7 +57,9 @@ impl<'a> PartitionView<'a> {
     }
 
     pub fn ids(&self) -> impl Iterator<Item = u64> + '_ {
-        self.ids.chunks_exact(8).map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
+        self.ids
+            .chunks_exact(8)
+            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")))
     }
 
     /// The vectors as a typed row-major slice. The extent starts 4 KiB-aligned and

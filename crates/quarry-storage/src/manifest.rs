@@ -54,33 +54,47 @@ impl Manifest {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(StorageError::NotAnIndex {
                     path: dir.to_path_buf(),
-                    reason: format!("{} is missing (an interrupted build leaves no manifest)", files::MANIFEST),
+                    reason: format!(
+                        "{} is missing (an interrupted build leaves no manifest)",
+                        files::MANIFEST
+                    ),
                 })
             }
             Err(e) => return Err(StorageError::io(&path, e)),
         };
         // Check the format and version before the full schema, so an index of another
         // version gets a version message rather than a schema error.
-        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| StorageError::Corrupt {
-            file: path.clone(),
-            what: format!("is not valid JSON ({e})"),
-        })?;
+        let value: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| StorageError::Corrupt {
+                file: path.clone(),
+                what: format!("is not valid JSON ({e})"),
+            })?;
         if value.get("format").and_then(|v| v.as_str()) != Some(FORMAT_NAME) {
             return Err(StorageError::NotAnIndex {
                 path: dir.to_path_buf(),
                 reason: format!("{} does not describe a {FORMAT_NAME}", files::MANIFEST),
             });
         }
-        let found = value.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0) as u32;
+        let found = value
+            .get("format_version")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0) as u32;
         if found != FORMAT_VERSION {
-            return Err(StorageError::Version { path: dir.to_path_buf(), found, supported: FORMAT_VERSION });
+            return Err(StorageError::Version {
+                path: dir.to_path_buf(),
+                found,
+                supported: FORMAT_VERSION,
+            });
         }
         let m: Manifest = serde_json::from_value(value).map_err(|e| StorageError::Corrupt {
             file: path.clone(),
             what: format!("has an invalid field ({e})"),
         })?;
         if m.dim == 0 || m.num_partitions == 0 {
-            return Err(StorageError::Corrupt { file: path, what: "declares zero dimensions or partitions".into() });
+            return Err(StorageError::Corrupt {
+                file: path,
+                what: "declares zero dimensions or partitions".into(),
+            });
         }
         Ok(m)
     }

@@ -49,7 +49,12 @@ impl IoPool {
     }
 
     /// Starts reading `pids`; at most `ahead` finished reads wait for the consumer.
-    pub fn stream(&self, store: Arc<dyn PartitionStore>, pids: &[u32], ahead: usize) -> PartitionStream {
+    pub fn stream(
+        &self,
+        store: Arc<dyn PartitionStore>,
+        pids: &[u32],
+        ahead: usize,
+    ) -> PartitionStream {
         let (tx, rx) = bounded(ahead.max(1));
         let cancelled = Arc::new(AtomicBool::new(false));
         for &pid in pids {
@@ -75,7 +80,11 @@ impl IoPool {
                 break;
             }
         }
-        PartitionStream { rx, remaining: pids.len(), cancelled }
+        PartitionStream {
+            rx,
+            remaining: pids.len(),
+            cancelled,
+        }
     }
 }
 

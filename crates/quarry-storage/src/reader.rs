@@ -25,11 +25,19 @@ impl IndexFiles {
         if data_len != data_entry.bytes {
             return Err(StorageError::Corrupt {
                 file: data_path,
-                what: format!("has {data_len} bytes, the manifest says {}", data_entry.bytes),
+                what: format!(
+                    "has {data_len} bytes, the manifest says {}",
+                    data_entry.bytes
+                ),
             });
         }
         let table_bytes = read_verified(dir, &manifest, files::TABLE)?;
-        let table = table::decode(&table_bytes, manifest.num_partitions, data_len, &dir.join(files::TABLE))?;
+        let table = table::decode(
+            &table_bytes,
+            manifest.num_partitions,
+            data_len,
+            &dir.join(files::TABLE),
+        )?;
         if table.iter().map(|e| e.count).sum::<u64>() != manifest.num_vectors {
             return Err(StorageError::Corrupt {
                 file: dir.join(files::TABLE),
@@ -40,11 +48,24 @@ impl IndexFiles {
         if cbytes.len() != manifest.num_partitions * manifest.dim * 4 {
             return Err(StorageError::Corrupt {
                 file: dir.join(files::CENTROIDS),
-                what: format!("has {} bytes, expected {} partitions x {} dims x 4", cbytes.len(), manifest.num_partitions, manifest.dim),
+                what: format!(
+                    "has {} bytes, expected {} partitions x {} dims x 4",
+                    cbytes.len(),
+                    manifest.num_partitions,
+                    manifest.dim
+                ),
             });
         }
-        let centroids = cbytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes"))).collect();
-        Ok(IndexFiles { dir: dir.to_path_buf(), manifest, centroids, table })
+        let centroids = cbytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
+            .collect();
+        Ok(IndexFiles {
+            dir: dir.to_path_buf(),
+            manifest,
+            centroids,
+            table,
+        })
     }
 
     /// Reads another file listed in the manifest (router models), checksum verified.
@@ -57,7 +78,10 @@ fn missing_or_io(dir: &Path, path: &Path, e: std::io::Error) -> StorageError {
     if e.kind() == std::io::ErrorKind::NotFound {
         StorageError::NotAnIndex {
             path: dir.to_path_buf(),
-            reason: format!("{} is missing; the index is incomplete: rebuild it", path.display()),
+            reason: format!(
+                "{} is missing; the index is incomplete: rebuild it",
+                path.display()
+            ),
         }
     } else {
         StorageError::io(path, e)
@@ -71,7 +95,11 @@ fn read_verified(dir: &Path, manifest: &Manifest, name: &str) -> Result<Vec<u8>,
     if bytes.len() as u64 != entry.bytes {
         return Err(StorageError::Corrupt {
             file: path,
-            what: format!("has {} bytes, the manifest says {}", bytes.len(), entry.bytes),
+            what: format!(
+                "has {} bytes, the manifest says {}",
+                bytes.len(),
+                entry.bytes
+            ),
         });
     }
     if let Some(want) = entry.crc32c {

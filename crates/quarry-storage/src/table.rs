@@ -30,10 +30,22 @@ pub fn encode(entries: &[PartitionEntry]) -> Vec<u8> {
 }
 
 /// Decodes and sanity-checks the table against the data file size.
-pub fn decode(bytes: &[u8], expected: usize, data_len: u64, path: &Path) -> Result<Vec<PartitionEntry>, StorageError> {
-    let corrupt = |what: String| StorageError::Corrupt { file: path.to_path_buf(), what };
+pub fn decode(
+    bytes: &[u8],
+    expected: usize,
+    data_len: u64,
+    path: &Path,
+) -> Result<Vec<PartitionEntry>, StorageError> {
+    let corrupt = |what: String| StorageError::Corrupt {
+        file: path.to_path_buf(),
+        what,
+    };
     if bytes.len() != expected * RECORD {
-        return Err(corrupt(format!("has {} bytes, expected {} for {expected} partitions", bytes.len(), expected * RECORD)));
+        return Err(corrupt(format!(
+            "has {} bytes, expected {} for {expected} partitions",
+            bytes.len(),
+            expected * RECORD
+        )));
     }
     let u64_at = |r: &[u8], o: usize| u64::from_le_bytes(r[o..o + 8].try_into().expect("8 bytes"));
     let mut out = Vec::with_capacity(expected);
@@ -45,8 +57,16 @@ pub fn decode(bytes: &[u8], expected: usize, data_len: u64, path: &Path) -> Resu
             crc32c: u32::from_le_bytes(r[24..28].try_into().expect("4 bytes")),
         };
         let align = crate::ALIGN as u64;
-        if e.offset % align != 0 || e.length % align != 0 || e.offset.checked_add(e.length).is_none_or(|end| end > data_len) {
-            return Err(corrupt(format!("partition {i} has an invalid extent ({} + {} bytes)", e.offset, e.length)));
+        if e.offset % align != 0
+            || e.length % align != 0
+            || e.offset
+                .checked_add(e.length)
+                .is_none_or(|end| end > data_len)
+        {
+            return Err(corrupt(format!(
+                "partition {i} has an invalid extent ({} + {} bytes)",
+                e.offset, e.length
+            )));
         }
         out.push(e);
     }

@@ -32,9 +32,16 @@ pub struct IndexWriter {
 }
 
 impl IndexWriter {
-    pub fn create(dir: &Path, dim: usize, dtype: DType, metric: Metric) -> Result<Self, StorageError> {
+    pub fn create(
+        dir: &Path,
+        dim: usize,
+        dtype: DType,
+        metric: Metric,
+    ) -> Result<Self, StorageError> {
         if dir.exists() {
-            return Err(StorageError::Exists { path: dir.to_path_buf() });
+            return Err(StorageError::Exists {
+                path: dir.to_path_buf(),
+            });
         }
         let name = dir.file_name().ok_or_else(|| StorageError::NotAnIndex {
             path: dir.to_path_buf(),
@@ -73,7 +80,13 @@ impl IndexWriter {
         let mut f = File::create(&path).map_err(|e| StorageError::io(&path, e))?;
         f.write_all(bytes).map_err(|e| StorageError::io(&path, e))?;
         f.sync_all().map_err(|e| StorageError::io(&path, e))?;
-        self.files.insert(name.to_string(), FileEntry { bytes: bytes.len() as u64, crc32c: Some(crc32c::crc32c(bytes)) });
+        self.files.insert(
+            name.to_string(),
+            FileEntry {
+                bytes: bytes.len() as u64,
+                crc32c: Some(crc32c::crc32c(bytes)),
+            },
+        );
         Ok(())
     }
 
@@ -96,7 +109,9 @@ impl IndexWriter {
         }
         encode_extent(payload.ids, payload.vectors, &mut self.extent);
         let path = self.tmp_dir.join(files::DATA);
-        self.data.write_all(&self.extent).map_err(|e| StorageError::io(&path, e))?;
+        self.data
+            .write_all(&self.extent)
+            .map_err(|e| StorageError::io(&path, e))?;
         self.table.push(PartitionEntry {
             offset: self.data_len,
             length: self.extent.len() as u64,
@@ -112,11 +127,26 @@ impl IndexWriter {
     }
 
     /// Writes the table and the manifest, syncs, and renames the directory into place.
-    pub fn finish(mut self, build: serde_json::Value, routers: Vec<String>) -> Result<PathBuf, StorageError> {
+    pub fn finish(
+        mut self,
+        build: serde_json::Value,
+        routers: Vec<String>,
+    ) -> Result<PathBuf, StorageError> {
         let data_path = self.tmp_dir.join(files::DATA);
-        self.data.flush().map_err(|e| StorageError::io(&data_path, e))?;
-        self.data.get_ref().sync_all().map_err(|e| StorageError::io(&data_path, e))?;
-        self.files.insert(files::DATA.to_string(), FileEntry { bytes: self.data_len, crc32c: None });
+        self.data
+            .flush()
+            .map_err(|e| StorageError::io(&data_path, e))?;
+        self.data
+            .get_ref()
+            .sync_all()
+            .map_err(|e| StorageError::io(&data_path, e))?;
+        self.files.insert(
+            files::DATA.to_string(),
+            FileEntry {
+                bytes: self.data_len,
+                crc32c: None,
+            },
+        );
         let table_bytes = table::encode(&self.table);
         self.write_file(files::TABLE, &table_bytes)?;
         let manifest = Manifest {
@@ -133,15 +163,23 @@ impl IndexWriter {
         };
         let mpath = self.tmp_dir.join(files::MANIFEST);
         let mut f = File::create(&mpath).map_err(|e| StorageError::io(&mpath, e))?;
-        f.write_all(&manifest.to_bytes()).map_err(|e| StorageError::io(&mpath, e))?;
+        f.write_all(&manifest.to_bytes())
+            .map_err(|e| StorageError::io(&mpath, e))?;
         f.sync_all().map_err(|e| StorageError::io(&mpath, e))?;
         if self.final_dir.exists() {
-            return Err(StorageError::Exists { path: self.final_dir.clone() });
+            return Err(StorageError::Exists {
+                path: self.final_dir.clone(),
+            });
         }
-        std::fs::rename(&self.tmp_dir, &self.final_dir).map_err(|e| StorageError::io(&self.final_dir, e))?;
+        std::fs::rename(&self.tmp_dir, &self.final_dir)
+            .map_err(|e| StorageError::io(&self.final_dir, e))?;
         if let Some(parent) = self.final_dir.parent() {
             // Persist the rename itself.
-            if let Ok(d) = File::open(if parent.as_os_str().is_empty() { Path::new(".") } else { parent }) {
+            if let Ok(d) = File::open(if parent.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                parent
+            }) {
                 let _ = d.sync_all();
             }
         }

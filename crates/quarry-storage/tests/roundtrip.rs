@@ -1,5 +1,8 @@
 use quarry_kernels::{DType, Metric};
-use quarry_storage::{files, open_store, AlignedBuf, IndexFiles, IndexWriter, IoMode, IoPool, PartitionPayload, PartitionView, StorageError};
+use quarry_storage::{
+    files, open_store, AlignedBuf, IndexFiles, IndexWriter, IoMode, IoPool, PartitionPayload,
+    PartitionView, StorageError,
+};
 use std::path::Path;
 
 fn tmp() -> tempfile::TempDir {
@@ -14,11 +17,24 @@ fn write_index(dir: &Path) -> Vec<Vec<(u64, Vec<f32>)>> {
     w.write_centroids(&vec![0.5f32; 3 * dim]).unwrap();
     let mut parts = Vec::new();
     for (p, count) in [3usize, 0, 1000].into_iter().enumerate() {
-        let rows: Vec<(u64, Vec<f32>)> =
-            (0..count).map(|i| ((p * 100 + i) as u64, (0..dim).map(|j| (i * dim + j) as f32 * 0.25).collect())).collect();
+        let rows: Vec<(u64, Vec<f32>)> = (0..count)
+            .map(|i| {
+                (
+                    (p * 100 + i) as u64,
+                    (0..dim).map(|j| (i * dim + j) as f32 * 0.25).collect(),
+                )
+            })
+            .collect();
         let ids: Vec<u64> = rows.iter().map(|r| r.0).collect();
-        let bytes: Vec<u8> = rows.iter().flat_map(|r| r.1.iter().flat_map(|v| v.to_le_bytes())).collect();
-        w.append_partition(PartitionPayload { ids: &ids, vectors: &bytes }).unwrap();
+        let bytes: Vec<u8> = rows
+            .iter()
+            .flat_map(|r| r.1.iter().flat_map(|v| v.to_le_bytes()))
+            .collect();
+        w.append_partition(PartitionPayload {
+            ids: &ids,
+            vectors: &bytes,
+        })
+        .unwrap();
         parts.push(rows);
     }
     w.finish(serde_json::json!({"seed": 1}), vec![]).unwrap();
@@ -48,7 +64,10 @@ fn written_partitions_read_back_through_both_backends() {
         }
         // The pool returns every requested partition once.
         let pool = IoPool::new(4);
-        let mut got: Vec<u32> = pool.stream(store.clone(), &[2, 0, 1], 2).map(|r| r.unwrap().pid).collect();
+        let mut got: Vec<u32> = pool
+            .stream(store.clone(), &[2, 0, 1], 2)
+            .map(|r| r.unwrap().pid)
+            .collect();
         got.sort();
         assert_eq!(got, vec![0, 1, 2]);
     }
@@ -60,7 +79,11 @@ fn same_input_gives_identical_bytes() {
     write_index(&t.path().join("a"));
     write_index(&t.path().join("b"));
     for f in [files::MANIFEST, files::CENTROIDS, files::TABLE, files::DATA] {
-        assert_eq!(std::fs::read(t.path().join("a").join(f)).unwrap(), std::fs::read(t.path().join("b").join(f)).unwrap(), "{f}");
+        assert_eq!(
+            std::fs::read(t.path().join("a").join(f)).unwrap(),
+            std::fs::read(t.path().join("b").join(f)).unwrap(),
+            "{f}"
+        );
     }
 }
 
@@ -118,9 +141,16 @@ fn other_versions_and_non_indexes_are_refused() {
     write_index(&dir);
     let m = dir.join(files::MANIFEST);
     let text = std::fs::read_to_string(&m).unwrap();
-    std::fs::write(&m, text.replace("\"format_version\": 1", "\"format_version\": 99")).unwrap();
+    std::fs::write(
+        &m,
+        text.replace("\"format_version\": 1", "\"format_version\": 99"),
+    )
+    .unwrap();
     let err = IndexFiles::open(&dir).unwrap_err();
-    assert!(matches!(err, StorageError::Version { found: 99, .. }), "{err}");
+    assert!(
+        matches!(err, StorageError::Version { found: 99, .. }),
+        "{err}"
+    );
     assert!(err.to_string().contains("rebuild"), "{err}");
     let err = IndexFiles::open(t.path()).unwrap_err();
     assert!(matches!(err, StorageError::NotAnIndex { .. }), "{err}");
@@ -133,6 +163,8 @@ fn an_existing_destination_is_not_overwritten() {
     let t = tmp();
     let dir = t.path().join("idx");
     write_index(&dir);
-    let err = IndexWriter::create(&dir, 5, DType::F32, Metric::L2).err().unwrap();
+    let err = IndexWriter::create(&dir, 5, DType::F32, Metric::L2)
+        .err()
+        .unwrap();
     assert!(matches!(err, StorageError::Exists { .. }));
 }

@@ -47,7 +47,8 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
     cfg.sample_iters = a.iters;
     cfg.epochs = a.epochs;
     cfg.sample_per_centroid = a.sample_per_partition;
-    let report = build_index(&a.base, &a.out, &cfg, ui).with_context(|| format!("building {}", a.out.display()))?;
+    let report = build_index(&a.base, &a.out, &cfg, ui)
+        .with_context(|| format!("building {}", a.out.display()))?;
     ui.done();
     let rss = peak_rss_mb();
     if a.json {
@@ -55,7 +56,14 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
         v["peak_rss_mb"] = serde_json::json!(rss);
         println!("{v}");
     } else {
-        println!("built {} : {} vectors x {} ({}), {}", report.dir.display(), report.num_vectors, report.dim, report.dtype, report.sizes);
+        println!(
+            "built {} : {} vectors x {} ({}), {}",
+            report.dir.display(),
+            report.num_vectors,
+            report.dim,
+            report.dtype,
+            report.sizes
+        );
         println!(
             "moved by size bound: {} | write passes: {} | train {:.2}s, assign {:.2}s, write {:.2}s, total {:.2}s | peak RSS {:.1} MiB",
             report.moved,

@@ -10,7 +10,8 @@ use std::path::Path;
 
 const BASE: &[u8] = include_bytes!("../../../../tests/fixtures/siftsmall/siftsmall_base.bvecs");
 const QUERIES: &[u8] = include_bytes!("../../../../tests/fixtures/siftsmall/siftsmall_query.fvecs");
-const GT: &[u8] = include_bytes!("../../../../tests/fixtures/siftsmall/siftsmall_groundtruth.ivecs");
+const GT: &[u8] =
+    include_bytes!("../../../../tests/fixtures/siftsmall/siftsmall_groundtruth.ivecs");
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -32,7 +33,10 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
         }
         None => {
             // Under the working directory rather than /tmp: tmpfs has no O_DIRECT.
-            tmp = tempfile::Builder::new().prefix(".quarry-demo-").tempdir_in(".").context("creating a demo directory")?;
+            tmp = tempfile::Builder::new()
+                .prefix(".quarry-demo-")
+                .tempdir_in(".")
+                .context("creating a demo directory")?;
             tmp.path()
         }
     };
@@ -44,14 +48,30 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
     }
     let index = dir.join("siftsmall.quarry");
     if index.exists() {
-        std::fs::remove_dir_all(&index).with_context(|| format!("removing old {}", index.display()))?;
+        std::fs::remove_dir_all(&index)
+            .with_context(|| format!("removing old {}", index.display()))?;
     }
-    println!("SIFT10K (10,000 x 128 u8, L2, 100 queries): building {} balanced partitions ...", a.partitions);
-    let report = build_index(&base, &index, &BuildConfig::new(a.partitions, Metric::L2), ui)?;
+    println!(
+        "SIFT10K (10,000 x 128 u8, L2, 100 queries): building {} balanced partitions ...",
+        a.partitions
+    );
+    let report = build_index(
+        &base,
+        &index,
+        &BuildConfig::new(a.partitions, Metric::L2),
+        ui,
+    )?;
     ui.done();
-    println!("  {} in {:.2}s", report.sizes, report.total_time.as_secs_f64());
+    println!(
+        "  {} in {:.2}s",
+        report.sizes,
+        report.total_time.as_secs_f64()
+    );
     println!();
-    println!("{:>6} {:>6} {:>10} {:>10} {:>12} {:>14} {:>12}", "nprobe", "batch", "recall@10", "QPS", "vectors/q", "bytes/q", "parts read/q");
+    println!(
+        "{:>6} {:>6} {:>10} {:>10} {:>12} {:>14} {:>12}",
+        "nprobe", "batch", "recall@10", "QPS", "vectors/q", "bytes/q", "parts read/q"
+    );
     for nprobe in [1, 2, 4, 8, a.partitions] {
         for batch in [1, 100] {
             let r: SearchReport = search::execute(
@@ -83,7 +103,10 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
         }
     }
     println!();
-    println!("I/O: {} (page cache bypassed for direct). A batch reads each partition once for all", a.io.name());
+    println!(
+        "I/O: {} (page cache bypassed for direct). A batch reads each partition once for all",
+        a.io.name()
+    );
     println!("its queries, so bytes per query fall with batch size at equal recall.");
     Ok(())
 }

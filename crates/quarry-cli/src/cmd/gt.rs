@@ -26,17 +26,27 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
     let base = open_vectors(&a.base)?;
     let q = read_queries(&a.queries)?;
     if q.dim != base.dim() {
-        bail!("queries have {} dimensions, base vectors have {}", q.dim, base.dim());
+        bail!(
+            "queries have {} dimensions, base vectors have {}",
+            q.dim,
+            base.dim()
+        );
     }
     let t = std::time::Instant::now();
     let res = exact_knn(base.as_ref(), &q.data, a.metric, a.k, a.chunk_rows, ui)?;
     ui.done();
-    let ids: Vec<u32> = res.iter().flat_map(|r| r.iter().map(|n| n.id as u32)).collect();
+    let ids: Vec<u32> = res
+        .iter()
+        .flat_map(|r| r.iter().map(|n| n.id as u32))
+        .collect();
     let dists: Vec<f32> = res.iter().flat_map(|r| r.iter().map(|n| n.dist)).collect();
     match a.out.extension().and_then(|e| e.to_str()) {
         Some("ivecs") => write_ivecs(&a.out, a.k, &ids)?,
         Some("ibin") => write_ibin(&a.out, a.k, &ids, Some(&dists))?,
-        _ => bail!("{}: ground truth output must end in .ivecs or .ibin", a.out.display()),
+        _ => bail!(
+            "{}: ground truth output must end in .ivecs or .ibin",
+            a.out.display()
+        ),
     }
     eprintln!(
         "ground truth: {} queries x top-{} over {} vectors in {:.2}s -> {}",

@@ -13,7 +13,13 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<()> {
     // Info never reads partitions; buffered open works on any file system.
-    let idx = Index::open(&a.index, OpenOptions { io: IoMode::Buffered, ..Default::default() })?;
+    let idx = Index::open(
+        &a.index,
+        OpenOptions {
+            io: IoMode::Buffered,
+            ..Default::default()
+        },
+    )?;
     let m = idx.manifest();
     let sizes = SizeStats::of(&idx.partition_sizes());
     let mem = idx.memory();
@@ -30,9 +36,15 @@ pub fn run(a: Args) -> Result<()> {
     } else {
         println!("index      {}", a.index.display());
         println!("format     v{}", m.format_version);
-        println!("vectors    {} x {} {} ({})", m.num_vectors, m.dim, m.dtype, m.metric);
+        println!(
+            "vectors    {} x {} {} ({})",
+            m.num_vectors, m.dim, m.dtype, m.metric
+        );
         println!("partitions {sizes}");
-        println!("on disk    {:.1} MiB of partition extents", data_bytes as f64 / (1 << 20) as f64);
+        println!(
+            "on disk    {:.1} MiB of partition extents",
+            data_bytes as f64 / (1 << 20) as f64
+        );
         println!(
             "RAM open   {:.2} MiB centroids + {:.3} MiB table + up to {:.2} MiB read buffers = {:.2} MiB",
             mem.centroids_bytes as f64 / (1 << 20) as f64,
@@ -40,7 +52,14 @@ pub fn run(a: Args) -> Result<()> {
             mem.read_buffers_max_bytes as f64 / (1 << 20) as f64,
             mem.total_bytes as f64 / (1 << 20) as f64
         );
-        println!("routers    {}", if m.routers.is_empty() { "centroid ranking (nprobe, SPANN rule)".to_string() } else { m.routers.join(", ") });
+        println!(
+            "routers    {}",
+            if m.routers.is_empty() {
+                "centroid ranking (nprobe, SPANN rule)".to_string()
+            } else {
+                m.routers.join(", ")
+            }
+        );
     }
     Ok(())
 }

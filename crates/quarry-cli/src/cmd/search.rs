@@ -82,10 +82,21 @@ pub fn execute(a: &Args, ui: &Ui) -> Result<SearchReport> {
     if a.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
-    let index = Index::open(&a.index, OpenOptions { io: a.io, io_threads: a.io_threads.max(1), ..Default::default() })?;
+    let index = Index::open(
+        &a.index,
+        OpenOptions {
+            io: a.io,
+            io_threads: a.io_threads.max(1),
+            ..Default::default()
+        },
+    )?;
     let mut q = read_queries(&a.queries)?;
     if q.dim != index.dim() {
-        bail!("queries have {} dimensions, index expects {}", q.dim, index.dim());
+        bail!(
+            "queries have {} dimensions, index expects {}",
+            q.dim,
+            index.dim()
+        );
     }
     if let Some(l) = a.limit {
         q.n = q.n.min(l.max(1));
@@ -96,7 +107,10 @@ pub fn execute(a: &Args, ui: &Ui) -> Result<SearchReport> {
         None => None,
     };
     let router = match a.spann_eps {
-        Some(eps) => RouterSpec::Spann { eps, max_nprobe: a.nprobe },
+        Some(eps) => RouterSpec::Spann {
+            eps,
+            max_nprobe: a.nprobe,
+        },
         None => RouterSpec::Fixed { nprobe: a.nprobe },
     };
     let params = SearchParams { k: a.k, router };
@@ -165,7 +179,11 @@ pub fn execute(a: &Args, ui: &Ui) -> Result<SearchReport> {
 fn load_gt(path: &std::path::Path, nq: usize, k: usize) -> Result<GroundTruth> {
     let gt = read_ground_truth(path)?;
     if gt.n < nq {
-        bail!("{}: ground truth has {} rows but there are {nq} queries", path.display(), gt.n);
+        bail!(
+            "{}: ground truth has {} rows but there are {nq} queries",
+            path.display(),
+            gt.n
+        );
     }
     if gt.k < k {
         bail!("{}: ground truth holds top-{} but recall@{k} was asked; compute it with `quarry gt --k {k}`", path.display(), gt.k);
@@ -182,8 +200,20 @@ fn print_table(r: &SearchReport) {
         println!("recall@{:<3}           {rec:.4}", r.k);
     }
     println!("QPS                  {:.1}", r.qps);
-    println!("latency ms           mean {:.3}  p50 {:.3}  p99 {:.3}", r.latency_ms_mean, r.latency_ms_p50, r.latency_ms_p99);
-    println!("partitions / query   {:.2} probed, {:.3} read", r.partitions_per_query, r.partitions_read_per_query);
-    println!("vectors / query      {:.1} scanned, {:.1} read", r.vectors_per_query, r.vectors_read_per_query);
-    println!("bytes / query        {:.0}  ({:.1} MiB/s read)", r.bytes_per_query, r.read_mib_per_s);
+    println!(
+        "latency ms           mean {:.3}  p50 {:.3}  p99 {:.3}",
+        r.latency_ms_mean, r.latency_ms_p50, r.latency_ms_p99
+    );
+    println!(
+        "partitions / query   {:.2} probed, {:.3} read",
+        r.partitions_per_query, r.partitions_read_per_query
+    );
+    println!(
+        "vectors / query      {:.1} scanned, {:.1} read",
+        r.vectors_per_query, r.vectors_read_per_query
+    );
+    println!(
+        "bytes / query        {:.0}  ({:.1} MiB/s read)",
+        r.bytes_per_query, r.read_mib_per_s
+    );
 }

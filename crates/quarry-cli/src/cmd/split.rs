@@ -31,13 +31,20 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
     let src = open_vectors(&a.input)?;
     let n = src.len();
     if a.holdout == 0 || a.holdout >= n {
-        bail!("--holdout must be between 1 and {} (the file has {n} vectors)", n - 1);
+        bail!(
+            "--holdout must be between 1 and {} (the file has {n} vectors)",
+            n - 1
+        );
     }
     if a.learn > 0 && a.learn_out.is_none() {
         bail!("--learn needs --learn-out");
     }
     if a.learn > n - a.holdout {
-        bail!("--learn {} exceeds the {} base vectors left after the holdout", a.learn, n - a.holdout);
+        bail!(
+            "--learn {} exceeds the {} base vectors left after the holdout",
+            a.learn,
+            n - a.holdout
+        );
     }
     use rand::SeedableRng;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(a.seed);
@@ -87,7 +94,13 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
     if let Some(w) = lw {
         w.finish()?;
     }
-    eprintln!("split {n} vectors: {} queries, {} base, {} training (seed {})", a.holdout, n - a.holdout, a.learn, a.seed);
+    eprintln!(
+        "split {n} vectors: {} queries, {} base, {} training (seed {})",
+        a.holdout,
+        n - a.holdout,
+        a.learn,
+        a.seed
+    );
     Ok(())
 }
 

@@ -77,18 +77,33 @@ fn npy_fortran_order_reads_as_rows() {
     // numpy.asfortranarray([[1, 2, 3], [4, 5, 6]]): columns are contiguous on disk.
     let d = dir();
     let dict = "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }";
-    let p = d.file("f.npy", &npy_with(1, dict, &f32_le(&[1.0, 4.0, 2.0, 5.0, 3.0, 6.0])));
+    let p = d.file(
+        "f.npy",
+        &npy_with(1, dict, &f32_le(&[1.0, 4.0, 2.0, 5.0, 3.0, 6.0])),
+    );
     let src = open_vectors(&p).unwrap();
     assert_eq!((src.len(), src.dim()), (2, 3));
-    assert_eq!(src.read_range(0, 2).unwrap(), ChunkData::F32(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]));
-    assert_eq!(src.read_range(1, 1).unwrap(), ChunkData::F32(vec![4.0, 5.0, 6.0]));
+    assert_eq!(
+        src.read_range(0, 2).unwrap(),
+        ChunkData::F32(vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0])
+    );
+    assert_eq!(
+        src.read_range(1, 1).unwrap(),
+        ChunkData::F32(vec![4.0, 5.0, 6.0])
+    );
     let dict = "{'descr': '|u1', 'fortran_order': True, 'shape': (3, 2), }";
     let p = d.file("u.npy", &npy_with(1, dict, &[1, 2, 3, 10, 20, 30]));
     let src = open_vectors(&p).unwrap();
-    assert_eq!(src.read_range(1, 2).unwrap(), ChunkData::U8(vec![2, 20, 3, 30]));
+    assert_eq!(
+        src.read_range(1, 2).unwrap(),
+        ChunkData::U8(vec![2, 20, 3, 30])
+    );
     // A NaN is located by its Fortran offset: element (1, 2) is the 6th value.
     let dict = "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }";
-    let p = d.file("n.npy", &npy_with(1, dict, &f32_le(&[1.0, 4.0, 2.0, 5.0, 3.0, f32::NAN])));
+    let p = d.file(
+        "n.npy",
+        &npy_with(1, dict, &f32_le(&[1.0, 4.0, 2.0, 5.0, 3.0, f32::NAN])),
+    );
     let e = err(open_vectors(&p).unwrap().read_range(0, 2));
     assert!(matches!(e, FormatError::NonFinite { .. }), "{e:?}");
     check_msg(&e, &p, &["byte offset 148"]);
