@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/siftsmall").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/siftsmall")
+        .join(name)
 }
 
 fn tmp() -> tempfile::TempDir {
@@ -12,7 +14,11 @@ fn tmp() -> tempfile::TempDir {
 }
 
 fn quarry(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_quarry")).arg("--quiet").args(args).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_quarry"))
+        .arg("--quiet")
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn s(p: &Path) -> &str {
@@ -42,10 +48,21 @@ fn write_fvecs(path: &Path, dim: usize, rows: &[Vec<f32>]) {
 fn gt_reproduces_the_shipped_ground_truth_as_sets() {
     let t = tmp();
     let out = t.path().join("gt.ivecs");
-    let o = quarry(&["gt", "--base", s(&fixture("siftsmall_base.bvecs")), "--queries", s(&fixture("siftsmall_query.fvecs")), "--k", "100", "--out", s(&out)]);
+    let o = quarry(&[
+        "gt",
+        "--base",
+        s(&fixture("siftsmall_base.bvecs")),
+        "--queries",
+        s(&fixture("siftsmall_query.fvecs")),
+        "--k",
+        "100",
+        "--out",
+        s(&out),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let ours = quarry_formats::read_ground_truth(&out).unwrap();
-    let theirs = quarry_formats::read_ground_truth(&fixture("siftsmall_groundtruth.ivecs")).unwrap();
+    let theirs =
+        quarry_formats::read_ground_truth(&fixture("siftsmall_groundtruth.ivecs")).unwrap();
     assert_eq!((ours.n, ours.k), (100, 100));
     for i in 0..100 {
         let (mut a, mut b) = (ours.row(i).to_vec(), theirs.row(i).to_vec());
@@ -59,12 +76,46 @@ fn gt_reproduces_the_shipped_ground_truth_as_sets() {
 fn build_then_search_json_has_the_contract_fields() {
     let t = tmp();
     let idx = t.path().join("idx");
-    let o = quarry(&["build", "--base", s(&fixture("siftsmall_base.bvecs")), "--out", s(&idx), "--partitions", "16", "--seed", "3", "--mem-budget-mb", "16"]);
+    let o = quarry(&[
+        "build",
+        "--base",
+        s(&fixture("siftsmall_base.bvecs")),
+        "--out",
+        s(&idx),
+        "--partitions",
+        "16",
+        "--seed",
+        "3",
+        "--mem-budget-mb",
+        "16",
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = quarry(&["search", "--index", s(&idx), "--queries", s(&fixture("siftsmall_query.fvecs")), "--gt", s(&fixture("siftsmall_groundtruth.ivecs")), "--k", "10", "--nprobe", "16", "--batch-size", "25", "--json"]);
+    let o = quarry(&[
+        "search",
+        "--index",
+        s(&idx),
+        "--queries",
+        s(&fixture("siftsmall_query.fvecs")),
+        "--gt",
+        s(&fixture("siftsmall_groundtruth.ivecs")),
+        "--k",
+        "10",
+        "--nprobe",
+        "16",
+        "--batch-size",
+        "25",
+        "--json",
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    for f in ["recall_at_k", "qps", "latency_ms_mean", "vectors_per_query", "bytes_per_query", "partitions_per_query"] {
+    for f in [
+        "recall_at_k",
+        "qps",
+        "latency_ms_mean",
+        "vectors_per_query",
+        "bytes_per_query",
+        "partitions_per_query",
+    ] {
         assert!(v[f].is_number(), "{f} missing in {v}");
     }
     assert_eq!(v["recall_at_k"].as_f64(), Some(1.0));
@@ -92,7 +143,17 @@ fn demo_runs_and_reports_recall() {
 fn errors_are_one_line_with_exit_code_one() {
     let t = tmp();
     let idx = t.path().join("idx");
-    assert!(quarry(&["build", "--base", s(&fixture("siftsmall_base.bvecs")), "--out", s(&idx), "--partitions", "4"]).status.success());
+    assert!(quarry(&[
+        "build",
+        "--base",
+        s(&fixture("siftsmall_base.bvecs")),
+        "--out",
+        s(&idx),
+        "--partitions",
+        "4"
+    ])
+    .status
+    .success());
     let q = fixture("siftsmall_query.fvecs");
     let search = |extra: &[&str]| {
         let mut a = vec!["search", "--index", s(&idx), "--queries", s(&q)];
@@ -102,34 +163,73 @@ fn errors_are_one_line_with_exit_code_one() {
     fails_with(&search(&["--k", "10001"]), "exceeds the 10000 vectors");
     fails_with(&search(&["--k", "0"]), "k must be at least 1");
     fails_with(&search(&["--nprobe", "0"]), "nprobe must be at least 1");
-    fails_with(&search(&["--batch-size", "0"]), "--batch-size must be at least 1");
-    fails_with(&search(&["--gt", s(&fixture("siftsmall_base.bvecs"))]), "siftsmall_base.bvecs");
+    fails_with(
+        &search(&["--batch-size", "0"]),
+        "--batch-size must be at least 1",
+    );
+    fails_with(
+        &search(&["--gt", s(&fixture("siftsmall_base.bvecs"))]),
+        "siftsmall_base.bvecs",
+    );
 
     // Queries of the wrong dimension.
     let q96 = t.path().join("q96.fvecs");
     write_fvecs(&q96, 96, &[vec![1.0; 96]]);
-    fails_with(&quarry(&["search", "--index", s(&idx), "--queries", s(&q96)]), "queries have 96 dimensions, index expects 128");
+    fails_with(
+        &quarry(&["search", "--index", s(&idx), "--queries", s(&q96)]),
+        "queries have 96 dimensions, index expects 128",
+    );
     // NaN in the query file: named by file and offset.
     let qnan = t.path().join("qnan.fvecs");
     let mut r = vec![1.0f32; 128];
     r[3] = f32::NAN;
     write_fvecs(&qnan, 128, &[vec![0.0; 128], r]);
-    fails_with(&quarry(&["search", "--index", s(&idx), "--queries", s(&qnan)]), "qnan.fvecs");
+    fails_with(
+        &quarry(&["search", "--index", s(&idx), "--queries", s(&qnan)]),
+        "qnan.fvecs",
+    );
     // Truncated query file.
     let qtr = t.path().join("qtr.fvecs");
     let b = std::fs::read(&q).unwrap();
     std::fs::write(&qtr, &b[..b.len() - 7]).unwrap();
-    fails_with(&quarry(&["search", "--index", s(&idx), "--queries", s(&qtr)]), "qtr.fvecs");
+    fails_with(
+        &quarry(&["search", "--index", s(&idx), "--queries", s(&qtr)]),
+        "qtr.fvecs",
+    );
     // Not an index; an index missing a file.
-    fails_with(&quarry(&["search", "--index", s(t.path()), "--queries", s(&q)]), "is not a Quarry index");
+    fails_with(
+        &quarry(&["search", "--index", s(t.path()), "--queries", s(&q)]),
+        "is not a Quarry index",
+    );
     std::fs::remove_file(idx.join("centroids.bin")).unwrap();
-    fails_with(&quarry(&["search", "--index", s(&idx), "--queries", s(&q)]), "centroids.bin is missing");
+    fails_with(
+        &quarry(&["search", "--index", s(&idx), "--queries", s(&q)]),
+        "centroids.bin is missing",
+    );
     // Building over an existing directory.
     fails_with(
-        &quarry(&["build", "--base", s(&fixture("siftsmall_base.bvecs")), "--out", s(&idx), "--partitions", "4"]),
+        &quarry(&[
+            "build",
+            "--base",
+            s(&fixture("siftsmall_base.bvecs")),
+            "--out",
+            s(&idx),
+            "--partitions",
+            "4",
+        ]),
         "already exists",
     );
     // A bad metric name is a usage error (clap exits 2).
-    let o = quarry(&["build", "--base", "x", "--out", "y", "--partitions", "4", "--metric", "hamming"]);
+    let o = quarry(&[
+        "build",
+        "--base",
+        "x",
+        "--out",
+        "y",
+        "--partitions",
+        "4",
+        "--metric",
+        "hamming",
+    ]);
     assert_eq!(o.status.code(), Some(2));
 }

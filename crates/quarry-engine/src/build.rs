@@ -8,7 +8,7 @@ use quarry_partition::{assign_balanced, train_centroids, KMeansConfig, Progress,
 use quarry_storage::{IndexWriter, PartitionPayload};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Bytes of bookkeeping per vector during a build (see the memory plan).
 const BOOKKEEPING: usize = 20;
@@ -51,10 +51,10 @@ pub struct BuildReport {
     /// Vectors placed outside their nearest partition by the size bound.
     pub moved: u64,
     pub write_passes: usize,
-    pub train_time: Duration,
-    pub assign_time: Duration,
-    pub write_time: Duration,
-    pub total_time: Duration,
+    pub train_secs: f64,
+    pub assign_secs: f64,
+    pub write_secs: f64,
+    pub total_secs: f64,
 }
 
 pub fn build_index(
@@ -156,10 +156,10 @@ pub fn build_index(
         sizes,
         moved: assignment.moved,
         write_passes: passes,
-        train_time,
-        assign_time,
-        write_time,
-        total_time: total.elapsed(),
+        train_secs: train_time.as_secs_f64(),
+        assign_secs: assign_time.as_secs_f64(),
+        write_secs: write_time.as_secs_f64(),
+        total_secs: total.elapsed().as_secs_f64(),
     })
 }
 

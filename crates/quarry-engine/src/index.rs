@@ -101,6 +101,19 @@ impl Index {
         &self.centroids
     }
 
+    /// The partition a new vector belongs to (its nearest centroid): the kept
+    /// clustering model, so later inserts land where search will look for them.
+    pub fn assign(&self, vector: &[f32]) -> Result<u32, EngineError> {
+        if vector.len() != self.dim() {
+            return Err(EngineError::QueryDim {
+                got: vector.len(),
+                want: self.dim(),
+            });
+        }
+        let ranked = self.centroids.rank(vector, 1)?;
+        Ok(ranked.per_query[0][0].0)
+    }
+
     pub fn memory(&self) -> MemoryReport {
         let largest = self.table.iter().map(|e| e.length).max().unwrap_or(0);
         let c = self.centroids.memory_bytes() as u64;

@@ -174,6 +174,11 @@ fn partitions_are_balanced_and_hold_every_vector_once() {
     let mut ids: Vec<u64> = res.neighbors[0].iter().map(|n| n.id).collect();
     ids.sort();
     assert_eq!(ids, (0..10_000).collect::<Vec<u64>>());
+    // The kept clustering model assigns a centroid to its own partition.
+    for (p, c) in files.centroids.chunks_exact(128).enumerate() {
+        assert_eq!(idx.assign(c).unwrap(), p as u32);
+    }
+    assert!(idx.assign(&[0.0; 3]).is_err());
 }
 
 #[test]

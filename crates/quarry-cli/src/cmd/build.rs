@@ -68,10 +68,7 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
             "moved by size bound: {} | write passes: {} | train {:.2}s, assign {:.2}s, write {:.2}s, total {:.2}s | peak RSS {:.1} MiB",
             report.moved,
             report.write_passes,
-            report.train_time.as_secs_f64(),
-            report.assign_time.as_secs_f64(),
-            report.write_time.as_secs_f64(),
-            report.total_time.as_secs_f64(),
+            report.train_secs, report.assign_secs, report.write_secs, report.total_secs,
             rss
         );
     }

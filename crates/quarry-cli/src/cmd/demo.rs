@@ -62,11 +62,7 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
         ui,
     )?;
     ui.done();
-    println!(
-        "  {} in {:.2}s",
-        report.sizes,
-        report.total_time.as_secs_f64()
-    );
+    println!("  {} in {:.2}s", report.sizes, report.total_secs);
     println!();
     println!(
         "{:>6} {:>6} {:>10} {:>10} {:>12} {:>14} {:>12}",
