@@ -2,8 +2,9 @@
 
 use crate::stats::{BatchResult, BatchStats, QueryStats};
 use crate::{EngineError, Index};
+use quarry_kernels::metric::cosine_from_parts;
 use quarry_kernels::{
-    batch_distances_with, distance, BatchScratch, DType, Element, Metric, Neighbor, TopK,
+    batch_distances_with, simd, squared_norms, BatchScratch, DType, Element, Metric, Neighbor, TopK,
 };
 use quarry_routing::Router;
 use quarry_storage::{LoadedPartition, PartitionView, StorageError};
@@ -172,10 +173,16 @@ fn scan_typed<T: Element>(
     let (n, dim) = (view.count, view.dim);
     let data: &[T] = view.vectors();
     let keep = (k + RESCORE_SLACK).min(n);
+    let x_norms = if metric == Metric::Cosine {
+        squared_norms(data, dim)
+    } else {
+        Vec::new()
+    };
     let mut out = Vec::with_capacity(qs.len());
     let mut scratch = BatchScratch::default();
     let mut block = Vec::new();
     let mut dists = Vec::new();
+    let mut sel: Vec<(f32, u32)> = Vec::with_capacity(2 * keep);
     for qb in qs.chunks(QUERY_BLOCK) {
         block.clear();
         for &qi in qb {
@@ -193,31 +200,103 @@ fn scan_typed<T: Element>(
             &mut scratch,
         );
         for (j, row) in dists.chunks_exact(n).enumerate() {
-            let mut approx = TopK::new(keep);
-            for (i, &d) in row.iter().enumerate() {
-                if d <= approx.threshold() {
-                    approx.push(i as u64, d);
-                }
-            }
+            select_best(row, keep, &mut sel);
+            // Exact re-score with the fixed-order kernel (one pass per candidate).
             let q = &block[j * dim..(j + 1) * dim];
-            let mut exact = TopK::new(k);
-            for c in approx.into_sorted() {
-                let i = c.id as usize;
-                exact.push(
-                    view.id(i),
-                    distance(metric, q, &data[i * dim..(i + 1) * dim]),
-                );
-            }
-            out.push(exact.into_sorted());
+            let q_norm = if metric == Metric::Cosine {
+                simd::norm_sq(q)
+            } else {
+                0.0
+            };
+            let mut exact: Vec<Neighbor> = sel
+                .iter()
+                .map(|&(_, i)| {
+                    let i = i as usize;
+                    let x = &data[i * dim..(i + 1) * dim];
+                    let dist = match metric {
+                        Metric::L2 => simd::l2_sq(q, x),
+                        Metric::InnerProduct => -simd::dot(q, x),
+                        Metric::Cosine => cosine_from_parts(simd::dot(q, x), q_norm, x_norms[i]),
+                    };
+                    Neighbor {
+                        id: view.id(i),
+                        dist,
+                    }
+                })
+                .collect();
+            exact.sort_unstable_by(|a, b| a.dist.total_cmp(&b.dist).then(a.id.cmp(&b.id)));
+            exact.truncate(k);
+            out.push(exact);
         }
     }
     out
 }
 
+/// The `keep` smallest (distance, index) pairs of `row`, in no particular order.
+/// A buffer of up to 4 x keep candidates under a falling threshold: most entries
+/// are rejected by one comparison, and the result is exactly the `keep` smallest.
+fn select_best(row: &[f32], keep: usize, sel: &mut Vec<(f32, u32)>) {
+    let cmp = |a: &(f32, u32), b: &(f32, u32)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+    sel.clear();
+    if keep == 0 {
+        return;
+    }
+    let cap = 4 * keep;
+    let mut tau = f32::INFINITY;
+    for (i, &d) in row.iter().enumerate() {
+        if d <= tau {
+            sel.push((d, i as u32));
+            if sel.len() == cap {
+                sel.select_nth_unstable_by(keep - 1, cmp);
+                sel.truncate(keep);
+                tau = sel[keep - 1].0;
+            }
+        }
+    }
+    if sel.len() > keep {
+        sel.select_nth_unstable_by(keep - 1, cmp);
+        sel.truncate(keep);
+    }
+}
+
 fn merge(mut c: Vec<Neighbor>, k: usize) -> Vec<Neighbor> {
-    c.sort_by(|a, b| a.id.cmp(&b.id).then(a.dist.total_cmp(&b.dist)));
+    c.sort_unstable_by(|a, b| a.id.cmp(&b.id).then(a.dist.total_cmp(&b.dist)));
     c.dedup_by_key(|n| n.id);
     let mut top = TopK::new(k);
     top.extend(c);
     top.into_sorted()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::select_best;
+
+    #[test]
+    fn selection_equals_sorting_with_ties() {
+        let mut state = 7u64;
+        for n in [1usize, 5, 33, 400] {
+            // Few distinct values, so ties are common.
+            let row: Vec<f32> = (0..n)
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    ((state >> 33) % 13) as f32
+                })
+                .collect();
+            for keep in [1usize, 3, 26, n] {
+                let mut all: Vec<(f32, u32)> = row
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &d)| (d, i as u32))
+                    .collect();
+                all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                all.truncate(keep);
+                let mut sel = Vec::new();
+                select_best(&row, keep, &mut sel);
+                sel.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                assert_eq!(sel, all, "n {n} keep {keep}");
+            }
+        }
+    }
 }

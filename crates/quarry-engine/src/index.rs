@@ -114,6 +114,35 @@ impl Index {
         Ok(ranked.per_query[0][0].0)
     }
 
+    /// BAM-ANN's batch-aware query organisation: splits a stream of queries into
+    /// batches of `batch_size` whose members share their nearest centroid as far as
+    /// possible (ordered by nearest partition, then input order), so each batch reads
+    /// fewer distinct partitions. Returns query indices per batch.
+    pub fn group_queries(
+        &self,
+        queries: &[f32],
+        batch_size: usize,
+    ) -> Result<Vec<Vec<u32>>, EngineError> {
+        if queries.len() % self.dim() != 0 {
+            return Err(EngineError::BatchShape {
+                len: queries.len(),
+                dim: self.dim(),
+            });
+        }
+        let ranked = self.centroids.rank(queries, 1)?;
+        let mut order: Vec<(u32, u32)> = ranked
+            .per_query
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.first().map_or(0, |p| p.0), i as u32))
+            .collect();
+        order.sort_unstable();
+        Ok(order
+            .chunks(batch_size.max(1))
+            .map(|c| c.iter().map(|p| p.1).collect())
+            .collect())
+    }
+
     pub fn memory(&self) -> MemoryReport {
         let largest = self.table.iter().map(|e| e.length).max().unwrap_or(0);
         let c = self.centroids.memory_bytes() as u64;

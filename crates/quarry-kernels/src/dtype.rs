@@ -31,9 +31,18 @@ impl std::fmt::Display for DType {
     }
 }
 
-/// A scalar type vectors may be stored in. Kernels are generic over it so one
-/// unrolled loop serves f32, u8 and i8 (the conversion vectorises).
-pub trait Element: Copy + Send + Sync + 'static + Default + std::fmt::Debug {
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for u8 {}
+    impl Sealed for i8 {}
+}
+
+/// A scalar type vectors may be stored in: f32, u8 or i8. Sealed, because the
+/// kernels dispatch on `DTYPE` and reinterpret slices as that concrete type.
+pub trait Element:
+    sealed::Sealed + Copy + Send + Sync + 'static + Default + std::fmt::Debug
+{
     const DTYPE: DType;
     fn to_f32(self) -> f32;
     /// Reinterprets little-endian bytes as a slice of `Self`. Returns None when the
@@ -76,5 +85,26 @@ impl Element for i8 {
     fn cast_slice(bytes: &[u8]) -> Option<&[Self]> {
         // SAFETY: i8 and u8 have the same size and alignment.
         Some(unsafe { std::slice::from_raw_parts(bytes.as_ptr() as *const i8, bytes.len()) })
+    }
+}
+
+/// A slice of some `Element` seen as its concrete type, so generic entry points can
+/// dispatch to kernels written per type.
+pub(crate) enum Native<'a> {
+    F32(&'a [f32]),
+    U8(&'a [u8]),
+    I8(&'a [i8]),
+}
+
+pub(crate) fn native<T: Element>(x: &[T]) -> Native<'_> {
+    let (p, n) = (x.as_ptr(), x.len());
+    // SAFETY: `Element` is implemented only for f32, u8 and i8, and `DTYPE` names the
+    // implementing type, so each cast reinterprets a slice as its own type.
+    unsafe {
+        match T::DTYPE {
+            DType::F32 => Native::F32(std::slice::from_raw_parts(p as *const f32, n)),
+            DType::U8 => Native::U8(std::slice::from_raw_parts(p as *const u8, n)),
+            DType::I8 => Native::I8(std::slice::from_raw_parts(p as *const i8, n)),
+        }
     }
 }

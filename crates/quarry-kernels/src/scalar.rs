@@ -5,7 +5,10 @@ use crate::{metric::cosine_from_parts, Element, Metric};
 
 pub fn dot<T: Element>(q: &[f32], x: &[T]) -> f32 {
     debug_assert_eq!(q.len(), x.len());
-    q.iter().zip(x).map(|(a, b)| *a as f64 * b.to_f32() as f64).sum::<f64>() as f32
+    q.iter()
+        .zip(x)
+        .map(|(a, b)| *a as f64 * b.to_f32() as f64)
+        .sum::<f64>() as f32
 }
 
 pub fn l2_sq<T: Element>(q: &[f32], x: &[T]) -> f32 {

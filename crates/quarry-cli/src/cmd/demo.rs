@@ -81,6 +81,7 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
                     batch_size: batch,
                     io: a.io,
                     io_threads: 8,
+                    order: search::BatchOrder::Centroid,
                     limit: None,
                     json: false,
                 },

@@ -33,12 +33,23 @@ pub struct Args {
     /// Threads issuing reads (device queue depth).
     #[arg(long, default_value_t = 8)]
     pub io_threads: usize,
+    /// How a query stream is cut into batches: `centroid` groups queries that share
+    /// their nearest partition (BAM-ANN's batch-aware organisation), `input` keeps file order.
+    #[arg(long, default_value = "centroid")]
+    pub order: BatchOrder,
     /// Use only the first N queries.
     #[arg(long)]
     pub limit: Option<usize>,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BatchOrder {
+    Centroid,
+    Input,
 }
 
 #[derive(Serialize)]
@@ -123,16 +134,30 @@ pub fn execute(a: &Args, ui: &Ui) -> Result<SearchReport> {
     let mut vectors = 0u64;
     let mut partitions = 0u64;
     let t = Instant::now();
-    for (b, chunk) in q.data.chunks(a.batch_size * q.dim).enumerate() {
+    let batches: Vec<Vec<u32>> = if a.order == BatchOrder::Centroid && a.batch_size > 1 {
+        index.group_queries(&q.data, a.batch_size)?
+    } else {
+        (0..q.n as u32)
+            .collect::<Vec<_>>()
+            .chunks(a.batch_size)
+            .map(|c| c.to_vec())
+            .collect()
+    };
+    let mut buf = Vec::with_capacity(a.batch_size.min(q.n) * q.dim);
+    for members in &batches {
+        buf.clear();
+        members
+            .iter()
+            .for_each(|&i| buf.extend_from_slice(q.row(i as usize)));
         let s = Instant::now();
-        let res = index.search_batch(chunk, &params)?;
+        let res = index.search_batch(&buf, &params)?;
         lat.push(s.elapsed().as_secs_f64() * 1e3);
         total.add(&res.stats);
-        for (j, (nb, st)) in res.neighbors.iter().zip(&res.per_query).enumerate() {
+        for ((nb, st), &qi) in res.neighbors.iter().zip(&res.per_query).zip(members) {
             vectors += st.vectors;
             partitions += st.partitions as u64;
             if let Some(gt) = &gt {
-                let truth = &gt.row(b * a.batch_size + j)[..a.k];
+                let truth = &gt.row(qi as usize)[..a.k];
                 hits += nb.iter().filter(|n| truth.contains(&(n.id as u32))).count();
             }
         }
@@ -146,7 +171,7 @@ pub fn execute(a: &Args, ui: &Ui) -> Result<SearchReport> {
     let pct = |p: f64| sorted[((sorted.len() - 1) as f64 * p).round() as usize];
     Ok(SearchReport {
         config: serde_json::json!({
-            "index": a.index, "router": params.router, "nprobe": a.nprobe, "io_threads": a.io_threads,
+            "index": a.index, "router": params.router, "nprobe": a.nprobe, "io_threads": a.io_threads, "order": a.order,
         }),
         k: a.k,
         queries: q.n,

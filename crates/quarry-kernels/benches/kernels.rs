@@ -1,0 +1,132 @@
+//! Kernel throughput. Run briefly with
+//! `cargo bench -p quarry-kernels --bench kernels -- --warm-up-time 1 --measurement-time 2`.
+
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use quarry_kernels::{batch_distances_with, simd, BatchScratch, Element, Metric, TopK};
+
+/// Small deterministic generator so runs are comparable without a rand dependency.
+struct Lcg(u64);
+impl Lcg {
+    fn next_u32(&mut self) -> u32 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) as u32
+    }
+    fn f32(&mut self) -> f32 {
+        (self.next_u32() as f32 / (1u64 << 31) as f32) * 2.0 - 1.0
+    }
+    fn u8(&mut self) -> u8 {
+        (self.next_u32() >> 23) as u8
+    }
+}
+
+fn f32_vec(rng: &mut Lcg, n: usize) -> Vec<f32> {
+    (0..n).map(|_| rng.f32()).collect()
+}
+fn u8_vec(rng: &mut Lcg, n: usize) -> Vec<u8> {
+    (0..n).map(|_| rng.u8()).collect()
+}
+
+fn pair_kernels(c: &mut Criterion) {
+    let mut rng = Lcg(1);
+    for dim in [50usize, 128, 784] {
+        let q = f32_vec(&mut rng, dim);
+        let xf = f32_vec(&mut rng, dim);
+        let xu = u8_vec(&mut rng, dim);
+        let mut g = c.benchmark_group(format!("pair/{dim}"));
+        g.throughput(Throughput::Elements(dim as u64));
+        g.bench_function("dot_f32", |b| {
+            b.iter(|| simd::dot(black_box(&q), black_box(&xf)))
+        });
+        g.bench_function("l2_f32", |b| {
+            b.iter(|| simd::l2_sq(black_box(&q), black_box(&xf)))
+        });
+        g.bench_function("dot_u8", |b| {
+            b.iter(|| simd::dot(black_box(&q), black_box(&xu)))
+        });
+        g.bench_function("l2_u8", |b| {
+            b.iter(|| simd::l2_sq(black_box(&q), black_box(&xu)))
+        });
+        g.finish();
+    }
+}
+
+fn bench_batch<T: Element>(c: &mut Criterion, name: &str, data: &[T], queries: &[f32], dim: usize) {
+    let (nq, n) = (queries.len() / dim, data.len() / dim);
+    let mut out = vec![0.0f32; nq * n];
+    let mut scratch = BatchScratch::default();
+    let mut g = c.benchmark_group(format!("batch/{nq}x{n}/{dim}"));
+    // Throughput in multiply-adds so different dims compare directly.
+    g.throughput(Throughput::Elements((nq * n * dim) as u64));
+    for metric in [Metric::L2, Metric::InnerProduct] {
+        g.bench_with_input(BenchmarkId::new(name, metric), &metric, |b, &m| {
+            b.iter(|| batch_distances_with(m, queries, nq, data, n, dim, &mut out, &mut scratch))
+        });
+    }
+    g.finish();
+}
+
+/// Plain faer GEMM (no norms, no widening) on the same shape: the ceiling the
+/// batch kernel is compared against.
+fn bench_faer(c: &mut Criterion, data: &[f32], queries: &[f32], dim: usize) {
+    use faer::{linalg::matmul::matmul, Accum, MatMut, MatRef, Par};
+    let (nq, n) = (queries.len() / dim, data.len() / dim);
+    let mut out = vec![0.0f32; nq * n];
+    let mut g = c.benchmark_group(format!("batch/{nq}x{n}/{dim}"));
+    g.throughput(Throughput::Elements((nq * n * dim) as u64));
+    g.bench_function("faer_gemm_only", |b| {
+        b.iter(|| {
+            let q = MatRef::from_row_major_slice(queries, nq, dim);
+            let x = MatRef::from_row_major_slice(data, n, dim);
+            let dst = MatMut::from_row_major_slice_mut(&mut out, nq, n);
+            matmul(dst, Accum::Replace, q, x.transpose(), 1.0f32, Par::Seq);
+        })
+    });
+    g.finish();
+}
+
+fn batch(c: &mut Criterion) {
+    let mut rng = Lcg(2);
+    for dim in [50usize, 128] {
+        let queries = f32_vec(&mut rng, 1000 * dim);
+        let xf = f32_vec(&mut rng, 400 * dim);
+        let xu = u8_vec(&mut rng, 400 * dim);
+        bench_batch(c, "f32", &xf, &queries, dim);
+        bench_batch(c, "u8", &xu, &queries, dim);
+        bench_faer(c, &xf, &queries, dim);
+    }
+    // The engine's scan: few queries per partition against many vectors.
+    let dim = 128;
+    let xf = f32_vec(&mut rng, 4000 * dim);
+    let xu = u8_vec(&mut rng, 4000 * dim);
+    for nq in [1usize, 8] {
+        let queries = f32_vec(&mut rng, nq * dim);
+        bench_batch(c, "f32", &xf, &queries, dim);
+        bench_batch(c, "u8", &xu, &queries, dim);
+        bench_faer(c, &xf, &queries, dim);
+    }
+}
+
+fn topk(c: &mut Criterion) {
+    let mut rng = Lcg(3);
+    let cands: Vec<f32> = (0..100_000).map(|_| rng.f32().abs()).collect();
+    let mut g = c.benchmark_group("topk/100k");
+    g.throughput(Throughput::Elements(cands.len() as u64));
+    for k in [10usize, 100] {
+        g.bench_with_input(BenchmarkId::new("push", k), &k, |b, &k| {
+            b.iter(|| {
+                let mut t = TopK::new(k);
+                for (i, &d) in cands.iter().enumerate() {
+                    t.push(i as u64, d);
+                }
+                t.into_sorted()
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, pair_kernels, batch, topk);
+criterion_main!(benches);

@@ -1,0 +1,151 @@
+//! AVX-512 (F + BW + VL, i.e. Skylake-SP and later) versions of the pairwise
+//! kernels, in exactly the portable order.
+//!
+//! Register arrays are only ever indexed by constants (loops over fixed counts, or
+//! `unroll!`): a runtime index makes LLVM keep the whole array on the stack.
+
+use core::arch::x86_64::*;
+
+/// Expands `$body` once per listed value of `$i`, so indices are compile-time.
+macro_rules! unroll {
+    ($i:ident in [$($n:literal),*] => $body:block) => {
+        $( { #[allow(clippy::identity_op, clippy::erasing_op)] let $i: usize = $n; $body } )*
+    };
+}
+pub(crate) use unroll;
+
+/// Loads 16 elements as f32 lanes. u8 / i8 widen exactly (small integers).
+pub(crate) trait Load: Copy {
+    /// # Safety
+    /// AVX-512F/BW/VL available; `p` valid for 16 reads.
+    unsafe fn load16(p: *const Self) -> __m512;
+    /// # Safety
+    /// AVX-512F/BW/VL available; `p` valid for `len < 16` reads. Lanes `>= len` are zero.
+    unsafe fn load_part(p: *const Self, len: usize) -> __m512;
+}
+
+impl Load for f32 {
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn load16(p: *const f32) -> __m512 {
+        _mm512_loadu_ps(p)
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn load_part(p: *const f32, len: usize) -> __m512 {
+        _mm512_maskz_loadu_ps(((1u32 << len) - 1) as u16, p)
+    }
+}
+
+macro_rules! byte_load {
+    ($t:ty, $widen:ident) => {
+        impl Load for $t {
+            #[inline]
+            #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+            unsafe fn load16(p: *const $t) -> __m512 {
+                _mm512_cvtepi32_ps($widen(_mm_loadu_si128(p as *const __m128i)))
+            }
+            #[inline]
+            #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+            unsafe fn load_part(p: *const $t, len: usize) -> __m512 {
+                let bytes = _mm_maskz_loadu_epi8(((1u32 << len) - 1) as u16, p as *const i8);
+                _mm512_cvtepi32_ps($widen(bytes))
+            }
+        }
+    };
+}
+byte_load!(u8, _mm512_cvtepu8_epi32);
+byte_load!(i8, _mm512_cvtepi8_epi32);
+
+/// One accumulation step; the same operation the portable `fold` closures do.
+trait Step {
+    unsafe fn step(a: __m512, b: __m512, acc: __m512) -> __m512;
+}
+struct Dot;
+struct L2;
+impl Step for Dot {
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn step(a: __m512, b: __m512, acc: __m512) -> __m512 {
+        _mm512_fmadd_ps(a, b, acc)
+    }
+}
+impl Step for L2 {
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn step(a: __m512, b: __m512, acc: __m512) -> __m512 {
+        let d = _mm512_sub_ps(a, b);
+        _mm512_fmadd_ps(d, d, acc)
+    }
+}
+
+/// Folds 16 lanes by halves: `l + l+8`, `l + l+4`, `l + l+2`, `l + l+1`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+pub(crate) unsafe fn hsum(s: __m512) -> f32 {
+    let lo = _mm512_castps512_ps256(s);
+    let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(s)));
+    let a8 = _mm256_add_ps(lo, hi);
+    let a4 = _mm_add_ps(_mm256_castps256_ps128(a8), _mm256_extractf128_ps::<1>(a8));
+    let a2 = _mm_add_ps(a4, _mm_movehl_ps(a4, a4));
+    let a1 = _mm_add_ss(a2, _mm_shuffle_ps::<1>(a2, a2));
+    _mm_cvtss_f32(a1)
+}
+
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[allow(unused_assignments)] // the last unrolled slot's `i += 16` is dead
+unsafe fn fold<A: Load, B: Load, S: Step>(a: &[A], b: &[B]) -> f32 {
+    let n = a.len();
+    debug_assert_eq!(n, b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let mut acc = [_mm512_setzero_ps(); 4];
+    let mut i = 0;
+    while i + 64 <= n {
+        for (j, s) in acc.iter_mut().enumerate() {
+            let k = i + 16 * j;
+            *s = S::step(A::load16(pa.add(k)), B::load16(pb.add(k)), *s);
+        }
+        i += 64;
+    }
+    // Fewer than 64 left: whole chunks, then the partial one, into slots 0, 1, 2, 3.
+    'rest: {
+        unroll!(j in [0, 1, 2, 3] => {
+            if i + 16 <= n {
+                acc[j] = S::step(A::load16(pa.add(i)), B::load16(pb.add(i)), acc[j]);
+                i += 16;
+            } else {
+                if i < n {
+                    let len = n - i;
+                    acc[j] = S::step(A::load_part(pa.add(i), len), B::load_part(pb.add(i), len), acc[j]);
+                }
+                break 'rest;
+            }
+        });
+    }
+    hsum(_mm512_add_ps(
+        _mm512_add_ps(acc[0], acc[1]),
+        _mm512_add_ps(acc[2], acc[3]),
+    ))
+}
+
+/// # Safety
+/// AVX-512F/BW/VL available; `q.len() == x.len()`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+pub(crate) unsafe fn dot<T: Load>(q: &[f32], x: &[T]) -> f32 {
+    fold::<f32, T, Dot>(q, x)
+}
+
+/// # Safety
+/// AVX-512F/BW/VL available; `q.len() == x.len()`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+pub(crate) unsafe fn l2_sq<T: Load>(q: &[f32], x: &[T]) -> f32 {
+    fold::<f32, T, L2>(q, x)
+}
+
+/// # Safety
+/// AVX-512F/BW/VL available.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+pub(crate) unsafe fn norm_sq<T: Load>(x: &[T]) -> f32 {
+    fold::<T, T, Dot>(x, x)
+}
