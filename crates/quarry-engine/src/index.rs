@@ -143,6 +143,22 @@ impl Index {
             .collect())
     }
 
+    /// Reads (and verifies) every partition once through the search path's I/O pool
+    /// without scanning: the read throughput the executor can reach on this device.
+    /// Returns (bytes read, seconds).
+    pub fn read_all_partitions(&self) -> Result<(u64, f64), EngineError> {
+        let pids: Vec<u32> = (0..self.num_partitions() as u32).collect();
+        let t = std::time::Instant::now();
+        let mut bytes = 0;
+        for p in self
+            .pool
+            .stream(self.store.clone(), &pids, self.opts.read_ahead)
+        {
+            bytes += p?.bytes;
+        }
+        Ok((bytes, t.elapsed().as_secs_f64()))
+    }
+
     pub fn memory(&self) -> MemoryReport {
         let largest = self.table.iter().map(|e| e.length).max().unwrap_or(0);
         let c = self.centroids.memory_bytes() as u64;

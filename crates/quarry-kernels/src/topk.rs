@@ -34,11 +34,14 @@ impl Ord for Entry {
 }
 
 /// Keeps the `k` smallest (distance, id) pairs seen. Max-heap on the key, so the
-/// current worst is at the top and a candidate is rejected with one comparison.
+/// current worst is at the top; its distance is cached in `worst` so the common
+/// case, a candidate farther than all kept ones, costs one load and one compare.
 #[derive(Debug, Clone)]
 pub struct TopK {
     k: usize,
     heap: BinaryHeap<Entry>,
+    /// Distance of the top entry once the heap is full, +infinity before.
+    worst: f32,
 }
 
 impl TopK {
@@ -46,6 +49,7 @@ impl TopK {
         TopK {
             k,
             heap: BinaryHeap::with_capacity(k + 1),
+            worst: f32::INFINITY,
         }
     }
 
@@ -64,25 +68,27 @@ impl TopK {
     /// Distance a candidate must beat to enter (infinity until the heap is full).
     #[inline]
     pub fn threshold(&self) -> f32 {
-        if self.heap.len() < self.k {
-            f32::INFINITY
-        } else {
-            self.heap.peek().map_or(f32::INFINITY, |e| e.0.dist)
-        }
+        self.worst
     }
 
     #[inline]
     pub fn push(&mut self, id: u64, dist: f32) {
-        if self.k == 0 {
+        // Strictly farther than the worst kept: cannot enter (equal distances go on
+        // to the id tie-break; NaN goes on to the total order).
+        if dist > self.worst || self.k == 0 {
             return;
         }
-        let cand = Neighbor { id, dist };
+        let cand = Entry(Neighbor { id, dist });
         if self.heap.len() < self.k {
-            self.heap.push(Entry(cand));
-        } else if let Some(mut top) = self.heap.peek_mut() {
-            if cand.key_cmp(&top.0) == Ordering::Less {
-                *top = Entry(cand);
+            self.heap.push(cand);
+        } else {
+            match self.heap.peek_mut() {
+                Some(mut top) if cand < *top => *top = cand,
+                _ => return,
             }
+        }
+        if self.heap.len() == self.k {
+            self.worst = self.heap.peek().map_or(f32::INFINITY, |e| e.0.dist);
         }
     }
 

@@ -9,17 +9,34 @@ pub struct Args {
     pub index: PathBuf,
     #[arg(long)]
     pub json: bool,
+    /// Also read every partition once (direct I/O, --io-threads in flight) and report MiB/s.
+    #[arg(long)]
+    pub read_test: bool,
+    #[arg(long, default_value_t = 8)]
+    pub io_threads: usize,
 }
 
 pub fn run(a: Args) -> Result<()> {
-    // Info never reads partitions; buffered open works on any file system.
+    // Without the read test, info reads no partitions: buffered open works on any file system.
+    let io = if a.read_test {
+        IoMode::Direct
+    } else {
+        IoMode::Buffered
+    };
     let idx = Index::open(
         &a.index,
         OpenOptions {
-            io: IoMode::Buffered,
+            io,
+            io_threads: a.io_threads.max(1),
             ..Default::default()
         },
     )?;
+    let read = if a.read_test {
+        Some(idx.read_all_partitions()?)
+    } else {
+        None
+    };
+    let read_mib_s = read.map(|(b, s)| b as f64 / (1 << 20) as f64 / s);
     let m = idx.manifest();
     let sizes = SizeStats::of(&idx.partition_sizes());
     let mem = idx.memory();
@@ -31,6 +48,7 @@ pub fn run(a: Args) -> Result<()> {
                 "dir": a.index, "format_version": m.format_version, "dim": m.dim, "dtype": m.dtype,
                 "metric": m.metric, "num_vectors": m.num_vectors, "num_partitions": m.num_partitions,
                 "sizes": sizes, "data_bytes": data_bytes, "memory": mem, "build": m.build, "routers": m.routers,
+                "direct_read_mib_per_s": read_mib_s,
             })
         );
     } else {
@@ -52,6 +70,14 @@ pub fn run(a: Args) -> Result<()> {
             mem.read_buffers_max_bytes as f64 / (1 << 20) as f64,
             mem.total_bytes as f64 / (1 << 20) as f64
         );
+        if let (Some((b, secs)), Some(r)) = (read, read_mib_s) {
+            println!(
+                "read test  {:.1} MiB in {:.3}s = {r:.0} MiB/s (direct I/O, {} reads in flight)",
+                b as f64 / (1 << 20) as f64,
+                secs,
+                a.io_threads
+            );
+        }
         println!(
             "routers    {}",
             if m.routers.is_empty() {

@@ -39,6 +39,42 @@ unsafe fn transpose16(r: &mut [__m512; 16]) {
     }
 }
 
+/// Packs one full 16 x 16 f32 block (rows `src + i * dim`, 16 columns) into
+/// `panel[t * NR + i]`. The 128-bit row chunks are placed by insert-loads (which
+/// can issue on port 0 as well as 5), leaving only the two in-lane shuffle stages:
+/// half the port-5 work of `transpose16`. Register R(b, j), lane L holds row
+/// 4L + j, columns 4b..4b+3; a 4 x 4 in-lane transpose of R(b, 0..4) then yields
+/// columns 4b..4b+3 with lane L = rows 4L..4L+3.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn pack_block_f32(src: *const f32, dim: usize, panel: *mut f32) {
+    let pd = _mm512_castps_pd;
+    let ps = _mm512_castpd_ps;
+    unroll!(b in [0, 1, 2, 3] => {
+        let mut r = [_mm512_setzero_ps(); 4];
+        unroll!(j in [0, 1, 2, 3] => {
+            let row = |l: usize| src.add((4 * l + j) * dim + 4 * b);
+            let v = _mm512_castps128_ps512(_mm_loadu_ps(row(0)));
+            let v = _mm512_insertf32x4::<1>(v, _mm_loadu_ps(row(1)));
+            let v = _mm512_insertf32x4::<2>(v, _mm_loadu_ps(row(2)));
+            r[j] = _mm512_insertf32x4::<3>(v, _mm_loadu_ps(row(3)));
+        });
+        let t0 = _mm512_unpacklo_ps(r[0], r[1]);
+        let t1 = _mm512_unpackhi_ps(r[0], r[1]);
+        let t2 = _mm512_unpacklo_ps(r[2], r[3]);
+        let t3 = _mm512_unpackhi_ps(r[2], r[3]);
+        let cols = [
+            ps(_mm512_unpacklo_pd(pd(t0), pd(t2))),
+            ps(_mm512_unpackhi_pd(pd(t0), pd(t2))),
+            ps(_mm512_unpacklo_pd(pd(t1), pd(t3))),
+            ps(_mm512_unpackhi_pd(pd(t1), pd(t3))),
+        ];
+        unroll!(c in [0, 1, 2, 3] => {
+            _mm512_storeu_ps(panel.add((4 * b + c) * NR), cols[c]);
+        });
+    });
+}
+
 /// # Safety
 /// AVX-512F/BW/VL available; `src` valid for `rows * dim` reads (`rows <= NR`),
 /// `panel` for `NR * dim` writes.
@@ -53,25 +89,42 @@ pub(super) unsafe fn pack<T: Load>(src: *const T, rows: usize, dim: usize, panel
         let mut kb = 0;
         while kb < dim {
             let kw = (dim - kb).min(16);
-            let mut r = [_mm512_setzero_ps(); 16];
-            unroll!(i in [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15] => {
-                if i < valid {
-                    let p = src.add((r0 + i) * dim + kb);
-                    // The next 16 rows follow contiguously; rows are too short for the
-                    // hardware prefetcher to lock onto, so fetch them one step ahead.
-                    _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(16 * dim) as *const i8);
-                    r[i] = if kw == 16 { T::load16(p) } else { T::load_part(p, kw) };
+            let (from, to) = (src.add(r0 * dim + kb), panel.add(kb * NR + r0));
+            if T::IS_F32 && valid == 16 && kw == 16 {
+                pack_block_f32(from as *const f32, dim, to);
+            } else {
+                // Rows are too short for the hardware prefetcher to lock onto; fetch
+                // the same columns of the next 16 rows (contiguous) one step ahead.
+                // Measured: ~20% faster for u8; no gain on the f32 insert-load path.
+                for i in 0..valid {
+                    let next = from.add(i * dim).wrapping_add(16 * dim);
+                    _mm_prefetch::<_MM_HINT_T0>(next as *const i8);
                 }
-            });
-            transpose16(&mut r);
-            unroll!(t in [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15] => {
-                if t < kw {
-                    _mm512_storeu_ps(panel.add((kb + t) * NR + r0), r[t]);
-                }
-            });
+                pack_block(from, valid, kw, dim, to);
+            }
             kb += 16;
         }
     }
+}
+
+/// Packs a possibly partial block (`valid` rows, `kw` columns) through a full
+/// register transpose; missing rows read as zero.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn pack_block<T: Load>(src: *const T, valid: usize, kw: usize, dim: usize, panel: *mut f32) {
+    let mut r = [_mm512_setzero_ps(); 16];
+    unroll!(i in [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15] => {
+        if i < valid {
+            let p = src.add(i * dim);
+            r[i] = if kw == 16 { T::load16(p) } else { T::load_part(p, kw) };
+        }
+    });
+    transpose16(&mut r);
+    unroll!(t in [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15] => {
+        if t < kw {
+            _mm512_storeu_ps(panel.add(t * NR), r[t]);
+        }
+    });
 }
 
 /// Start of 16-lane column `c` (vectors `16c..16c+16`) of a packed block.

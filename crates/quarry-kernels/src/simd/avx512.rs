@@ -16,6 +16,8 @@ pub(crate) use unroll;
 
 /// Loads 16 elements as f32 lanes. u8 / i8 widen exactly (small integers).
 pub(crate) trait Load: Copy {
+    /// True for f32, whose blocks can be transposed without widening.
+    const IS_F32: bool = false;
     /// # Safety
     /// AVX-512F/BW/VL available; `p` valid for 16 reads.
     unsafe fn load16(p: *const Self) -> __m512;
@@ -25,6 +27,7 @@ pub(crate) trait Load: Copy {
 }
 
 impl Load for f32 {
+    const IS_F32: bool = true;
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
     unsafe fn load16(p: *const f32) -> __m512 {
