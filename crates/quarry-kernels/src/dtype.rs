@@ -57,7 +57,9 @@ impl Element for f32 {
         self
     }
     fn cast_slice(bytes: &[u8]) -> Option<&[Self]> {
-        if bytes.len() % 4 != 0 || (bytes.as_ptr() as usize) % std::mem::align_of::<f32>() != 0 {
+        if !bytes.len().is_multiple_of(4)
+            || !(bytes.as_ptr() as usize).is_multiple_of(std::mem::align_of::<f32>())
+        {
             return None;
         }
         // SAFETY: alignment and length checked above; every bit pattern is a valid f32.

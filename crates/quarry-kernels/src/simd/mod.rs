@@ -76,13 +76,6 @@ pub fn norm_sq<T: Element>(x: &[T]) -> f32 {
     portable::norm_sq(x)
 }
 
-/// The portable kernels, callable directly so tests can hold the intrinsic paths
-/// to the same bits.
-#[doc(hidden)]
-pub mod reference_order {
-    pub use super::portable::{dot, l2_sq, norm_sq};
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
