@@ -37,6 +37,12 @@ enum Command {
     Info(cmd::info::Args),
     /// Split a vector file into base / held-out queries / training sample.
     Split(cmd::split::Args),
+    /// Generate a synthetic clustered data set (Gaussian blobs) and queries.
+    Synth(cmd::synth::Args),
+    /// Sweep nprobe (and batch sizes) over an index; append results to OUT/results.jsonl and .csv.
+    Bench(cmd::bench::Args),
+    /// Plot benchmark results (JSON lines) as PNG and SVG: recall vs QPS, bytes and vectors per query.
+    Plot(cmd::plot::Args),
 }
 
 fn main() {
@@ -62,6 +68,9 @@ fn main() {
         Command::Gt(a) => cmd::gt::run(a, &ui),
         Command::Info(a) => cmd::info::run(a),
         Command::Split(a) => cmd::split::run(a, &ui),
+        Command::Synth(a) => cmd::synth::run(a, &ui),
+        Command::Bench(a) => cmd::bench::run(a, &ui),
+        Command::Plot(a) => cmd::plot::run(a),
     };
     if let Err(e) = res {
         // One line: the chain of causes, outermost first.

@@ -1,6 +1,9 @@
+pub mod bench;
 pub mod build;
 pub mod demo;
 pub mod gt;
 pub mod info;
+pub mod plot;
 pub mod search;
 pub mod split;
+pub mod synth;

@@ -58,6 +58,11 @@ pub struct SearchReport {
     pub k: usize,
     pub queries: usize,
     pub recall_at_k: Option<f64>,
+    /// Recall@r for r = 1, 10, 100: the first r results against the first r true
+    /// neighbours; null without ground truth or when r > k.
+    pub recall_at_1: Option<f64>,
+    pub recall_at_10: Option<f64>,
+    pub recall_at_100: Option<f64>,
     pub qps: f64,
     /// Mean / p50 / p99 wall time of one search call (one batch; one query when batch_size = 1).
     pub latency_ms_mean: f64,
@@ -131,6 +136,7 @@ pub fn execute(a: &Args, ui: &Ui) -> Result<SearchReport> {
     let mut total = BatchStats::default();
     let mut lat = Vec::new();
     let mut hits = 0usize;
+    let mut hits_at = [0usize; RECALL_CUTOFFS.len()];
     let mut vectors = 0u64;
     let mut partitions = 0u64;
     let t = Instant::now();
@@ -159,6 +165,16 @@ pub fn execute(a: &Args, ui: &Ui) -> Result<SearchReport> {
             if let Some(gt) = &gt {
                 let truth = &gt.row(qi as usize)[..a.k];
                 hits += nb.iter().filter(|n| truth.contains(&(n.id as u32))).count();
+                for (h, &r) in hits_at.iter_mut().zip(&RECALL_CUTOFFS) {
+                    if r <= a.k {
+                        let truth = &truth[..r];
+                        *h += nb
+                            .iter()
+                            .take(r)
+                            .filter(|n| truth.contains(&(n.id as u32)))
+                            .count();
+                    }
+                }
             }
         }
         ui.advance(res.neighbors.len() as u64);
@@ -168,6 +184,12 @@ pub fn execute(a: &Args, ui: &Ui) -> Result<SearchReport> {
     let n = q.n as f64;
     let mut sorted = lat.clone();
     sorted.sort_by(f64::total_cmp);
+    let recall_at = |i: usize| {
+        let r = RECALL_CUTOFFS[i];
+        gt.as_ref()
+            .filter(|_| r <= a.k)
+            .map(|_| hits_at[i] as f64 / (n * r as f64))
+    };
     let pct = |p: f64| sorted[((sorted.len() - 1) as f64 * p).round() as usize];
     Ok(SearchReport {
         config: serde_json::json!({
@@ -175,7 +197,10 @@ pub fn execute(a: &Args, ui: &Ui) -> Result<SearchReport> {
         }),
         k: a.k,
         queries: q.n,
-        recall_at_k: gt.map(|_| hits as f64 / (n * a.k as f64)),
+        recall_at_k: gt.as_ref().map(|_| hits as f64 / (n * a.k as f64)),
+        recall_at_1: recall_at(0),
+        recall_at_10: recall_at(1),
+        recall_at_100: recall_at(2),
         qps: n / wall,
         latency_ms_mean: lat.iter().sum::<f64>() / lat.len() as f64,
         latency_ms_p50: pct(0.5),
@@ -200,6 +225,9 @@ pub fn execute(a: &Args, ui: &Ui) -> Result<SearchReport> {
         rss_mb: peak_rss_mb(),
     })
 }
+
+/// The cut-offs r of the `recall_at_r` fields.
+const RECALL_CUTOFFS: [usize; 3] = [1, 10, 100];
 
 fn load_gt(path: &std::path::Path, nq: usize, k: usize) -> Result<GroundTruth> {
     let gt = read_ground_truth(path)?;
