@@ -30,8 +30,9 @@ def main():
     base = next(os.path.join(data, f) for f in ("base.fbin", "base.u8bin") if os.path.exists(os.path.join(data, f)))
     metric = "cosine" if ds.startswith("glove") else "l2"
     idx = {}
+    # Same index directories as scripts/bench_all.sh, so nothing is built twice.
     for name, eps in (("balanced", "0.1"), ("unbalanced", "1000000")):
-        path = os.path.join(data, f"ablation-{parts}-{name}")
+        path = os.path.join(data, f"quarry-{parts}-{'balanced' if name == 'balanced' else 'kmeans'}")
         if not os.path.exists(path):
             run(["build", "--base", base, "--out", path, "--partitions", str(parts), "--metric", metric,
                  "--balance-eps", eps, "--json"])

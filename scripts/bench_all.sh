@@ -22,22 +22,30 @@ bash bench/peers/setup.sh
 
 run_dataset() {
   local ds=$1 parts=$2 ext=$3 metric=$4 abl_nprobe=$5
-  local out="bench/results/$ds" idx="$DATA/$ds/quarry-$parts"
+  local out="bench/results/$ds"
   mkdir -p "$out"
   rm -f "$out/results.jsonl" "$out/results.csv" "$out/peers.jsonl" "$out/all.jsonl"
-  [ -d "$idx" ] || "$QUARRY" --quiet build --base "$DATA/$ds/base.$ext" --out "$idx" --partitions "$parts" --metric "$metric"
   local nprobes="1,2,4,8,16,32,64,128" peer_quick=""
   [ "$QUICK" = 1 ] && nprobes="1,4,16,64" && peer_quick="--quick"
-  stamp "$ds: quarry sweep"
-  "$QUARRY" --quiet bench --index "$idx" --queries "$DATA/$ds/queries.$ext" --gt "$DATA/$ds/gt100.ibin" \
-    --k 10 --nprobe "$nprobes" --batch-sizes 1000 --single-limit 1000 --io direct \
-    --label "quarry-ivf$parts" --out-dir "$out"
+  # Two Quarry indexes: the default balanced one, and plain k-means (no size bound),
+  # the same algorithm as FAISS IVF-Flat, for the pipeline consistency check.
+  for variant in balanced:0.1 kmeans:1000000; do
+    local name=${variant%%:*} eps=${variant##*:}
+    local idx="$DATA/$ds/quarry-$parts-$name" label="quarry-ivf$parts"
+    [ "$name" = kmeans ] && label="quarry-ivf$parts-kmeans"
+    [ -d "$idx" ] || "$QUARRY" --quiet build --base "$DATA/$ds/base.$ext" --out "$idx" --partitions "$parts" \
+      --metric "$metric" --balance-eps "$eps"
+    stamp "$ds: quarry sweep ($name)"
+    "$QUARRY" --quiet bench --index "$idx" --queries "$DATA/$ds/queries.$ext" --gt "$DATA/$ds/gt100.ibin" \
+      --k 10 --nprobe "$nprobes" --batch-sizes 1000 --single-limit 1000 --io direct \
+      --label "$label" --out-dir "$out"
+  done
   stamp "$ds: peers"
   bench/peers/.venv/bin/python bench/peers/run_peers.py --dataset "$ds" --partitions "$parts" \
     --out "$out/peers.jsonl" $peer_quick
   cat "$out/results.jsonl" "$out/peers.jsonl" > "$out/all.jsonl"
   "$QUARRY" --quiet plot --input "$out/all.jsonl" --out-dir "$out" --k 10 --title "$ds"
-  python3 scripts/summarize.py "$out/all.jsonl" "quarry-ivf$parts" > "$out/summary.md"
+  python3 scripts/summarize.py "$out/all.jsonl" "quarry-ivf$parts" "quarry-ivf$parts-kmeans" > "$out/summary.md"
   stamp "$ds: ablation"
   python3 scripts/ablation.py "$ds" "$parts" "$abl_nprobe" > "$out/ablation.md"
   cat "$out/summary.md"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Summary of one dataset's merged results (Quarry + peers, JSON lines).
 
-usage: summarize.py ALL.jsonl QUARRY_LABEL > summary.md
+usage: summarize.py ALL.jsonl QUARRY_LABEL [KMEANS_LABEL] > summary.md
 Per label: best batch QPS at recall@10 >= 0.9 and fewest bytes per query at
 recall@1 >= 0.9; then Quarry vs FAISS IVF-Flat recall@10 at equal nprobe (same
 algorithm family: the pipeline consistency check, |difference| <= 0.02).
@@ -23,7 +23,10 @@ def fmt(v, spec):
 def main():
     rows = load(sys.argv[1])
     quarry = sys.argv[2]
-    labels = sorted({r["label"] for r in rows}, key=lambda l: (l != quarry, l))
+    # The consistency check compares the same algorithm: Quarry's plain k-means index
+    # (no size bound) when given, else the default one.
+    same = sys.argv[3] if len(sys.argv) > 3 else quarry
+    labels = sorted({r["label"] for r in rows}, key=lambda l: (not l.startswith("quarry"), l))
     out = ["| engine | cache / I/O | best QPS at recall@10 >= 0.9 | at | bytes/query at recall@1 >= 0.9 | at |",
            "|---|---|---:|---|---:|---|"]
     for label in labels:
@@ -38,8 +41,8 @@ def main():
         out.append(f"| {label} | {io} | {fmt(best and best['qps'], '.0f')} | {cfg(best)} (R@10 {fmt(best and best['recall_at_10'], '.3f')}) "
                    f"| {fmt(least and least['bytes_per_query'], '.0f')} | {cfg(least)} (R@1 {fmt(least and least['recall_at_1'], '.3f')}) |")
     ivf = {r["config"].get("nprobe"): r for r in rows if r["label"].startswith("faiss-ivf")}
-    q = {r["config"].get("nprobe"): r for r in rows if r["label"] == quarry and r.get("batch_size", 1000) > 1}
-    out += ["", f"Consistency: {quarry} vs FAISS IVF-Flat, recall@10 at equal nprobe (same partition count)", "",
+    q = {r["config"].get("nprobe"): r for r in rows if r["label"] == same and r.get("batch_size", 1000) > 1}
+    out += ["", f"Consistency: {same} vs FAISS IVF-Flat, recall@10 at equal nprobe (same partition count)", "",
             "| nprobe | quarry | faiss-ivf-flat | difference |", "|---:|---:|---:|---:|"]
     worst = 0.0
     for n in sorted(set(ivf) & set(q)):

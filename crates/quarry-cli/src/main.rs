@@ -46,6 +46,12 @@ enum Command {
 }
 
 fn main() {
+    // Like other Unix tools, end quietly when stdout is closed early (`quarry ... | head`)
+    // instead of panicking on a failed print.
+    // SAFETY: called before any thread starts; restores the default disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("QUARRY_LOG"))
