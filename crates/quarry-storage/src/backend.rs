@@ -38,13 +38,10 @@ pub fn open_store(
     files: &IndexFiles,
     mode: IoMode,
 ) -> Result<Arc<dyn PartitionStore>, StorageError> {
-    Ok(match mode {
-        IoMode::Direct => Arc::new(DirectStore::open(files)?),
-        IoMode::Buffered => Arc::new(BufferedStore::open(files)?),
-    })
+    Ok(Arc::new(FileStore::open(files, mode)?))
 }
 
-/// Shared by both backends: one file, one table, whole-extent reads verified by crc32c.
+/// One file, one table, whole-extent reads verified by crc32c.
 struct ExtentFile {
     file: File,
     path: PathBuf,
@@ -92,17 +89,29 @@ impl ExtentFile {
     }
 }
 
-pub struct DirectStore(ExtentFile);
+/// The partition store over `data.bin`: one backend type, two ways of opening the
+/// file. With `IoMode::Direct` the file is opened `O_DIRECT` (reads bypass the page
+/// cache; buffers and extents are 4 KiB-aligned for it), otherwise plain buffered.
+pub struct FileStore {
+    extents: ExtentFile,
+    mode: IoMode,
+}
 
-impl DirectStore {
-    pub fn open(files: &IndexFiles) -> Result<Self, StorageError> {
+impl FileStore {
+    pub fn open(files: &IndexFiles, mode: IoMode) -> Result<Self, StorageError> {
         let path = files.dir.join(files::DATA);
-        let file = open_direct(&path)?;
-        Ok(DirectStore(ExtentFile {
-            file,
-            path,
-            table: files.table.clone(),
-        }))
+        let file = match mode {
+            IoMode::Direct => open_direct(&path)?,
+            IoMode::Buffered => File::open(&path).map_err(|e| StorageError::io(&path, e))?,
+        };
+        Ok(FileStore {
+            extents: ExtentFile {
+                file,
+                path,
+                table: files.table.clone(),
+            },
+            mode,
+        })
     }
 }
 
@@ -120,46 +129,17 @@ fn open_direct(path: &Path) -> Result<File, StorageError> {
     }
 }
 
-impl PartitionStore for DirectStore {
+impl PartitionStore for FileStore {
     fn read_into(&self, pid: u32, buf: &mut AlignedBuf) -> Result<(), StorageError> {
-        self.0.read_into(pid, buf)
+        self.extents.read_into(pid, buf)
     }
     fn entry(&self, pid: u32) -> Option<&PartitionEntry> {
-        self.0.table.get(pid as usize)
+        self.extents.table.get(pid as usize)
     }
     fn num_partitions(&self) -> usize {
-        self.0.table.len()
+        self.extents.table.len()
     }
     fn io_mode(&self) -> IoMode {
-        IoMode::Direct
-    }
-}
-
-pub struct BufferedStore(ExtentFile);
-
-impl BufferedStore {
-    pub fn open(files: &IndexFiles) -> Result<Self, StorageError> {
-        let path = files.dir.join(files::DATA);
-        let file = File::open(&path).map_err(|e| StorageError::io(&path, e))?;
-        Ok(BufferedStore(ExtentFile {
-            file,
-            path,
-            table: files.table.clone(),
-        }))
-    }
-}
-
-impl PartitionStore for BufferedStore {
-    fn read_into(&self, pid: u32, buf: &mut AlignedBuf) -> Result<(), StorageError> {
-        self.0.read_into(pid, buf)
-    }
-    fn entry(&self, pid: u32) -> Option<&PartitionEntry> {
-        self.0.table.get(pid as usize)
-    }
-    fn num_partitions(&self) -> usize {
-        self.0.table.len()
-    }
-    fn io_mode(&self) -> IoMode {
-        IoMode::Buffered
+        self.mode
     }
 }

@@ -16,7 +16,7 @@ mod table;
 mod writer;
 
 pub use aligned::AlignedBuf;
-pub use backend::{open_store, BufferedStore, DirectStore, IoMode};
+pub use backend::{open_store, FileStore, IoMode};
 pub use error::StorageError;
 pub use layout::{PartitionView, ALIGN};
 pub use manifest::{FileEntry, Manifest, FORMAT_NAME, FORMAT_VERSION};
