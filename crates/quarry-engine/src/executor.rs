@@ -104,8 +104,11 @@ pub(crate) fn run(
         stats.bytes_read += s.bytes;
         stats.vectors_read += index.table[s.pid as usize].count;
         stats.compute += s.compute;
-        for (qi, list) in queries_of[s.pid as usize].iter().zip(s.lists) {
+        let sharers = &queries_of[s.pid as usize];
+        let share = s.bytes as f64 / sharers.len() as f64;
+        for (qi, list) in sharers.iter().zip(s.lists) {
             candidates[*qi as usize].extend(list);
+            per_query[*qi as usize].bytes += share;
         }
     }
     let neighbors: Vec<Vec<Neighbor>> = candidates.into_par_iter().map(|c| merge(c, k)).collect();

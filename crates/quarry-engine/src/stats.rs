@@ -3,11 +3,14 @@ use serde::Serialize;
 use std::time::Duration;
 
 /// What one query cost.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct QueryStats {
     pub partitions: u32,
     /// Vectors in the partitions it probed (= distance computations for it).
     pub vectors: u64,
+    /// Its share of the bytes read: each partition's bytes divided among the queries
+    /// of the batch that probed it (all of them when searched alone).
+    pub bytes: f64,
 }
 
 /// What a batch cost. Bytes and I/O requests are counted once per batch: a partition

@@ -113,10 +113,18 @@ fn single_query_and_batch_paths_agree_exactly() {
                 single.neighbors[0], batch.neighbors[i],
                 "query {i} nprobe {nprobe}"
             );
-            assert_eq!(single.per_query[0], batch.per_query[i]);
+            let (a, b) = (single.per_query[0], batch.per_query[i]);
+            assert_eq!((a.partitions, a.vectors), (b.partitions, b.vectors));
+            // Alone, a query pays for whole partitions; in a batch it shares them.
+            assert!(b.bytes <= a.bytes && a.bytes > 0.0);
         }
         // Batch-aware execution reads each partition once for all its queries.
         assert!(batch.stats.partitions_read <= PARTS as u64);
+        let shared: f64 = batch.per_query.iter().map(|q| q.bytes).sum();
+        assert!(
+            (shared - batch.stats.bytes_read as f64).abs() < 1.0,
+            "shares add up to the bytes read"
+        );
     }
 }
 
