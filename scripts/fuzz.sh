@@ -3,6 +3,8 @@
 #
 # Runs each cargo-fuzz target of fuzz/ (all by default) for SECONDS (default 60), one
 # at a time, and prints executions and crashes per target; exits 1 if any crashed.
+# FUZZ_RUNS=N stops a target after N executions if that comes first, e.g.
+#   FUZZ_RUNS=1000000 scripts/fuzz.sh 900      # 1M executions each, 15 min at most
 # Seeds come from fuzz/corpus/<target>/ (committed, small); what the fuzzer learns
 # goes to fuzz/work/<target>/ (git-ignored) and is reused by the next run.
 # A crash leaves its input in fuzz/artifacts/<target>/; replay it with
@@ -50,8 +52,8 @@ for t in "${targets[@]}"; do
   # -malloc_limit_mb: one allocation over 256 MiB is a bug here (inputs are a few KiB).
   set +e
   "${fuzz[@]}" run "$t" "fuzz/work/$t" "fuzz/corpus/$t" -- \
-    -max_total_time="$secs" -print_final_stats=1 -timeout=10 \
-    -rss_limit_mb=2048 -malloc_limit_mb=256 >"$log" 2>&1
+    -max_total_time="$secs" ${FUZZ_RUNS:+-runs="$FUZZ_RUNS"} -print_final_stats=1 \
+    -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=256 >"$log" 2>&1
   rc=$?
   set -e
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)

@@ -34,14 +34,22 @@ impl<'a> PartitionView<'a> {
         dim: usize,
         dtype: DType,
     ) -> Result<Self, StorageError> {
-        let ids_len = count * 8;
-        let vec_len = count * dim * dtype.size();
-        if extent.len() < ids_len + vec_len {
-            return Err(StorageError::Payload(format!(
-                "extent of {} bytes cannot hold {count} vectors of {dim} x {dtype}",
-                extent.len()
-            )));
-        }
+        // Checked: `count` comes from the partition table, and a table whose checksum
+        // matches can still be hostile; an overflow must be an error, not a panic or a
+        // wrapped length that passes the size check.
+        let ids_len = count.checked_mul(8);
+        let vec_len = count
+            .checked_mul(dim)
+            .and_then(|e| e.checked_mul(dtype.size()));
+        let (ids_len, vec_len) = match (ids_len, vec_len) {
+            (Some(i), Some(v)) if i.checked_add(v).is_some_and(|t| t <= extent.len()) => (i, v),
+            _ => {
+                return Err(StorageError::Payload(format!(
+                    "extent of {} bytes cannot hold {count} vectors of {dim} x {dtype}",
+                    extent.len()
+                )))
+            }
+        };
         Ok(PartitionView {
             count,
             dim,

@@ -18,6 +18,12 @@ pub struct FileEntry {
 
 /// `manifest.json`. Written last: a directory without a valid one is not an index.
 /// Contains nothing time- or host-dependent, so equal builds give equal bytes.
+///
+/// The file protects itself: its last field is `"crc32c": "xxxxxxxx"` (8 lowercase hex
+/// digits), the crc32c of every byte before the comma that opens that field. The
+/// file must end with exactly that field, one newline, `}` and a newline (see
+/// [`Manifest::seal`]), so every damaged byte, whitespace and digits of the free-form
+/// `build` object included, is detected at open; a valid-JSON edit is no exception.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     pub format: String,
@@ -34,18 +40,65 @@ pub struct Manifest {
     pub files: BTreeMap<String, FileEntry>,
 }
 
+/// Length of the sealing tail `,\n  "crc32c": "xxxxxxxx"\n}\n`.
+const SEAL_LEN: usize = 27;
+
+fn seal_tail(crc: u32) -> Vec<u8> {
+    let t = format!(",\n  \"crc32c\": \"{crc:08x}\"\n}}\n").into_bytes();
+    debug_assert_eq!(t.len(), SEAL_LEN);
+    t
+}
+
 impl Manifest {
+    /// The bytes of `manifest.json`: pretty JSON, sealed by its checksum field.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut v = serde_json::to_vec_pretty(self).expect("manifest serialises");
-        v.push(b'\n');
-        v
+        let v = serde_json::to_vec_pretty(self).expect("manifest serialises");
+        // Pretty JSON of a struct ends with "\n}"; the seal becomes its last field.
+        let body = v.strip_suffix(b"\n}").expect("pretty JSON object");
+        Manifest::seal(body)
+    }
+
+    /// Appends the checksum field to `body` (a pretty-printed JSON object without its
+    /// closing `\n}`): what `to_bytes` writes. Public for tools and tests that need a
+    /// manifest with chosen contents that still passes the checksum.
+    pub fn seal(body: &[u8]) -> Vec<u8> {
+        let mut out = body.to_vec();
+        out.extend_from_slice(&seal_tail(crc32c::crc32c(body)));
+        out
+    }
+
+    /// Checks the seal `to_bytes` appended: the file must be `body` followed by
+    /// exactly the tail for `crc32c(body)`.
+    fn verify_seal(bytes: &[u8], path: &Path) -> Result<(), StorageError> {
+        let corrupt = |what: String| StorageError::Corrupt {
+            file: path.to_path_buf(),
+            what,
+        };
+        if bytes.len() < SEAL_LEN {
+            return Err(corrupt("is too short to hold its checksum field".into()));
+        }
+        let (body, tail) = bytes.split_at(bytes.len() - SEAL_LEN);
+        let want = crc32c::crc32c(body);
+        if tail != seal_tail(want).as_slice() {
+            return Err(corrupt(format!(
+                "fails its checksum (its last field must be \"crc32c\": \"{want:08x}\", \
+                 found {:?})",
+                String::from_utf8_lossy(tail).trim()
+            )));
+        }
+        Ok(())
     }
 
     pub fn load(dir: &Path) -> Result<Manifest, StorageError> {
         if !dir.is_dir() {
+            let what = if dir.exists() {
+                "not a directory"
+            } else {
+                "does not exist"
+            };
             return Err(StorageError::NotAnIndex {
                 path: dir.to_path_buf(),
-                reason: "not a directory (pass the directory `quarry build --out` created)".into(),
+                reason: format!("{what} (pass the directory `quarry build --out` created)"),
             });
         }
         let path = dir.join(files::MANIFEST);
@@ -62,10 +115,16 @@ impl Manifest {
             }
             Err(e) => return Err(StorageError::io(&path, e)),
         };
+        Manifest::from_bytes(&bytes, dir, &path)
+    }
+
+    /// Parses and checks the bytes of `dir`'s manifest file `path`.
+    fn from_bytes(bytes: &[u8], dir: &Path, path: &Path) -> Result<Manifest, StorageError> {
+        let path = path.to_path_buf();
         // Check the format and version before the full schema, so an index of another
         // version gets a version message rather than a schema error.
         let value: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| StorageError::Corrupt {
+            serde_json::from_slice(bytes).map_err(|e| StorageError::Corrupt {
                 file: path.clone(),
                 what: format!("is not valid JSON ({e})"),
             })?;
@@ -86,6 +145,8 @@ impl Manifest {
                 supported: FORMAT_VERSION,
             });
         }
+        // After the version check: another version may seal its manifest differently.
+        Manifest::verify_seal(bytes, &path)?;
         let m: Manifest = serde_json::from_value(value).map_err(|e| StorageError::Corrupt {
             file: path.clone(),
             what: format!("has an invalid field ({e})"),
@@ -104,5 +165,71 @@ impl Manifest {
             file: name.into(),
             what: "is not listed in manifest.json".into(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Manifest {
+        let mut files = BTreeMap::new();
+        for (name, crc) in [("centroids.bin", Some(0x1234abcd)), ("data.bin", None)] {
+            files.insert(
+                name.to_string(),
+                FileEntry {
+                    bytes: 4096,
+                    crc32c: crc,
+                },
+            );
+        }
+        Manifest {
+            format: FORMAT_NAME.into(),
+            format_version: FORMAT_VERSION,
+            dim: 16,
+            dtype: DType::F32,
+            metric: Metric::L2,
+            num_vectors: 300,
+            num_partitions: 4,
+            build: serde_json::json!({"seed": 42, "balance_eps": 0.1, "sizes": [75, 75, 75, 75]}),
+            routers: vec![],
+            files,
+        }
+    }
+
+    #[test]
+    fn sealed_manifest_round_trips_and_stays_json() {
+        let m = sample();
+        let bytes = m.to_bytes();
+        assert!(bytes.ends_with(b"\"\n}\n"));
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["crc32c"].as_str().unwrap().len(), 8);
+        let p = Path::new("m.json");
+        assert_eq!(Manifest::from_bytes(&bytes, p, p).unwrap(), m);
+    }
+
+    /// Every single-bit flip anywhere in the file is an error, whitespace and digits
+    /// inside the free-form `build` object included.
+    #[test]
+    fn every_single_bit_flip_is_detected() {
+        let bytes = sample().to_bytes();
+        let p = Path::new("m.json");
+        for i in 0..bytes.len() * 8 {
+            let mut b = bytes.clone();
+            b[i / 8] ^= 1 << (i % 8);
+            assert!(
+                Manifest::from_bytes(&b, p, p).is_err(),
+                "flip of bit {} in byte {} ({:?}) went undetected",
+                i % 8,
+                i / 8,
+                bytes[i / 8] as char
+            );
+        }
+        // A valid-JSON edit with a stale checksum is corruption too.
+        let text = String::from_utf8(bytes)
+            .unwrap()
+            .replace("\"seed\": 42", "\"seed\": 43");
+        let e = Manifest::from_bytes(text.as_bytes(), p, p).unwrap_err();
+        assert!(e.to_string().contains("fails its checksum"), "{e}");
     }
 }

@@ -38,14 +38,21 @@ impl IndexFiles {
             data_len,
             &dir.join(files::TABLE),
         )?;
-        if table.iter().map(|e| e.count).sum::<u64>() != manifest.num_vectors {
+        // Checked sum: hostile counts must not overflow (a panic, or a wrapped sum
+        // that matches).
+        let total = table.iter().try_fold(0u64, |a, e| a.checked_add(e.count));
+        if total != Some(manifest.num_vectors) {
             return Err(StorageError::Corrupt {
                 file: dir.join(files::TABLE),
                 what: "partition counts do not add up to the manifest's vector count".into(),
             });
         }
         let cbytes = read_verified(dir, &manifest, files::CENTROIDS)?;
-        if cbytes.len() != manifest.num_partitions * manifest.dim * 4 {
+        let want = manifest
+            .num_partitions
+            .checked_mul(manifest.dim)
+            .and_then(|x| x.checked_mul(4));
+        if want != Some(cbytes.len()) {
             return Err(StorageError::Corrupt {
                 file: dir.join(files::CENTROIDS),
                 what: format!(

@@ -40,11 +40,11 @@ pub fn decode(
         file: path.to_path_buf(),
         what,
     };
-    if bytes.len() != expected * RECORD {
+    // Checked: `expected` is the manifest's partition count, which may be anything.
+    if expected.checked_mul(RECORD) != Some(bytes.len()) {
         return Err(corrupt(format!(
-            "has {} bytes, expected {} for {expected} partitions",
-            bytes.len(),
-            expected * RECORD
+            "has {} bytes, expected {expected} records of {RECORD} bytes (one per partition)",
+            bytes.len()
         )));
     }
     let u64_at = |r: &[u8], o: usize| u64::from_le_bytes(r[o..o + 8].try_into().expect("8 bytes"));
