@@ -422,7 +422,7 @@ fn gt_with_k_larger_than_the_base() {
     let out = t.path().join("gt.ivecs");
     fails_with(
         &gt(&sh.base, &sh.queries, N + 1, &out),
-        &["k = 301 exceeds the 300 vectors"],
+        &["k = 301 exceeds the 300 vectors in the base file"],
     );
     assert!(!out.exists());
     // k = n is fine.

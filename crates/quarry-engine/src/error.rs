@@ -25,6 +25,8 @@ pub enum EngineError {
     ZeroK,
     #[error("k = {k} exceeds the {n} vectors in the index; use k <= {n}")]
     KTooLarge { k: usize, n: u64 },
+    #[error("k = {k} exceeds the {n} vectors in the base file; use k <= {n}")]
+    KTooLargeForBase { k: usize, n: u64 },
     #[error("invalid build parameter: {0}")]
     BadBuild(String),
 }

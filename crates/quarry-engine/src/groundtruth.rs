@@ -39,7 +39,7 @@ pub fn exact_knn(
         return Err(EngineError::ZeroK);
     }
     if k > n {
-        return Err(EngineError::KTooLarge { k, n: n as u64 });
+        return Err(EngineError::KTooLargeForBase { k, n: n as u64 });
     }
     let nq = queries.len() / dim;
     let keep = (k + SLACK).min(n);
