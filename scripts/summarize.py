@@ -3,7 +3,8 @@
 
 usage: summarize.py ALL.jsonl QUARRY_LABEL [KMEANS_LABEL] > summary.md
 Per label: best batch QPS at recall@10 >= 0.9 and fewest bytes per query at
-recall@1 >= 0.9; then Quarry vs FAISS IVF-Flat recall@10 at equal nprobe (same
+recall@1 >= 0.9 (batch-amortised for Quarry, with its single-query figure beside it;
+peers report per query); then Quarry vs FAISS IVF-Flat recall@10 at equal nprobe (same
 algorithm family: the pipeline consistency check, |difference| <= 0.02).
 Standard library only.
 """
@@ -27,8 +28,8 @@ def main():
     # (no size bound) when given, else the default one.
     same = sys.argv[3] if len(sys.argv) > 3 else quarry
     labels = sorted({r["label"] for r in rows}, key=lambda l: (not l.startswith("quarry"), l))
-    out = ["| engine | cache / I/O | best QPS at recall@10 >= 0.9 | at | bytes/query at recall@1 >= 0.9 | at |",
-           "|---|---|---:|---|---:|---|"]
+    out = ["| engine | cache / I/O | best QPS at recall@10 >= 0.9 | at | bytes/query at recall@1 >= 0.9 | single-query bytes/query there | at |",
+           "|---|---|---:|---|---:|---:|---|"]
     for label in labels:
         mine = [r for r in rows if r["label"] == label]
         io = f"{mine[0].get('cache', 'cold')} / {mine[0].get('io_mode')}"
@@ -39,7 +40,9 @@ def main():
         cfg = lambda r: "-" if r is None else ", ".join(f"{k}={v}" for k, v in r["config"].items()
                                                         if k in ("nprobe", "efSearch", "L", "nprobes", "batch_size", "nlist", "M"))
         out.append(f"| {label} | {io} | {fmt(best and best['qps'], '.0f')} | {cfg(best)} (R@10 {fmt(best and best['recall_at_10'], '.3f')}) "
-                   f"| {fmt(least and least['bytes_per_query'], '.0f')} | {cfg(least)} (R@1 {fmt(least and least['recall_at_1'], '.3f')}) |")
+                   f"| {fmt(least and least['bytes_per_query'], '.0f')} "
+                   f"| {fmt(least and least.get('single_bytes_per_query', least['bytes_per_query'] if least.get('batch_size') == 1 else None), '.0f')} "
+                   f"| {cfg(least)} (R@1 {fmt(least and least['recall_at_1'], '.3f')}) |")
     ivf = {r["config"].get("nprobe"): r for r in rows if r["label"].startswith("faiss-ivf")}
     q = {r["config"].get("nprobe"): r for r in rows if r["label"] == same and r.get("batch_size", 1000) > 1}
     out += ["", f"Consistency: {same} vs FAISS IVF-Flat, recall@10 at equal nprobe (same partition count)", "",

@@ -16,6 +16,9 @@ pub struct OpenOptions {
     pub io_threads: usize,
     /// Finished reads allowed to wait for the scanners (bounds read-ahead memory).
     pub read_ahead: usize,
+    /// Memory a batch's per-query candidate lists may take; a larger batch is
+    /// processed in slices that fit (each slice reads its partitions once).
+    pub max_batch_bytes: usize,
 }
 
 impl Default for OpenOptions {
@@ -24,6 +27,7 @@ impl Default for OpenOptions {
             io: IoMode::Direct,
             io_threads: 8,
             read_ahead: 8,
+            max_batch_bytes: 256 << 20,
         }
     }
 }
@@ -202,7 +206,28 @@ impl Index {
         router: &dyn Router,
     ) -> Result<BatchResult, EngineError> {
         self.validate(queries, k)?;
-        executor::run(self, queries, k, router)
+        let dim = self.dim();
+        // Before the merge a query holds up to k neighbours per probed partition.
+        let per_query =
+            router.candidates().max(1) * k * std::mem::size_of::<quarry_kernels::Neighbor>()
+                + dim * 4;
+        let slice = (self.opts.max_batch_bytes / per_query).max(1);
+        if queries.len() / dim <= slice {
+            return executor::run(self, queries, k, router);
+        }
+        let nq = queries.len() / dim;
+        let mut out = BatchResult {
+            neighbors: Vec::with_capacity(nq),
+            per_query: Vec::with_capacity(nq),
+            stats: Default::default(),
+        };
+        for part in queries.chunks(slice * dim) {
+            let r = executor::run(self, part, k, router)?;
+            out.neighbors.extend(r.neighbors);
+            out.per_query.extend(r.per_query);
+            out.stats.add(&r.stats);
+        }
+        Ok(out)
     }
 
     fn validate(&self, queries: &[f32], k: usize) -> Result<(), EngineError> {

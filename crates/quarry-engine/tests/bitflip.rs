@@ -50,6 +50,7 @@ fn trial(dir: &Path, queries: &[f32], io: IoMode) -> Outcome {
             io,
             io_threads: 2,
             read_ahead: 2,
+            ..Default::default()
         };
         let Ok(idx) = Index::open(dir, opts) else {
             return Outcome::ErrAtOpen;

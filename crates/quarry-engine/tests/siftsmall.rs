@@ -147,6 +147,31 @@ fn buffered_and_direct_io_and_a_reopened_index_give_identical_results() {
 }
 
 #[test]
+fn a_batch_larger_than_its_memory_bound_runs_in_slices_with_the_same_results() {
+    let (q, nq) = queries();
+    let p = SearchParams::nprobe(10, 4);
+    let whole = open(shared_index(), IoMode::Buffered)
+        .search_batch(&q, &p)
+        .unwrap();
+    // Room for ~7 queries' candidate lists: 100 queries run as 15 slices.
+    let per_query = 4 * 10 * 16 + 128 * 4;
+    let opts = OpenOptions {
+        io: IoMode::Buffered,
+        max_batch_bytes: 7 * per_query,
+        ..Default::default()
+    };
+    let sliced = Index::open(shared_index(), opts)
+        .unwrap()
+        .search_batch(&q, &p)
+        .unwrap();
+    assert_eq!(sliced.neighbors, whole.neighbors);
+    assert_eq!(sliced.neighbors.len(), nq);
+    assert_eq!(sliced.stats.queries, nq);
+    // Each slice reads its own partitions: more reads than one whole batch.
+    assert!(sliced.stats.partitions_read > whole.stats.partitions_read);
+}
+
+#[test]
 fn the_same_seed_gives_identical_index_bytes() {
     let t = tmp();
     let mut cfg = BuildConfig::new(8, Metric::L2);
