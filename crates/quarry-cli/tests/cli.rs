@@ -1,39 +1,9 @@
 //! The command-line contract: outputs scripts rely on, exit codes, one-line errors.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
+use common::*;
 
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/siftsmall")
-        .join(name)
-}
-
-fn tmp() -> tempfile::TempDir {
-    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap()
-}
-
-fn quarry(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_quarry"))
-        .arg("--quiet")
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-/// Asserts failure with exit code 1 and a single-line message containing `want`.
-fn fails_with(out: &Output, want: &str) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "stderr: {err}");
-    assert_eq!(err.trim_end().lines().count(), 1, "not one line: {err}");
-    assert!(err.starts_with("error: "), "{err}");
-    assert!(err.contains(want), "expected '{want}' in: {err}");
-    assert!(!err.contains("panicked"), "{err}");
-}
+use std::path::Path;
 
 fn write_fvecs(path: &Path, dim: usize, rows: &[Vec<f32>]) {
     let mut b = Vec::new();

@@ -10,10 +10,13 @@
 //! over the write phase and its surroundings, [W - 2w - 4 ms, W + 1 ms]. The delays
 //! are seeded; the number of trials is 50, or up to 100 while within 12 s.
 
+mod common;
+use common::*;
+
 use quarry_engine::{Index, IoMode, OpenOptions, SearchParams};
 use quarry_formats::{read_ground_truth, read_queries};
 use rand::{Rng, SeedableRng};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -29,16 +32,6 @@ const INDEX_FILES: [&str; 4] = [
     "partitions.bin",
     "data.bin",
 ];
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/siftsmall")
-        .join(name)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 /// The build under test: default training; 2 MiB of budget gives two write passes
 /// (and a sample bounded by the budget).
