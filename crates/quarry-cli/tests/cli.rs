@@ -97,6 +97,20 @@ fn build_then_search_json_has_the_contract_fields() {
     assert!(o.status.success());
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["num_vectors"], 10_000);
+    assert!(v["direct_read_mib_per_s"].is_null());
+    // The read test streams every partition through the search I/O pool, verified.
+    let o = quarry(&[
+        "info",
+        "--index",
+        s(&idx),
+        "--json",
+        "--read-test",
+        "--io-threads",
+        "4",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["direct_read_mib_per_s"].as_f64().unwrap() > 0.0);
     assert!(v["memory"]["total_bytes"].as_u64().unwrap() > 16 * 128 * 4);
 }
 
