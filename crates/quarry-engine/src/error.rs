@@ -30,3 +30,21 @@ pub enum EngineError {
     #[error("invalid build parameter: {0}")]
     BadBuild(String),
 }
+
+/// Checks shared by every entry point that takes a row-major block of queries:
+/// not empty, a whole number of `dim`-dimensional rows, and k >= 1.
+pub(crate) fn check_query_block(queries: &[f32], dim: usize, k: usize) -> Result<(), EngineError> {
+    if queries.is_empty() {
+        return Err(EngineError::EmptyBatch);
+    }
+    if queries.len() % dim != 0 {
+        return Err(EngineError::BatchShape {
+            len: queries.len(),
+            dim,
+        });
+    }
+    if k == 0 {
+        return Err(EngineError::ZeroK);
+    }
+    Ok(())
+}

@@ -25,19 +25,8 @@ pub fn exact_knn(
     progress: &dyn Progress,
 ) -> Result<Vec<Vec<Neighbor>>, EngineError> {
     let dim = base.dim();
-    if queries.is_empty() {
-        return Err(EngineError::EmptyBatch);
-    }
-    if queries.len() % dim != 0 {
-        return Err(EngineError::BatchShape {
-            len: queries.len(),
-            dim,
-        });
-    }
+    crate::error::check_query_block(queries, dim, k)?;
     let n = base.len();
-    if k == 0 {
-        return Err(EngineError::ZeroK);
-    }
     if k > n {
         return Err(EngineError::KTooLargeForBase { k, n: n as u64 });
     }

@@ -232,18 +232,7 @@ impl Index {
 
     fn validate(&self, queries: &[f32], k: usize) -> Result<(), EngineError> {
         let dim = self.dim();
-        if queries.is_empty() {
-            return Err(EngineError::EmptyBatch);
-        }
-        if queries.len() % dim != 0 {
-            return Err(EngineError::BatchShape {
-                len: queries.len(),
-                dim,
-            });
-        }
-        if k == 0 {
-            return Err(EngineError::ZeroK);
-        }
+        crate::error::check_query_block(queries, dim, k)?;
         if k as u64 > self.len() {
             return Err(EngineError::KTooLarge { k, n: self.len() });
         }
