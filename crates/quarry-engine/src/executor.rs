@@ -35,7 +35,7 @@ pub(crate) fn run(
     // 1. Route: one GEMM against the centroids for the whole batch.
     let t = Instant::now();
     let ranked = index.centroids.rank(queries, router.candidates())?;
-    let selected = router.select(&ranked);
+    let selected = router.select(queries, &ranked);
     let route = t.elapsed();
 
     // 2. Invert query -> partitions into partition -> queries, in disk order.

@@ -35,6 +35,7 @@ impl Default for OpenOptions {
 /// An opened index: in memory, the centroids and the partition table; on storage,
 /// the partition extents.
 pub struct Index {
+    pub(crate) dir: std::path::PathBuf,
     pub(crate) manifest: Manifest,
     pub(crate) table: Vec<PartitionEntry>,
     pub(crate) centroids: CentroidIndex,
@@ -58,13 +59,14 @@ impl Index {
         let files = IndexFiles::open(dir)?;
         let store = open_store(&files, opts.io)?;
         let IndexFiles {
+            dir,
             manifest,
             centroids,
             table,
-            ..
         } = files;
         let centroids = CentroidIndex::new(centroids, manifest.dim, manifest.metric);
         Ok(Index {
+            dir,
             pool: IoPool::new(opts.io_threads),
             manifest,
             table,
@@ -72,6 +74,39 @@ impl Index {
             store,
             opts,
         })
+    }
+
+    /// The index directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Whether the manifest lists `name` (an attached router model, a graph file).
+    pub fn has_file(&self, name: &str) -> bool {
+        self.manifest.files.contains_key(name)
+    }
+
+    /// Reads a file the manifest lists, verified against its checksum.
+    pub fn read_file(&self, name: &str) -> Result<Vec<u8>, EngineError> {
+        let files = IndexFiles {
+            dir: self.dir.clone(),
+            manifest: self.manifest.clone(),
+            centroids: Vec::new(),
+            table: Vec::new(),
+        };
+        Ok(files.read_file(name)?)
+    }
+
+    /// Adds `bytes` as file `name` to this index on disk (see
+    /// [`quarry_storage::attach_file`]) and to this handle's manifest.
+    pub fn attach_file(
+        &mut self,
+        name: &str,
+        bytes: &[u8],
+        router: Option<&str>,
+    ) -> Result<(), EngineError> {
+        self.manifest = quarry_storage::attach_file(&self.dir, name, bytes, router)?;
+        Ok(())
     }
 
     pub fn manifest(&self) -> &Manifest {

@@ -22,7 +22,7 @@ impl Router for FixedNprobe {
     fn candidates(&self) -> usize {
         self.nprobe
     }
-    fn select(&self, ranked: &RankedPartitions) -> Vec<Vec<u32>> {
+    fn select(&self, _queries: &[f32], ranked: &RankedPartitions) -> Vec<Vec<u32>> {
         ranked
             .per_query
             .iter()

@@ -31,7 +31,10 @@ pub trait Router: Send + Sync {
     fn describe(&self) -> String;
     /// The largest number of centroids this router looks at per query.
     fn candidates(&self) -> usize;
-    /// `ranked` holds each query's nearest `candidates()` partitions (or all of them
-    /// when there are fewer); returns the partitions each query must read.
-    fn select(&self, ranked: &RankedPartitions) -> Vec<Vec<u32>>;
+    /// `queries` is the row-major batch (`ranked.per_query.len()` rows); `ranked` holds
+    /// each query's nearest `candidates()` partitions (or all of them when there are
+    /// fewer). Returns the partitions each query must read, in probe order. Routers
+    /// that rank by a model of their own (the MLP) read `queries`; the centroid-based
+    /// ones only `ranked`.
+    fn select(&self, queries: &[f32], ranked: &RankedPartitions) -> Vec<Vec<u32>>;
 }

@@ -28,7 +28,7 @@ impl Router for SpannRule {
     fn candidates(&self) -> usize {
         self.max_nprobe
     }
-    fn select(&self, ranked: &RankedPartitions) -> Vec<Vec<u32>> {
+    fn select(&self, _queries: &[f32], ranked: &RankedPartitions) -> Vec<Vec<u32>> {
         ranked
             .per_query
             .iter()
@@ -57,11 +57,11 @@ mod tests {
             per_query: vec![vec![(4, 1.0), (2, 1.05), (9, 1.2), (1, 1.3)]],
         };
         let r = SpannRule::new(0.1, 8).unwrap();
-        assert_eq!(r.select(&ranked), vec![vec![4, 2]]);
+        assert_eq!(r.select(&[], &ranked), vec![vec![4, 2]]);
         let r = SpannRule::new(0.5, 3).unwrap();
-        assert_eq!(r.select(&ranked), vec![vec![4, 2, 9]]);
+        assert_eq!(r.select(&[], &ranked), vec![vec![4, 2, 9]]);
         let r = SpannRule::new(0.0, 3).unwrap();
-        assert_eq!(r.select(&ranked), vec![vec![4]]);
+        assert_eq!(r.select(&[], &ranked), vec![vec![4]]);
     }
 
     #[test]

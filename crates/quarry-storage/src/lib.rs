@@ -6,6 +6,7 @@
 //! crc32c in the table, so a damaged index reports corruption instead of results.
 
 mod aligned;
+mod attach;
 mod backend;
 mod error;
 mod layout;
@@ -16,6 +17,7 @@ mod table;
 mod writer;
 
 pub use aligned::AlignedBuf;
+pub use attach::attach_file;
 pub use backend::{open_store, FileStore, IoMode};
 pub use error::StorageError;
 pub use layout::{PartitionView, ALIGN};

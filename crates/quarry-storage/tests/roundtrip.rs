@@ -168,3 +168,41 @@ fn an_existing_destination_is_not_overwritten() {
         .unwrap();
     assert!(matches!(err, StorageError::Exists { .. }));
 }
+
+#[test]
+fn attached_files_are_listed_checksummed_and_verified() {
+    let t = tmp();
+    let dir = t.path().join("idx");
+    write_index(&dir);
+    let m = quarry_storage::attach_file(&dir, "router.model", b"weights", Some("gbdt")).unwrap();
+    assert_eq!(m.routers, vec!["gbdt".to_string()]);
+    let files = IndexFiles::open(&dir).unwrap();
+    assert_eq!(files.read_file("router.model").unwrap(), b"weights");
+    // Re-attaching replaces the file and does not repeat the router kind.
+    let m = quarry_storage::attach_file(&dir, "router.model", b"weights2", Some("gbdt")).unwrap();
+    assert_eq!(m.routers.len(), 1);
+    assert_eq!(
+        IndexFiles::open(&dir)
+            .unwrap()
+            .read_file("router.model")
+            .unwrap(),
+        b"weights2"
+    );
+    // A damaged attached file is reported when read.
+    let p = dir.join("router.model");
+    let mut b = std::fs::read(&p).unwrap();
+    b[0] ^= 1;
+    std::fs::write(&p, b).unwrap();
+    let err = IndexFiles::open(&dir)
+        .unwrap()
+        .read_file("router.model")
+        .unwrap_err();
+    assert!(err.to_string().contains("checksum"), "{err}");
+    // Core files and odd names are refused.
+    for bad in [files::DATA, files::MANIFEST, "../x", "", ".hidden"] {
+        assert!(
+            quarry_storage::attach_file(&dir, bad, b"x", None).is_err(),
+            "{bad}"
+        );
+    }
+}
