@@ -41,6 +41,8 @@ enum Command {
     Synth(cmd::synth::Args),
     /// Sweep nprobe (and batch sizes) over an index; append results to OUT/results.jsonl and .csv.
     Bench(cmd::bench::Args),
+    /// Train the learned-pruning model (GBDT probe counts) of an index and attach it.
+    TrainPruning(cmd::train_pruning::Args),
     /// Plot benchmark results (JSON lines) as PNG and SVG: recall vs QPS, bytes and vectors per query.
     Plot(cmd::plot::Args),
 }
@@ -76,6 +78,7 @@ fn main() {
         Command::Split(a) => cmd::split::run(a, &ui),
         Command::Synth(a) => cmd::synth::run(a, &ui),
         Command::Bench(a) => cmd::bench::run(a, &ui),
+        Command::TrainPruning(a) => cmd::train_pruning::run(a, &ui),
         Command::Plot(a) => cmd::plot::run(a),
     };
     if let Err(e) = res {

@@ -29,6 +29,8 @@ pub enum EngineError {
     KTooLargeForBase { k: usize, n: u64 },
     #[error("invalid build parameter: {0}")]
     BadBuild(String),
+    #[error("index {} has no pruning model; train one with `quarry train-pruning --index {} --base BASE` (or build with --train-pruning)", dir.display(), dir.display())]
+    NoPruningModel { dir: std::path::PathBuf },
 }
 
 /// Checks shared by every entry point that takes a row-major block of queries:

@@ -10,6 +10,7 @@ mod error;
 mod executor;
 mod groundtruth;
 mod index;
+pub mod learn;
 mod params;
 mod stats;
 

@@ -7,10 +7,12 @@
 
 mod centroids;
 mod fixed;
+pub mod pruning;
 mod spann;
 
 pub use centroids::{CentroidIndex, RankedPartitions};
 pub use fixed::FixedNprobe;
+pub use pruning::{GbdtRouter, PruningModel};
 pub use spann::SpannRule;
 
 use thiserror::Error;
@@ -23,6 +25,23 @@ pub enum RoutingError {
     Shape { got: usize, dim: usize },
     #[error("SPANN ratio eps must be finite and >= 0, got {0}")]
     BadEps(f32),
+    #[error("target recall must be in (0, 1], got {0}; pass e.g. --target-recall 0.9")]
+    BadTarget(f32),
+    #[error("pruning margin must be a finite number, got {0}")]
+    BadMargin(f32),
+    #[error("pruning model: {0}")]
+    ModelFile(String),
+    #[error("training the pruning model failed: {0}")]
+    Training(String),
+    #[error("the pruning model is calibrated for recall@k with k <= {largest}, not k = {k}; retrain with a larger --label-k")]
+    NotCalibrated { k: usize, largest: usize },
+    #[error("target recall@{k} {target} is above what the pruning model reached on its calibration queries ({best:.4}) with max_nprobe {max_nprobe}; lower the target or retrain with a larger --max-nprobe")]
+    TargetUnreachable {
+        target: f32,
+        k: usize,
+        best: f32,
+        max_nprobe: usize,
+    },
 }
 
 /// Chooses, for every query of a batch, the partitions to probe, nearest first.

@@ -6,7 +6,7 @@
 //! of `OUT/results.jsonl` (appended, so several labels or configurations can share a
 //! directory); `OUT/results.csv` is rewritten from the whole jsonl after every run.
 
-use crate::cmd::search::{self, BatchOrder, SearchReport};
+use crate::cmd::search::{self, BatchOrder, RouterKind, SearchReport};
 use crate::progress::Ui;
 use anyhow::{bail, Context, Result};
 use quarry_engine::{Index, IoMode, OpenOptions};
@@ -33,6 +33,19 @@ pub struct Args {
     /// Use SPANN's rule with this eps; each nprobe value is then the cap.
     #[arg(long)]
     pub spann_eps: Option<f32>,
+    /// Router: fixed (nprobe sweep) or gbdt (the index's learned pruning model:
+    /// sweeps --margins and --targets instead of nprobe).
+    #[arg(long, default_value = "fixed")]
+    pub router: RouterKind,
+    /// gbdt: comma-separated margins on the predicted ln(partitions).
+    #[arg(long, default_value = "")]
+    pub margins: String,
+    /// gbdt: comma-separated target recalls (target-recall mode, recall@k).
+    #[arg(long, default_value = "")]
+    pub targets: String,
+    /// gbdt: probe cap for the margin points (default: the model's).
+    #[arg(long)]
+    pub max_nprobe: Option<usize>,
     /// Comma-separated batch sizes of the throughput runs (over all queries).
     #[arg(long, default_value = "1000")]
     pub batch_sizes: String,
@@ -61,6 +74,8 @@ struct Config {
     index: String,
     router: &'static str,
     nprobe: usize,
+    margin: Option<f32>,
+    target_recall: Option<f32>,
     spann_eps: Option<f32>,
     partitions: usize,
     io_threads: usize,
@@ -98,6 +113,18 @@ struct Point {
     threads: usize,
     batch_size: usize,
     rss_mb: f64,
+    /// gbdt: model inference per query (batch-amortised) and the whole routing step.
+    router_select_us_per_query: Option<f64>,
+    route_us_per_query: f64,
+    router_desc: String,
+}
+
+/// One point of a sweep.
+#[derive(Clone, Copy)]
+enum Sweep {
+    Nprobe(usize),
+    Margin(f32),
+    Target(f32),
 }
 
 /// CSV columns in this order first; any other keys found in the jsonl follow, sorted.
@@ -107,6 +134,8 @@ const CSV_COLUMNS: &[&str] = &[
     "router",
     "nprobe",
     "spann_eps",
+    "margin",
+    "target_recall",
     "partitions",
     "io_threads",
     "order",
@@ -137,7 +166,34 @@ const CSV_COLUMNS: &[&str] = &[
 ];
 
 pub fn run(a: Args, ui: &Ui) -> Result<()> {
-    let nprobes = parse_list("--nprobe", &a.nprobe)?;
+    let sweep: Vec<Sweep> = match a.router {
+        RouterKind::Fixed => parse_list("--nprobe", &a.nprobe)?
+            .into_iter()
+            .map(Sweep::Nprobe)
+            .collect(),
+        RouterKind::Gbdt => {
+            let mut v: Vec<Sweep> = parse_floats("--margins", &a.margins)?
+                .into_iter()
+                .map(Sweep::Margin)
+                .collect();
+            v.extend(
+                parse_floats("--targets", &a.targets)?
+                    .into_iter()
+                    .map(Sweep::Target),
+            );
+            if v.is_empty() {
+                bail!("--router gbdt sweeps --margins and/or --targets; give e.g. --margins -1,-0.5,0 --targets 0.9,0.95");
+            }
+            v
+        }
+    };
+    let nprobes: Vec<usize> = sweep
+        .iter()
+        .filter_map(|s| match s {
+            Sweep::Nprobe(n) => Some(*n),
+            _ => None,
+        })
+        .collect();
     let batch_sizes = parse_list("--batch-sizes", &a.batch_sizes)?;
     if a.k == 0 {
         bail!("--k must be at least 1");
@@ -170,18 +226,18 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
     let csv = a.out_dir.join("results.csv");
 
     print_header();
-    for &nprobe in &nprobes {
+    for &s in &sweep {
         let single = if a.single_limit > 0 {
             Some(search::execute(
-                &search_args(&a, nprobe, 1, Some(a.single_limit)),
+                &search_args(&a, s, 1, Some(a.single_limit)),
                 ui,
             )?)
         } else {
             None
         };
         for &batch_size in &batch_sizes {
-            let r = search::execute(&search_args(&a, nprobe, batch_size, None), ui)?;
-            let p = point(&a, &label, partitions, nprobe, &r, single.as_ref());
+            let r = search::execute(&search_args(&a, s, batch_size, None), ui)?;
+            let p = point(&a, &label, partitions, s, &r, single.as_ref());
             append_line(&jsonl, &serde_json::to_string(&p)?)?;
             print_row(&p);
         }
@@ -189,7 +245,7 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
     let rows = write_csv(&jsonl, &csv)?;
     eprintln!(
         "bench: {} points appended to {}; {} rows in {}",
-        nprobes.len() * batch_sizes.len(),
+        sweep.len() * batch_sizes.len(),
         jsonl.display(),
         rows,
         csv.display()
@@ -217,7 +273,26 @@ fn parse_list(flag: &str, s: &str) -> Result<Vec<usize>> {
         .collect()
 }
 
-fn search_args(a: &Args, nprobe: usize, batch_size: usize, limit: Option<usize>) -> search::Args {
+/// Parses a comma-separated list of numbers (empty: none).
+fn parse_floats(flag: &str, s: &str) -> Result<Vec<f32>> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| match t.parse::<f32>() {
+            Ok(v) if v.is_finite() => Ok(v),
+            _ => {
+                bail!("{flag}: '{t}' is not a number; give comma-separated values such as 0.8,0.9")
+            }
+        })
+        .collect()
+}
+
+fn search_args(a: &Args, s: Sweep, batch_size: usize, limit: Option<usize>) -> search::Args {
+    let (nprobe, margin, target) = match s {
+        Sweep::Nprobe(n) => (n, 0.0, None),
+        Sweep::Margin(m) => (a.max_nprobe.unwrap_or(1), m, None),
+        Sweep::Target(t) => (a.max_nprobe.unwrap_or(1), 0.0, Some(t)),
+    };
     search::Args {
         index: a.index.clone(),
         queries: a.queries.clone(),
@@ -225,6 +300,10 @@ fn search_args(a: &Args, nprobe: usize, batch_size: usize, limit: Option<usize>)
         k: a.k,
         nprobe,
         spann_eps: a.spann_eps,
+        router: a.router,
+        margin,
+        target_recall: target,
+        max_nprobe: a.max_nprobe,
         batch_size,
         io: a.io,
         io_threads: a.io_threads,
@@ -238,20 +317,37 @@ fn point(
     a: &Args,
     label: &str,
     partitions: usize,
-    nprobe: usize,
+    s: Sweep,
     r: &SearchReport,
     single: Option<&SearchReport>,
 ) -> Point {
+    let (nprobe, margin, target_recall) = match s {
+        Sweep::Nprobe(n) => (n, None, None),
+        Sweep::Margin(m) => (
+            r.config["max_nprobe"].as_u64().unwrap_or(0) as usize,
+            Some(m),
+            None,
+        ),
+        Sweep::Target(t) => (
+            r.config["max_nprobe"].as_u64().unwrap_or(0) as usize,
+            r.config["margin"].as_f64().map(|m| m as f32),
+            Some(t),
+        ),
+    };
     Point {
         label: label.to_string(),
         config: Config {
             index: a.index.display().to_string(),
-            router: if a.spann_eps.is_some() {
+            router: if a.router == RouterKind::Gbdt {
+                "gbdt"
+            } else if a.spann_eps.is_some() {
                 "spann"
             } else {
                 "fixed"
             },
             nprobe,
+            margin,
+            target_recall,
             spann_eps: a.spann_eps,
             partitions,
             io_threads: a.io_threads,
@@ -281,6 +377,9 @@ fn point(
         threads: r.threads,
         batch_size: r.batch_size,
         rss_mb: single.map_or(r.rss_mb, |s| s.rss_mb.max(r.rss_mb)),
+        router_select_us_per_query: r.router_select_us_per_query,
+        route_us_per_query: r.route_us_per_query,
+        router_desc: r.router_desc.clone(),
     }
 }
 

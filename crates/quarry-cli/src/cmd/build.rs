@@ -34,6 +34,11 @@ pub struct Args {
     /// Training sample per partition.
     #[arg(long, default_value_t = 256)]
     pub sample_per_partition: usize,
+    /// Also train the learned-pruning model (see `quarry train-pruning`).
+    #[arg(long)]
+    pub train_pruning: bool,
+    #[command(flatten)]
+    pub pruning: crate::cmd::train_pruning::PruningArgs,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -50,10 +55,18 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
     let report = build_index(&a.base, &a.out, &cfg, ui)
         .with_context(|| format!("building {}", a.out.display()))?;
     ui.done();
+    let pruning = if a.train_pruning {
+        Some(crate::cmd::train_pruning::train(
+            &a.out, &a.base, a.seed, &a.pruning, ui,
+        )?)
+    } else {
+        None
+    };
     let rss = peak_rss_mb();
     if a.json {
         let mut v = serde_json::to_value(&report)?;
         v["peak_rss_mb"] = serde_json::json!(rss);
+        v["pruning"] = serde_json::to_value(&pruning)?;
         println!("{v}");
     } else {
         println!(
@@ -71,6 +84,9 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
             report.train_secs, report.assign_secs, report.write_secs, report.total_secs,
             rss
         );
+        if let Some(p) = &pruning {
+            crate::cmd::train_pruning::print_report(p);
+        }
     }
     Ok(())
 }

@@ -7,3 +7,4 @@ pub mod plot;
 pub mod search;
 pub mod split;
 pub mod synth;
+pub mod train_pruning;

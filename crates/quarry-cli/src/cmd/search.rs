@@ -1,8 +1,10 @@
 use crate::progress::Ui;
 use crate::rss::peak_rss_mb;
 use anyhow::{bail, Result};
+use quarry_engine::learn::pruning_router;
 use quarry_engine::{BatchStats, Index, IoMode, OpenOptions, Progress, RouterSpec, SearchParams};
 use quarry_formats::{read_ground_truth, read_queries, GroundTruth};
+use quarry_routing::{GbdtRouter, Router};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -24,6 +26,20 @@ pub struct Args {
     /// Use SPANN's rule: probe partitions within (1 + eps) of the nearest centroid's distance.
     #[arg(long)]
     pub spann_eps: Option<f32>,
+    /// Router: fixed nprobe (or SPANN with --spann-eps), or gbdt (the index's learned
+    /// pruning model; see `quarry train-pruning`).
+    #[arg(long, default_value = "fixed")]
+    pub router: RouterKind,
+    /// gbdt: margin added to the predicted ln(partitions): probes = ceil(exp(pred + margin)).
+    #[arg(long, default_value_t = 0.0)]
+    pub margin: f32,
+    /// gbdt: pick per-query probe counts so that mean recall@k meets this target
+    /// (calibrated on held-out training queries); overrides --margin.
+    #[arg(long)]
+    pub target_recall: Option<f32>,
+    /// gbdt: probe cap (default: the model's).
+    #[arg(long)]
+    pub max_nprobe: Option<usize>,
     /// Queries per batch; 1 runs the single-query path.
     #[arg(long, default_value_t = 1000)]
     pub batch_size: usize,
@@ -43,6 +59,13 @@ pub struct Args {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouterKind {
+    Fixed,
+    Gbdt,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -81,6 +104,13 @@ pub struct SearchReport {
     pub threads: usize,
     pub read_mib_per_s: f64,
     pub time_ms: serde_json::Value,
+    /// gbdt: time of the router's select (features + batch prediction) per query,
+    /// batch-amortised; the centroid ranking (GEMM) every router pays is apart.
+    pub router_select_us_per_query: Option<f64>,
+    /// Whole routing step per query (centroid GEMM + select).
+    pub route_us_per_query: f64,
+    /// The router as it described itself (margin chosen for a target, cap).
+    pub router_desc: String,
     pub rss_mb: f64,
 }
 
@@ -130,7 +160,31 @@ pub fn execute(a: &Args, ui: &Ui) -> Result<SearchReport> {
         None => RouterSpec::Fixed { nprobe: a.nprobe },
     };
     let params = SearchParams { k: a.k, router };
-    params.router.router()?;
+    let gbdt: Option<GbdtRouter> = match a.router {
+        RouterKind::Fixed => {
+            if a.target_recall.is_some() {
+                bail!("--target-recall needs --router gbdt");
+            }
+            None
+        }
+        RouterKind::Gbdt => {
+            if a.spann_eps.is_some() {
+                bail!("--spann-eps and --router gbdt exclude each other");
+            }
+            Some(pruning_router(
+                &index,
+                a.k,
+                a.margin,
+                a.target_recall,
+                a.max_nprobe,
+            )?)
+        }
+    };
+    let fixed = params.router.router()?;
+    let router: &dyn Router = match &gbdt {
+        Some(g) => g,
+        None => fixed.as_ref(),
+    };
 
     ui.stage("search", q.n as u64);
     let mut total = BatchStats::default();
@@ -156,7 +210,7 @@ pub fn execute(a: &Args, ui: &Ui) -> Result<SearchReport> {
             .iter()
             .for_each(|&i| buf.extend_from_slice(q.row(i as usize)));
         let s = Instant::now();
-        let res = index.search_batch(&buf, &params)?;
+        let res = index.search_batch_with(&buf, a.k, router)?;
         lat.push(s.elapsed().as_secs_f64() * 1e3);
         total.add(&res.stats);
         for ((nb, st), &qi) in res.neighbors.iter().zip(&res.per_query).zip(members) {
@@ -194,6 +248,8 @@ pub fn execute(a: &Args, ui: &Ui) -> Result<SearchReport> {
     Ok(SearchReport {
         config: serde_json::json!({
             "index": a.index, "router": params.router, "nprobe": a.nprobe, "io_threads": a.io_threads, "order": a.order,
+            "router_kind": a.router, "margin": gbdt.as_ref().map(|g| g.margin()),
+            "target_recall": a.target_recall, "max_nprobe": gbdt.as_ref().map(|g| g.max_nprobe()),
         }),
         k: a.k,
         queries: q.n,
@@ -222,6 +278,12 @@ pub fn execute(a: &Args, ui: &Ui) -> Result<SearchReport> {
             "compute": total.compute.as_secs_f64() * 1e3,
             "merge": total.merge.as_secs_f64() * 1e3,
         }),
+        router_select_us_per_query: gbdt.as_ref().map(|g| {
+            let (secs, nq) = g.timing().get();
+            secs * 1e6 / nq.max(1) as f64
+        }),
+        route_us_per_query: total.route.as_secs_f64() * 1e6 / n,
+        router_desc: router.describe(),
         rss_mb: peak_rss_mb(),
     })
 }
@@ -249,6 +311,7 @@ fn print_table(r: &SearchReport) {
         "{} queries, k={}, batch {}, {} I/O, {} threads",
         r.queries, r.k, r.batch_size, r.io_mode, r.threads
     );
+    println!("router               {}", r.router_desc);
     if let Some(rec) = r.recall_at_k {
         println!("recall@{:<3}           {rec:.4}", r.k);
     }
@@ -269,4 +332,10 @@ fn print_table(r: &SearchReport) {
         "bytes / query        {:.0}  ({:.1} MiB/s read)",
         r.bytes_per_query, r.read_mib_per_s
     );
+    if let Some(us) = r.router_select_us_per_query {
+        println!(
+            "routing us / query   {us:.2} model (batch-amortised), {:.2} total with the centroid GEMM",
+            r.route_us_per_query
+        );
+    }
 }

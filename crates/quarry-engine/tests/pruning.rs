@@ -1,0 +1,268 @@
+//! Learned pruning on the SIFT10K fixture: labels against brute force and the real
+//! executor, model persistence and corruption, determinism, target-recall mode.
+
+use quarry_engine::learn::{
+    coverage_positions, label_from_positions, load_pruning_model, pruning_router, recall_at_count,
+    train_pruning, PartitionMap, PruningConfig, TrainQueries, PRUNING_FILE,
+};
+use quarry_engine::{
+    build_index, exact_knn, BuildConfig, EngineError, Index, Metric, NoProgress, OpenOptions,
+};
+use quarry_formats::{open_vectors, read_queries};
+use quarry_routing::pruning::{FeatureSet, GbdtParams};
+use quarry_routing::{FixedNprobe, PruningModel, Router, RoutingError};
+use std::path::{Path, PathBuf};
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests/fixtures/siftsmall")
+        .join(name)
+}
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap()
+}
+
+const PARTS: usize = 32;
+
+fn small_config() -> PruningConfig {
+    PruningConfig {
+        label_k: 10,
+        queries: 1500,
+        max_nprobe: PARTS,
+        features: FeatureSet {
+            k: 8,
+            d1: true,
+            norm: true,
+        },
+        gbdt: GbdtParams {
+            rounds: 60,
+            learning_rate: 0.1,
+            max_depth: 4,
+            seed: 7,
+        },
+        seed: 7,
+        ..Default::default()
+    }
+}
+
+/// A fresh index of the fixture with a trained model; returns (tempdir, index dir).
+fn trained() -> (tempfile::TempDir, PathBuf, Vec<u8>) {
+    let t = tmp();
+    let dir = t.path().join("sift.quarry");
+    build_index(
+        &fixture("siftsmall_base.bvecs"),
+        &dir,
+        &BuildConfig::new(PARTS, Metric::L2),
+        &NoProgress,
+    )
+    .unwrap();
+    let mut index = Index::open(&dir, OpenOptions::default()).unwrap();
+    let base = open_vectors(&fixture("siftsmall_base.bvecs")).unwrap();
+    let (model, report) = train_pruning(
+        &mut index,
+        base.as_ref(),
+        TrainQueries::FromBase,
+        &small_config(),
+        &NoProgress,
+    )
+    .unwrap();
+    assert_eq!(report.train_queries + report.calibration_queries, 1500);
+    assert!(report.model_bytes > 0);
+    let bytes = model.to_bytes().unwrap();
+    (t, dir, bytes)
+}
+
+#[test]
+fn labels_match_brute_force_and_the_executor() {
+    let t = tmp();
+    let dir = t.path().join("sift.quarry");
+    build_index(
+        &fixture("siftsmall_base.bvecs"),
+        &dir,
+        &BuildConfig::new(PARTS, Metric::L2),
+        &NoProgress,
+    )
+    .unwrap();
+    let index = Index::open(&dir, OpenOptions::default()).unwrap();
+    let base = open_vectors(&fixture("siftsmall_base.bvecs")).unwrap();
+    let q = read_queries(&fixture("siftsmall_query.fvecs")).unwrap();
+    let nq = 25;
+    let k = 10;
+    let queries = &q.data[..nq * q.dim];
+    let gt = exact_knn(base.as_ref(), queries, Metric::L2, k, 4096, &NoProgress).unwrap();
+    let map = PartitionMap::of_index(&index).unwrap();
+    let ranked = index.centroids().rank(queries, PARTS).unwrap();
+    let mut scratch = Vec::new();
+    let positions: Vec<Vec<u32>> = ranked
+        .per_query
+        .iter()
+        .zip(&gt)
+        .map(|(r, nb)| {
+            let order: Vec<u32> = r.iter().map(|p| p.0).collect();
+            coverage_positions(&order, nb, &map, &mut scratch)
+        })
+        .collect();
+    // The executor with c partitions must find exactly the neighbours whose
+    // positions are <= c; the full label is the first c finding all of them.
+    let mut full_label = vec![0u32; nq];
+    for c in 1..=PARTS {
+        let res = index
+            .search_batch_with(queries, k, &FixedNprobe::new(c).unwrap())
+            .unwrap();
+        for qi in 0..nq {
+            let found = res.neighbors[qi]
+                .iter()
+                .filter(|n| gt[qi].iter().any(|g| g.id == n.id))
+                .count();
+            let want = recall_at_count(&positions[qi], k, c);
+            assert_eq!(
+                found as f64 / k as f64,
+                want,
+                "query {qi}, {c} partitions: search recall vs label positions"
+            );
+            if found == k && full_label[qi] == 0 {
+                full_label[qi] = c as u32;
+            }
+        }
+    }
+    for qi in 0..nq {
+        assert_eq!(label_from_positions(&positions[qi], 1.0), full_label[qi]);
+        // A fraction label never exceeds the full one and is reached by that count.
+        let half = label_from_positions(&positions[qi], 0.5);
+        assert!(half <= full_label[qi]);
+        assert!(recall_at_count(&positions[qi], k, half as usize) >= 0.5);
+        if half > 1 {
+            assert!(recall_at_count(&positions[qi], k, half as usize - 1) < 0.5);
+        }
+    }
+}
+
+#[test]
+fn model_roundtrips_is_deterministic_and_detects_corruption() {
+    let (_t, dir, bytes) = trained();
+    // Same seed, same data: the same bytes.
+    let (_t2, _dir2, bytes2) = trained();
+    assert_eq!(bytes, bytes2, "training is not deterministic");
+
+    let model = PruningModel::from_bytes(&bytes).unwrap();
+    assert_eq!(model.to_bytes().unwrap(), bytes);
+    let index = Index::open(&dir, OpenOptions::default()).unwrap();
+    assert!(index.has_file(PRUNING_FILE));
+    let loaded = load_pruning_model(&index).unwrap();
+    assert_eq!(loaded.to_bytes().unwrap(), bytes);
+
+    // Any flipped payload byte, a truncation or a bad magic is an error, never a model.
+    for pos in [0usize, 9, 25, bytes.len() / 2, bytes.len() - 1] {
+        let mut bad = bytes.clone();
+        bad[pos] ^= 0x10;
+        let e = PruningModel::from_bytes(&bad).unwrap_err();
+        assert!(matches!(e, RoutingError::ModelFile(_)), "{e}");
+    }
+    let e = PruningModel::from_bytes(&bytes[..bytes.len() - 3]).unwrap_err();
+    assert!(e.to_string().contains("truncated"), "{e}");
+
+    // Damage on disk is caught by the index checksum.
+    let path = dir.join(PRUNING_FILE);
+    let mut disk = std::fs::read(&path).unwrap();
+    let mid = disk.len() / 2;
+    disk[mid] ^= 1;
+    std::fs::write(&path, &disk).unwrap();
+    let index = Index::open(&dir, OpenOptions::default()).unwrap();
+    assert!(load_pruning_model(&index).is_err());
+}
+
+#[test]
+fn router_is_deterministic_and_target_recall_is_monotone() {
+    let (_t, dir, _) = trained();
+    let index = Index::open(&dir, OpenOptions::default()).unwrap();
+    let q = read_queries(&fixture("siftsmall_query.fvecs")).unwrap();
+    let k = 10;
+    let a = pruning_router(&index, k, 0.0, None, None).unwrap();
+    let b = pruning_router(&index, k, 0.0, None, None).unwrap();
+    let ranked = index.centroids().rank(&q.data, a.candidates()).unwrap();
+    assert_eq!(a.select(&q.data, &ranked), b.select(&q.data, &ranked));
+    // Batch or one at a time: the same choice per query.
+    let one_by_one: Vec<Vec<u32>> = (0..q.n)
+        .flat_map(|i| {
+            let row = q.row(i);
+            let r = index.centroids().rank(row, a.candidates()).unwrap();
+            a.select(row, &r)
+        })
+        .collect();
+    assert_eq!(a.select(&q.data, &ranked), one_by_one);
+
+    let mut prev: Option<Vec<usize>> = None;
+    let mut recalls = Vec::new();
+    for target in [0.5f32, 0.7, 0.8, 0.9, 0.95, 0.99] {
+        let r = pruning_router(&index, k, 0.0, Some(target), None).unwrap();
+        let counts = r.counts(&q.data, &ranked);
+        if let Some(p) = &prev {
+            assert!(
+                p.iter().zip(&counts).all(|(a, b)| a <= b),
+                "counts shrank when the target rose to {target}"
+            );
+        }
+        prev = Some(counts);
+        let res = index.search_batch_with(&q.data, k, &r).unwrap();
+        recalls.push(res.neighbors.len());
+    }
+    assert_eq!(recalls.len(), 6);
+}
+
+#[test]
+fn bad_inputs_give_clear_errors() {
+    let (_t, dir, _) = trained();
+    let index = Index::open(&dir, OpenOptions::default()).unwrap();
+    for bad in [0.0f32, -0.5, 1.5, f32::NAN] {
+        let e = pruning_router(&index, 10, 0.0, Some(bad), None).unwrap_err();
+        assert!(
+            e.to_string().contains("target recall must be in (0, 1]"),
+            "{e}"
+        );
+    }
+    let e = pruning_router(&index, 10, f32::INFINITY, None, None).unwrap_err();
+    assert!(e.to_string().contains("margin"), "{e}");
+    // Calibrated for k <= 10 only.
+    let e = pruning_router(&index, 50, 0.0, Some(0.9), None).unwrap_err();
+    assert!(e.to_string().contains("--label-k"), "{e}");
+
+    // An index without a model says how to train one.
+    let t = tmp();
+    let plain = t.path().join("plain.quarry");
+    build_index(
+        &fixture("siftsmall_base.bvecs"),
+        &plain,
+        &BuildConfig::new(8, Metric::L2),
+        &NoProgress,
+    )
+    .unwrap();
+    let mut index = Index::open(&plain, OpenOptions::default()).unwrap();
+    let e = pruning_router(&index, 10, 0.0, None, None).unwrap_err();
+    assert!(matches!(e, EngineError::NoPruningModel { .. }));
+    assert!(e.to_string().contains("quarry train-pruning"), "{e}");
+
+    // Training against another base file is refused.
+    let other = open_vectors(&fixture("siftsmall_query.fvecs")).unwrap();
+    let e = train_pruning(
+        &mut index,
+        other.as_ref(),
+        TrainQueries::FromBase,
+        &small_config(),
+        &NoProgress,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("is not the one index"), "{e}");
+    let mut cfg = small_config();
+    cfg.label_fraction = 0.0;
+    let base = open_vectors(&fixture("siftsmall_base.bvecs")).unwrap();
+    let e = train_pruning(
+        &mut index,
+        base.as_ref(),
+        TrainQueries::FromBase,
+        &cfg,
+        &NoProgress,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("--label-fraction"), "{e}");
+}

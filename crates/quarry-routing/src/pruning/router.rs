@@ -1,0 +1,123 @@
+//! The router that probes a predicted number of partitions per query.
+
+use super::{probe_count, PruningModel};
+use crate::{RankedPartitions, Router, RoutingError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Time spent in `select` (features + batch prediction + cut), accumulated over
+/// calls: the model's inference cost, apart from the centroid GEMM every router pays.
+#[derive(Debug, Default)]
+pub struct SelectTiming {
+    nanos: AtomicU64,
+    queries: AtomicU64,
+}
+
+impl SelectTiming {
+    /// (total seconds, queries) so far.
+    pub fn get(&self) -> (f64, u64) {
+        (
+            self.nanos.load(Ordering::Relaxed) as f64 * 1e-9,
+            self.queries.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// Probes ceil(exp(prediction + margin)) partitions, at most `max_nprobe`.
+#[derive(Debug)]
+pub struct GbdtRouter {
+    model: Arc<PruningModel>,
+    margin: f32,
+    max_nprobe: usize,
+    label: String,
+    timing: SelectTiming,
+}
+
+impl GbdtRouter {
+    /// A fixed margin on the predicted ln count (0 = the prediction itself).
+    pub fn with_margin(
+        model: Arc<PruningModel>,
+        margin: f32,
+        max_nprobe: usize,
+    ) -> Result<Self, RoutingError> {
+        if max_nprobe == 0 {
+            return Err(RoutingError::ZeroProbe);
+        }
+        if !margin.is_finite() {
+            return Err(RoutingError::BadMargin(margin));
+        }
+        Ok(GbdtRouter {
+            label: format!("gbdt margin={margin} max_nprobe={max_nprobe}"),
+            model,
+            margin,
+            max_nprobe,
+            timing: SelectTiming::default(),
+        })
+    }
+
+    /// The margin the model's calibration table gives for mean recall@k >= `target`
+    /// (with the model's own probe cap, the one the table was measured with).
+    pub fn for_target(
+        model: Arc<PruningModel>,
+        target: f32,
+        k: usize,
+    ) -> Result<Self, RoutingError> {
+        let cap = model.meta.max_nprobe;
+        let margin = model.meta.calibration.margin_for(target, k, cap)?;
+        let mut r = Self::with_margin(model, margin, cap)?;
+        r.label = format!("gbdt target_recall={target} margin={margin} max_nprobe={cap}");
+        Ok(r)
+    }
+
+    pub fn margin(&self) -> f32 {
+        self.margin
+    }
+
+    pub fn max_nprobe(&self) -> usize {
+        self.max_nprobe
+    }
+
+    pub fn timing(&self) -> &SelectTiming {
+        &self.timing
+    }
+
+    /// Probe counts of a batch (exposed for tests and reports).
+    pub fn counts(&self, queries: &[f32], ranked: &RankedPartitions) -> Vec<usize> {
+        let fs = &self.model.meta.features;
+        let nq = ranked.per_query.len();
+        let dim = if nq == 0 { 1 } else { queries.len() / nq };
+        let feats = fs.compute(queries, dim.max(1), ranked);
+        self.model
+            .predict(&feats, nq)
+            .into_iter()
+            .map(|p| probe_count(p, self.margin, self.max_nprobe))
+            .collect()
+    }
+}
+
+impl Router for GbdtRouter {
+    fn describe(&self) -> String {
+        self.label.clone()
+    }
+    fn candidates(&self) -> usize {
+        self.max_nprobe.max(self.model.meta.features.k)
+    }
+    fn select(&self, queries: &[f32], ranked: &RankedPartitions) -> Vec<Vec<u32>> {
+        let t = Instant::now();
+        let counts = self.counts(queries, ranked);
+        let out = ranked
+            .per_query
+            .iter()
+            .zip(counts)
+            .map(|(r, c)| r.iter().take(c).map(|p| p.0).collect())
+            .collect();
+        self.timing
+            .nanos
+            .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
+        self.timing
+            .queries
+            .fetch_add(ranked.per_query.len() as u64, Ordering::Relaxed);
+        out
+    }
+}
