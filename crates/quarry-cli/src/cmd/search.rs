@@ -248,7 +248,7 @@ pub fn execute(a: &Args, ui: &Ui) -> Result<SearchReport> {
     Ok(SearchReport {
         config: serde_json::json!({
             "index": a.index, "router": params.router, "nprobe": a.nprobe, "io_threads": a.io_threads, "order": a.order,
-            "router_kind": a.router, "margin": gbdt.as_ref().map(|g| g.margin()),
+            "router_kind": a.router, "margin": gbdt.as_ref().filter(|_| a.target_recall.is_none()).map(|g| g.margin()),
             "target_recall": a.target_recall, "max_nprobe": gbdt.as_ref().map(|g| g.max_nprobe()),
         }),
         k: a.k,

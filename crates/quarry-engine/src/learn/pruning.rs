@@ -18,7 +18,8 @@ use crate::{exact_knn, EngineError, Index};
 use quarry_formats::VectorSource;
 use quarry_partition::Progress;
 use quarry_routing::pruning::{
-    fit_booster, probe_count, Calibration, FeatureSet, GbdtParams, ModelMeta, PruningModel,
+    fit_booster, probe_count, Allocation, Calibration, FeatureSet, GbdtParams, ModelMeta,
+    PruningModel,
 };
 use quarry_routing::{GbdtRouter, RankedPartitions};
 use rand::{Rng, SeedableRng};
@@ -48,6 +49,8 @@ pub struct PruningConfig {
     pub max_nprobe: usize,
     pub features: FeatureSet,
     pub gbdt: GbdtParams,
+    /// Difficulty bins of the target-recall allocation.
+    pub bins: usize,
     pub seed: u64,
 }
 
@@ -55,13 +58,18 @@ impl Default for PruningConfig {
     fn default() -> Self {
         PruningConfig {
             label_k: 100,
-            label_fraction: 1.0,
+            label_fraction: 0.9,
             queries: 50_000,
             holdout: 0.2,
             noise_sigma: 0.0,
             max_nprobe: 128,
-            features: FeatureSet::default(),
+            features: FeatureSet {
+                k: 64,
+                d1: true,
+                norm: true,
+            },
             gbdt: GbdtParams::default(),
+            bins: 16,
             seed: 42,
         }
     }
@@ -82,8 +90,12 @@ pub enum TrainQueries<'a> {
 pub struct HoldoutPoint {
     pub k: usize,
     pub target: f32,
+    /// Margin policy (ceil(exp(pred + margin))).
     pub learned_partitions: Option<f64>,
     pub learned_recall: Option<f64>,
+    /// Target-recall policy (per-bin allocation; in-sample on this slice).
+    pub allocated_partitions: Option<f64>,
+    pub allocated_recall: Option<f64>,
     pub fixed_nprobe: Option<usize>,
     pub fixed_recall: Option<f64>,
     /// Fixed nprobe interpolated linearly between the integers around the target.
@@ -315,6 +327,12 @@ pub fn train_pruning(
             recall: Vec::new(),
             partitions: Vec::new(),
         },
+        allocation: Allocation {
+            edges: Vec::new(),
+            ks: Vec::new(),
+            curves: Vec::new(),
+            bin_queries: Vec::new(),
+        },
     };
     let mut model = PruningModel::new(meta.clone(), booster);
     let cal_x = take(cal_rows);
@@ -362,7 +380,10 @@ pub fn train_pruning(
         margins,
         ks: ks.clone(),
     };
-    let holdout = holdout_points(&meta.calibration, &cal_pos, cap);
+    meta.allocation = Allocation::fit(&pred, &ks, cap, cfg.bins, |q, ki, c| {
+        recall_at_count(cal_pos[q], ks[ki], c)
+    });
+    let holdout = holdout_points(&meta.calibration, &meta.allocation, &cal_pos, cap);
     model.meta = meta;
     let calibrate_secs = t.elapsed().as_secs_f64();
 
@@ -396,7 +417,12 @@ pub fn train_pruning(
 /// For recall targets 0.8 / 0.9 / 0.95 at each calibrated k: the learned router's
 /// partitions per query (smallest calibrated margin reaching it) and the fixed
 /// nprobe reaching it, both on the held-out slice.
-fn holdout_points(cal: &Calibration, pos: &[&[u32]], cap: usize) -> Vec<HoldoutPoint> {
+fn holdout_points(
+    cal: &Calibration,
+    alloc: &Allocation,
+    pos: &[&[u32]],
+    cap: usize,
+) -> Vec<HoldoutPoint> {
     let n = pos.len() as f64;
     let mut out = Vec::new();
     for (ki, &k) in cal.ks.iter().enumerate() {
@@ -412,9 +438,12 @@ fn holdout_points(cal: &Calibration, pos: &[&[u32]], cap: usize) -> Vec<HoldoutP
                 let t = target as f64;
                 (c - 1) as f64 + ((t - below) / (r - below).max(1e-12)).clamp(0.0, 1.0)
             });
+            let plan = alloc.plan(target, k, cap).ok();
             out.push(HoldoutPoint {
                 k,
                 target,
+                allocated_partitions: plan.as_ref().map(|p| p.partitions),
+                allocated_recall: plan.as_ref().map(|p| p.recall),
                 learned_partitions: j.map(|j| cal.partitions[j] as f64),
                 learned_recall: j.map(|j| cal.recall[ki][j] as f64),
                 fixed_nprobe: fixed.map(|f| f.0),

@@ -24,11 +24,14 @@ impl SelectTiming {
     }
 }
 
-/// Probes ceil(exp(prediction + margin)) partitions, at most `max_nprobe`.
+/// Probes ceil(exp(prediction + margin)) partitions, at most `max_nprobe` (margin
+/// mode), or the count its difficulty bin gets in a target-recall plan.
 #[derive(Debug)]
 pub struct GbdtRouter {
     model: Arc<PruningModel>,
     margin: f32,
+    /// Target-recall mode: probes per difficulty bin.
+    bin_counts: Option<Vec<usize>>,
     max_nprobe: usize,
     label: String,
     timing: SelectTiming,
@@ -51,23 +54,33 @@ impl GbdtRouter {
             label: format!("gbdt margin={margin} max_nprobe={max_nprobe}"),
             model,
             margin,
+            bin_counts: None,
             max_nprobe,
             timing: SelectTiming::default(),
         })
     }
 
-    /// The margin the model's calibration table gives for mean recall@k >= `target`
-    /// (with the model's own probe cap, the one the table was measured with).
+    /// Target-recall mode: the cheapest per-bin plan whose calibrated mean recall@k
+    /// reaches `target` (see `Allocation`), with the model's own probe cap.
     pub fn for_target(
         model: Arc<PruningModel>,
         target: f32,
         k: usize,
     ) -> Result<Self, RoutingError> {
         let cap = model.meta.max_nprobe;
-        let margin = model.meta.calibration.margin_for(target, k, cap)?;
-        let mut r = Self::with_margin(model, margin, cap)?;
-        r.label = format!("gbdt target_recall={target} margin={margin} max_nprobe={cap}");
+        let plan = model.meta.allocation.plan(target, k, cap)?;
+        let mut r = Self::with_margin(model, 0.0, cap)?;
+        r.label = format!(
+            "gbdt target_recall@{}={target} (calibrated {:.4} at {:.2} partitions/query)",
+            plan.k, plan.recall, plan.partitions
+        );
+        r.bin_counts = Some(plan.counts);
         Ok(r)
+    }
+
+    /// The calibrated plan's probes per bin, in target-recall mode.
+    pub fn bin_counts(&self) -> Option<&[usize]> {
+        self.bin_counts.as_deref()
     }
 
     pub fn margin(&self) -> f32 {
@@ -88,11 +101,17 @@ impl GbdtRouter {
         let nq = ranked.per_query.len();
         let dim = if nq == 0 { 1 } else { queries.len() / nq };
         let feats = fs.compute(queries, dim.max(1), ranked);
-        self.model
-            .predict(&feats, nq)
-            .into_iter()
-            .map(|p| probe_count(p, self.margin, self.max_nprobe))
-            .collect()
+        let pred = self.model.predict(&feats, nq);
+        match &self.bin_counts {
+            Some(bc) => pred
+                .into_iter()
+                .map(|p| bc[self.model.meta.allocation.bin(p)].min(self.max_nprobe))
+                .collect(),
+            None => pred
+                .into_iter()
+                .map(|p| probe_count(p, self.margin, self.max_nprobe))
+                .collect(),
+        }
     }
 }
 
