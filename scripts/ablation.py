@@ -5,8 +5,11 @@ usage: ablation.py DATASET PARTITIONS NPROBE > ablation.md   (data from scripts/
 Rows: full (balanced partitions, batch-aware execution: batches of 1,000 grouped by
 nearest centroid); without balanced clustering (the same mini-batch k-means with no
 size bound, --balance-eps 1e6); without batch-aware execution (each query alone);
-without learned pruning (fixed nprobe -- which is what "full" uses until the GBDT
-router lands, so the row says so instead of repeating numbers).
+without learned pruning (fixed nprobe NPROBE; "full" uses the GBDT router in
+target-recall mode, asked for the recall@100 the fixed-nprobe row measured, so the two
+rows compare partitions and QPS at equal recall). The GBDT model is trained into the
+balanced index (quarry train-pruning, base-drawn leave-one-out training queries)
+unless it has one; QUARRY_PRUNING_INDEX names another index directory holding one.
 """
 import json
 import os
@@ -42,20 +45,29 @@ def main():
     # The same 2,000 queries in every row (the query files keep the source's order,
     # so a prefix is not a random sample: compare rows with each other only).
     common += ["--limit", "2000"]
-    full = run(["search", "--index", idx["balanced"][0], "--batch-size", "1000"] + common)
+    fixed = run(["search", "--index", idx["balanced"][0], "--batch-size", "1000"] + common)
+    pruned_idx = os.environ.get("QUARRY_PRUNING_INDEX", idx["balanced"][0])
+    if not os.path.exists(os.path.join(pruned_idx, "pruning.model")):
+        cap = str(min(256, parts // 4))
+        run(["train-pruning", "--index", pruned_idx, "--base", base, "--max-nprobe", cap, "--json"])
+    # Ask for the recall the fixed row reached, floored to 0.005, so both rows stand at (about) equal recall.
+    target = max(0.5, int(fixed["recall_at_k"] * 200) / 200)
+    full = run(["search", "--index", pruned_idx, "--batch-size", "1000", "--router", "gbdt",
+                "--target-recall", f"{target}"] + common)
     unbal = run(["search", "--index", idx["unbalanced"][0], "--batch-size", "1000"] + common)
     single = run(["search", "--index", idx["balanced"][0], "--batch-size", "1"] + common)
-    print(f"# Ablation on {ds}: {parts} partitions, nprobe {nprobe}, k = 100, direct I/O\n")
+    print(f"# Ablation on {ds}: {parts} partitions, nprobe {nprobe} (learned pruning: target recall@100 {target}), k = 100, direct I/O\n")
     print("| variant | recall@100 | latency ms / query | QPS | partitions / query | bytes / query | largest partition |")
     print("|---|---:|---:|---:|---:|---:|---:|")
-    for name, r, sizes in (("full", full, idx["balanced"][1]), ("w/o balanced clustering", unbal, idx["unbalanced"][1]),
+    for name, r, sizes in (("full", full, idx["balanced"][1]), ("w/o learned pruning", fixed, idx["balanced"][1]),
+                           ("w/o balanced clustering", unbal, idx["unbalanced"][1]),
                            ("w/o batch-aware execution", single, idx["balanced"][1])):
         per_query_ms = 1000.0 / r["qps"]
         print(f"| {name} | {r['recall_at_k']:.4f} | {per_query_ms:.3f} | {r['qps']:.0f} | {r['partitions_per_query']:.2f} "
               f"| {r['bytes_per_query']:.0f} | {sizes['max']} (mean {sizes['mean']:.0f}) |")
-    print("| w/o learned pruning | (the rows above use fixed nprobe: learned pruning is not built yet) | | | | | |")
     print("\nLatency per query is wall time / queries (batch rows amortise a batch; the single-query row is its mean latency). "
-          "All rows: the first 2,000 queries; batch rows in 2 batches of 1,000 grouped by nearest centroid.")
+          "All rows: the first 2,000 queries; batch rows in 2 batches of 1,000 grouped by nearest centroid. "
+          "The last two rows use fixed nprobe (learned pruning off) to isolate their own component.")
 
 
 if __name__ == "__main__":

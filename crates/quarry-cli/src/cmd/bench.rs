@@ -38,7 +38,7 @@ pub struct Args {
     #[arg(long, default_value = "fixed")]
     pub router: RouterKind,
     /// gbdt: comma-separated margins on the predicted ln(partitions).
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
     pub margins: String,
     /// gbdt: comma-separated target recalls (target-recall mode, recall@k).
     #[arg(long, default_value = "")]
@@ -518,7 +518,11 @@ fn print_row(p: &Point) {
     println!(
         "{:<16} {:>6} {:>6} {:>7} {:>7} {:>7} {:>10.1} {:>9} {:>9} {:>9} {:>10.1} {:>10.1} {:>7.2}",
         p.label,
-        p.config.nprobe,
+        match (p.config.target_recall, p.config.margin) {
+            (Some(t), _) => format!("t{t}"),
+            (None, Some(m)) => format!("m{m}"),
+            _ => p.config.nprobe.to_string(),
+        },
         p.batch_size,
         opt(p.recall_at_1, 4),
         opt(p.recall_at_10, 4),

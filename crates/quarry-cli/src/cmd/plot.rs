@@ -1,5 +1,5 @@
 //! Plots of benchmark results (JSON lines from `quarry bench` and the peer scripts),
-//! one line per label: recall@k vs QPS, recall@k vs bytes per query, and recall@1 vs
+//! one line per label: recall@k vs QPS, recall@k vs bytes and partitions per query, and recall@1 vs
 //! vectors fetched per query (the NN-augmented paper's figure). PNG and SVG.
 
 use anyhow::{bail, Context, Result};
@@ -67,6 +67,15 @@ pub fn run(a: Args) -> Result<()> {
             file: "recall_vs_bytes",
             x: "bytes_per_query",
             x_label: "bytes read per query",
+            x_log: true,
+            y: recall.clone(),
+            y_label: format!("recall@{}", a.k),
+        },
+        // Learned pruning vs fixed nprobe: partitions each query probes.
+        Figure {
+            file: "recall_vs_partitions",
+            x: "partitions_per_query",
+            x_label: "partitions probed per query",
             x_log: true,
             y: recall.clone(),
             y_label: format!("recall@{}", a.k),

@@ -31,7 +31,7 @@ pub struct Args {
     #[arg(long, default_value = "fixed")]
     pub router: RouterKind,
     /// gbdt: margin added to the predicted ln(partitions): probes = ceil(exp(pred + margin)).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     pub margin: f32,
     /// gbdt: pick per-query probe counts so that mean recall@k meets this target
     /// (calibrated on held-out training queries); overrides --margin.

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Learned pruning (GBDT) vs fixed nprobe, k = 100, direct I/O, batches of 1,000.
+#
+# usage: scripts/pruning_bench.sh DATASET PARTITIONS   (glove-50 1024 | fashion-mnist 256)
+# Copies data/DATASET/quarry-PARTITIONS-balanced (built by scripts/bench_all.sh, or
+# built here) to data/DATASET/gbdt-PARTITIONS, trains the pruning model into the copy
+# (leave-one-out base queries, never the evaluation queries), then sweeps fixed nprobe,
+# GBDT margins and GBDT target recalls in one `quarry bench` output directory, and
+# plots recall@100 vs partitions/query and vs QPS -> bench/results/DATASET/pruning/.
+set -euo pipefail
+ds=$1
+parts=$2
+cd "$(dirname "$0")/.."
+Q=${QUARRY:-target/release/quarry}
+data=${QUARRY_DATA:-data}/$ds
+out=bench/results/$ds/pruning
+base=$(ls "$data"/base.fbin "$data"/base.u8bin 2>/dev/null | head -1)
+queries=$(ls "$data"/queries.fbin "$data"/queries.u8bin 2>/dev/null | head -1)
+metric=l2
+case $ds in glove*) metric=cosine ;; esac
+src=$data/quarry-$parts-balanced
+idx=$data/gbdt-$parts
+if [ ! -d "$src" ]; then
+  $Q build --base "$base" --out "$src" --partitions "$parts" --metric "$metric"
+fi
+cap=$((parts / 4)); [ $cap -gt 256 ] && cap=256
+if [ ! -f "$idx/pruning.model" ]; then
+  rm -rf "$idx"; cp -r "$src" "$idx"
+  $Q train-pruning --index "$idx" --base "$base" --max-nprobe "$cap" --json > "$idx.train.json"
+fi
+mkdir -p "$out"
+rm -f "$out/results.jsonl"
+common=(--index "$idx" --queries "$queries" --gt "$data/gt100.ibin" --k 100 --single-limit 0 --out-dir "$out")
+case $ds in
+  glove*) nprobes=8,16,24,32,40,48,56,64,80,96,128; margins=-1.5,-1,-0.5,0,0.5; targets=0.8,0.85,0.9,0.925,0.95 ;;
+  *) nprobes=1,2,3,4,5,6,7,8,10,12,16; margins=-1,-0.5,0,0.5,1; targets=0.8,0.85,0.9,0.925,0.95,0.97 ;;
+esac
+$Q --quiet bench "${common[@]}" --nprobe "$nprobes" --label fixed-nprobe
+$Q --quiet bench "${common[@]}" --router gbdt --margins="$margins" --label gbdt-margin
+$Q --quiet bench "${common[@]}" --router gbdt --targets "$targets" --label gbdt-target
+$Q plot --input "$out/results.jsonl" --out-dir "$out" --k 100 --title "$ds learned pruning"
