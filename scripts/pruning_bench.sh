@@ -14,8 +14,9 @@ cd "$(dirname "$0")/.."
 Q=${QUARRY:-target/release/quarry}
 data=${QUARRY_DATA:-data}/$ds
 out=bench/results/$ds/pruning
-base=$(ls "$data"/base.fbin "$data"/base.u8bin 2>/dev/null | head -1)
-queries=$(ls "$data"/queries.fbin "$data"/queries.u8bin 2>/dev/null | head -1)
+first() { for f in "$@"; do [ -e "$f" ] && { echo "$f"; return; }; done; echo "no $1" >&2; exit 1; }
+base=$(first "$data"/base.fbin "$data"/base.u8bin)
+queries=$(first "$data"/queries.fbin "$data"/queries.u8bin)
 metric=l2
 case $ds in glove*) metric=cosine ;; esac
 src=$data/quarry-$parts-balanced
@@ -39,3 +40,8 @@ $Q --quiet bench "${common[@]}" --nprobe "$nprobes" --label fixed-nprobe
 $Q --quiet bench "${common[@]}" --router gbdt --margins="$margins" --label gbdt-margin
 $Q --quiet bench "${common[@]}" --router gbdt --targets "$targets" --label gbdt-target
 $Q plot --input "$out/results.jsonl" --out-dir "$out" --k 100 --title "$ds learned pruning"
+# Target-recall mode at k = 10: mean recall@10 on the evaluation queries vs the target.
+mkdir -p "$out/target-k10"
+rm -f "$out/target-k10/results.jsonl"
+$Q --quiet bench --index "$idx" --queries "$queries" --gt "$data/gt100.ibin" --k 10 --single-limit 0 \
+  --out-dir "$out/target-k10" --router gbdt --targets 0.8,0.9,0.95 --label gbdt-target-k10

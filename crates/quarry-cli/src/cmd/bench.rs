@@ -115,6 +115,7 @@ struct Point {
     rss_mb: f64,
     /// gbdt: model inference per query (batch-amortised) and the whole routing step.
     router_select_us_per_query: Option<f64>,
+    router_select_cpu_us_per_query: Option<f64>,
     route_us_per_query: f64,
     router_desc: String,
 }
@@ -378,6 +379,7 @@ fn point(
         batch_size: r.batch_size,
         rss_mb: single.map_or(r.rss_mb, |s| s.rss_mb.max(r.rss_mb)),
         router_select_us_per_query: r.router_select_us_per_query,
+        router_select_cpu_us_per_query: r.router_select_cpu_us_per_query,
         route_us_per_query: r.route_us_per_query,
         router_desc: r.router_desc.clone(),
     }

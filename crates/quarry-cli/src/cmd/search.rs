@@ -107,6 +107,8 @@ pub struct SearchReport {
     /// gbdt: time of the router's select (features + batch prediction) per query,
     /// batch-amortised; the centroid ranking (GEMM) every router pays is apart.
     pub router_select_us_per_query: Option<f64>,
+    /// The same in process CPU time (robust to a loaded machine; both cores' work).
+    pub router_select_cpu_us_per_query: Option<f64>,
     /// Whole routing step per query (centroid GEMM + select).
     pub route_us_per_query: f64,
     /// The router as it described itself (margin chosen for a target, cap).
@@ -282,6 +284,10 @@ pub fn execute(a: &Args, ui: &Ui) -> Result<SearchReport> {
             let (secs, nq) = g.timing().get();
             secs * 1e6 / nq.max(1) as f64
         }),
+        router_select_cpu_us_per_query: gbdt.as_ref().map(|g| {
+            let (_, nq) = g.timing().get();
+            g.timing().cpu_secs() * 1e6 / nq.max(1) as f64
+        }),
         route_us_per_query: total.route.as_secs_f64() * 1e6 / n,
         router_desc: router.describe(),
         rss_mb: peak_rss_mb(),
@@ -334,7 +340,8 @@ fn print_table(r: &SearchReport) {
     );
     if let Some(us) = r.router_select_us_per_query {
         println!(
-            "routing us / query   {us:.2} model (batch-amortised), {:.2} total with the centroid GEMM",
+            "routing us / query   {us:.2} model (batch-amortised; CPU {:.2}), {:.2} total with the centroid GEMM",
+            r.router_select_cpu_us_per_query.unwrap_or(0.0),
             r.route_us_per_query
         );
     }

@@ -16,6 +16,7 @@
 use super::{Allocation, FeatureSet};
 use crate::RoutingError;
 use forust_ml::{objective::ObjectiveType, GradientBooster, Matrix};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 const MAGIC: &[u8; 8] = b"QPRUNE\x00\x01";
@@ -136,19 +137,24 @@ struct FlatForest {
     base: f64,
     roots: Vec<u32>,
     nodes: Vec<FlatNode>,
+    /// Missing-value child per node, apart from the hot node array.
+    missing: Vec<u32>,
 }
 
 #[derive(Debug, Clone, Copy)]
 struct FlatNode {
     threshold: f64,
-    /// Leaf weight (leaves) or unused.
+    /// Leaf weight (leaves only).
     value: f32,
     /// u32::MAX for a leaf.
     feature: u32,
     left: u32,
     right: u32,
-    missing: u32,
 }
+
+/// Queries per block of the tree-major walk: one tree's nodes stay in L1 while the
+/// block's rows go through it.
+const BLOCK: usize = 64;
 
 impl FlatForest {
     fn from_booster(b: &GradientBooster) -> Self {
@@ -163,43 +169,53 @@ impl FlatForest {
         for t in &b.trees[..n] {
             let off = f.nodes.len() as u32;
             f.roots.push(off);
-            f.nodes.extend(t.nodes.iter().map(|nd| FlatNode {
-                threshold: nd.split_value,
-                value: nd.weight_value,
-                feature: if nd.is_leaf {
-                    u32::MAX
-                } else {
-                    nd.split_feature as u32
-                },
-                left: off + nd.left_child as u32,
-                right: off + nd.right_child as u32,
-                missing: off + nd.missing_node as u32,
-            }));
+            for nd in &t.nodes {
+                f.nodes.push(FlatNode {
+                    threshold: nd.split_value,
+                    value: nd.weight_value,
+                    feature: if nd.is_leaf {
+                        u32::MAX
+                    } else {
+                        nd.split_feature as u32
+                    },
+                    left: off + nd.left_child as u32,
+                    right: off + nd.right_child as u32,
+                });
+                f.missing.push(off + nd.missing_node as u32);
+            }
         }
         f
     }
 
-    fn predict_row(&self, row: &[f64]) -> f64 {
-        let mut sum = self.base;
+    #[inline]
+    fn walk(&self, root: u32, row: &[f64]) -> f64 {
+        let mut i = root as usize;
+        loop {
+            let nd = &self.nodes[i];
+            if nd.feature == u32::MAX {
+                return nd.value as f64;
+            }
+            let v = row[nd.feature as usize];
+            i = if v < nd.threshold {
+                nd.left
+            } else if v.is_nan() {
+                // forust's missing branch (our features are never NaN).
+                self.missing[i]
+            } else {
+                nd.right
+            } as usize;
+        }
+    }
+
+    /// Predictions of `out.len()` rows (row-major `rows`, `w` wide): base score plus
+    /// each tree in order, the summation forust does.
+    fn predict_rows(&self, rows: &[f64], w: usize, out: &mut [f64]) {
+        out.fill(self.base);
         for &root in &self.roots {
-            let mut i = root as usize;
-            loop {
-                let nd = &self.nodes[i];
-                if nd.feature == u32::MAX {
-                    sum += nd.value as f64;
-                    break;
-                }
-                let v = row[nd.feature as usize];
-                i = if v.is_nan() {
-                    nd.missing
-                } else if v < nd.threshold {
-                    nd.left
-                } else {
-                    nd.right
-                } as usize;
+            for (o, row) in out.iter_mut().zip(rows.chunks_exact(w)) {
+                *o += self.walk(root, row);
             }
         }
-        sum
     }
 }
 
@@ -255,18 +271,25 @@ impl PruningModel {
         }
     }
 
-    /// Predicted ln(partitions needed) for `nq` queries (column-major features).
+    /// Predicted ln(partitions needed) for `nq` queries (column-major features):
+    /// blocks of queries in parallel (rayon), tree-major within a block.
     pub fn predict(&self, features: &[f64], nq: usize) -> Vec<f64> {
         let w = self.meta.features.width();
-        let mut row = vec![0f64; w];
-        (0..nq)
-            .map(|q| {
-                for (c, v) in row.iter_mut().enumerate() {
-                    *v = features[c * nq + q];
+        let mut out = vec![0f64; nq];
+        out.par_chunks_mut(BLOCK)
+            .enumerate()
+            .for_each(|(b, chunk)| {
+                let start = b * BLOCK;
+                let mut rows = vec![0f64; chunk.len() * w];
+                for c in 0..w {
+                    let col = &features[c * nq + start..c * nq + start + chunk.len()];
+                    for (i, &v) in col.iter().enumerate() {
+                        rows[i * w + c] = v;
+                    }
                 }
-                self.flat.predict_row(&row)
-            })
-            .collect()
+                self.flat.predict_rows(&rows, w, chunk);
+            });
+        out
     }
 
     /// The same through forust's own predictor (the reference the flat walk matches).
