@@ -22,8 +22,8 @@ VARIANTS = [
     ("D2..D16 / D1 (paper, K=16)", ["--features-k", "16", "--no-d1", "--no-norm"]),
     ("D2..D64 / D1 (K=64)", ["--features-k", "64", "--no-d1", "--no-norm"]),
     ("K=64 + D1", ["--features-k", "64", "--no-norm"]),
-    ("K=64 + D1 + |q| (default)", ["--features-k", "64"]),
-    ("K=64 + D1 + |q|, label = all of top-100", ["--features-k", "64", "--label-fraction", "1.0"]),
+    ("K=64 + D1 + norm(q) (default)", ["--features-k", "64"]),
+    ("K=64 + D1 + norm(q), label = all of top-100", ["--features-k", "64", "--label-fraction", "1.0"]),
 ]
 
 

@@ -91,9 +91,13 @@ impl GbdtRouter {
     ) -> Result<Self, RoutingError> {
         let cap = model.meta.max_nprobe;
         let plan = model.meta.allocation.plan(target, k, cap)?;
-        let mut r = Self::with_margin(model, 0.0, cap)?;
+        // No query probes more than the plan's largest count: capping there selects
+        // exactly the same partitions and keeps `candidates()` (which bounds the
+        // executor's per-query memory, hence its batch slicing) as small as it can be.
+        let largest = plan.counts.iter().copied().max().unwrap_or(1).clamp(1, cap);
+        let mut r = Self::with_margin(model, 0.0, largest)?;
         r.label = format!(
-            "gbdt target_recall@{}={target} (calibrated {:.4} at {:.2} partitions/query)",
+            "gbdt target_recall@{}={target} (calibrated {:.4} at {:.2} partitions/query, at most {largest})",
             plan.k, plan.recall, plan.partitions
         );
         r.bin_counts = Some(plan.counts);
@@ -121,8 +125,8 @@ impl GbdtRouter {
     pub fn counts(&self, queries: &[f32], ranked: &RankedPartitions) -> Vec<usize> {
         let fs = &self.model.meta.features;
         let nq = ranked.per_query.len();
-        let dim = if nq == 0 { 1 } else { queries.len() / nq };
-        let feats = fs.compute(queries, dim.max(1), ranked);
+        let dim = queries.len().checked_div(nq).unwrap_or(1).max(1);
+        let feats = fs.compute(queries, dim, ranked);
         let pred = self.model.predict(&feats, nq);
         match &self.bin_counts {
             Some(bc) => pred
