@@ -221,6 +221,14 @@ fn bad_inputs_give_clear_errors() {
             "{e}"
         );
     }
+    let e = pruning_router(&index, 10, 0.0, Some(0.9), Some(4)).unwrap_err();
+    assert!(
+        e.to_string()
+            .contains("--max-nprobe applies to the margin mode"),
+        "{e}"
+    );
+    let e = pruning_router(&index, 10, 0.0, None, Some(0)).unwrap_err();
+    assert!(e.to_string().contains("nprobe must be at least 1"), "{e}");
     let e = pruning_router(&index, 10, f32::INFINITY, None, None).unwrap_err();
     assert!(e.to_string().contains("margin"), "{e}");
     // Calibrated for k <= 10 only.

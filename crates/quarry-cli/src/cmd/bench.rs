@@ -43,7 +43,8 @@ pub struct Args {
     /// gbdt: comma-separated target recalls (target-recall mode, recall@k).
     #[arg(long, default_value = "")]
     pub targets: String,
-    /// gbdt: probe cap for the margin points (default: the model's).
+    /// gbdt: probe cap for the margin points (default: the model's; target points
+    /// keep the cap they were calibrated with).
     #[arg(long)]
     pub max_nprobe: Option<usize>,
     /// Comma-separated batch sizes of the throughput runs (over all queries).
@@ -289,10 +290,11 @@ fn parse_floats(flag: &str, s: &str) -> Result<Vec<f32>> {
 }
 
 fn search_args(a: &Args, s: Sweep, batch_size: usize, limit: Option<usize>) -> search::Args {
-    let (nprobe, margin, target) = match s {
-        Sweep::Nprobe(n) => (n, 0.0, None),
-        Sweep::Margin(m) => (a.max_nprobe.unwrap_or(1), m, None),
-        Sweep::Target(t) => (a.max_nprobe.unwrap_or(1), 0.0, Some(t)),
+    let (nprobe, margin, target, cap) = match s {
+        Sweep::Nprobe(n) => (n, 0.0, None, None),
+        Sweep::Margin(m) => (a.max_nprobe.unwrap_or(1), m, None, a.max_nprobe),
+        // Target-recall mode keeps the cap it was calibrated with.
+        Sweep::Target(t) => (1, 0.0, Some(t), None),
     };
     search::Args {
         index: a.index.clone(),
@@ -304,7 +306,7 @@ fn search_args(a: &Args, s: Sweep, batch_size: usize, limit: Option<usize>) -> s
         router: a.router,
         margin,
         target_recall: target,
-        max_nprobe: a.max_nprobe,
+        max_nprobe: cap,
         batch_size,
         io: a.io,
         io_threads: a.io_threads,

@@ -37,7 +37,7 @@ pub struct Args {
     /// (calibrated on held-out training queries); overrides --margin.
     #[arg(long)]
     pub target_recall: Option<f32>,
-    /// gbdt: probe cap (default: the model's).
+    /// gbdt margin mode: probe cap (default: the model's).
     #[arg(long)]
     pub max_nprobe: Option<usize>,
     /// Queries per batch; 1 runs the single-query path.

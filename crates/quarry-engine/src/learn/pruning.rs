@@ -63,11 +63,7 @@ impl Default for PruningConfig {
             holdout: 0.2,
             noise_sigma: 0.0,
             max_nprobe: 128,
-            features: FeatureSet {
-                k: 64,
-                d1: true,
-                norm: true,
-            },
+            features: FeatureSet::default(),
             gbdt: GbdtParams::default(),
             bins: 16,
             seed: 42,
@@ -549,6 +545,13 @@ pub fn pruning_router(
 ) -> Result<GbdtRouter, EngineError> {
     if let Some(t) = target {
         quarry_routing::pruning::check_target(t)?;
+        if max_nprobe.is_some() {
+            return Err(EngineError::BadBuild(
+                "--max-nprobe applies to the margin mode; target-recall mode uses the cap \
+                 its calibration was measured with (retrain with --max-nprobe to change it)"
+                    .into(),
+            ));
+        }
     }
     let model = load_pruning_model(index)?;
     Ok(match target {

@@ -29,7 +29,7 @@ pub struct FeatureSet {
 impl Default for FeatureSet {
     fn default() -> Self {
         FeatureSet {
-            k: 16,
+            k: 64,
             d1: true,
             norm: true,
         }
