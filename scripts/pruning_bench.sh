@@ -37,7 +37,9 @@ case $ds in
   *) nprobes=1,2,3,4,5,6,7,8,10,12,16; margins=-1,-0.5,0,0.5,1; targets=0.8,0.85,0.9,0.925,0.95,0.97 ;;
 esac
 $Q --quiet bench "${common[@]}" --nprobe "$nprobes" --label fixed-nprobe
-$Q --quiet bench "${common[@]}" --router gbdt --margins="$margins" --label gbdt-margin
+# Margin points capped at 128 probes: the executor sizes its per-query buffers by the
+# router's cap, and 256 x k=100 candidates would cut a batch of 1,000 in two slices.
+$Q --quiet bench "${common[@]}" --router gbdt --margins="$margins" --max-nprobe $((cap < 128 ? cap : 128)) --label gbdt-margin
 $Q --quiet bench "${common[@]}" --router gbdt --targets "$targets" --label gbdt-target
 $Q plot --input "$out/results.jsonl" --out-dir "$out" --k 100 --title "$ds learned pruning"
 # Target-recall mode at k = 10: mean recall@10 on the evaluation queries vs the target.
