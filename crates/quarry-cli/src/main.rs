@@ -41,6 +41,8 @@ enum Command {
     Synth(cmd::synth::Args),
     /// Sweep nprobe (and batch sizes) over an index; append results to OUT/results.jsonl and .csv.
     Bench(cmd::bench::Args),
+    /// Train the MLP router of an index (learned duplication; --dup-out writes the duplicated index).
+    MlpTrain(cmd::mlp_train::Args),
     /// Plot benchmark results (JSON lines) as PNG and SVG: recall vs QPS, bytes and vectors per query.
     Plot(cmd::plot::Args),
 }
@@ -77,6 +79,7 @@ fn main() {
         Command::Synth(a) => cmd::synth::run(a, &ui),
         Command::Bench(a) => cmd::bench::run(a, &ui),
         Command::Plot(a) => cmd::plot::run(a),
+        Command::MlpTrain(a) => cmd::mlp_train::run(a, &ui),
     };
     if let Err(e) = res {
         // One line: the chain of causes, outermost first.

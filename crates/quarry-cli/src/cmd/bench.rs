@@ -6,7 +6,7 @@
 //! of `OUT/results.jsonl` (appended, so several labels or configurations can share a
 //! directory); `OUT/results.csv` is rewritten from the whole jsonl after every run.
 
-use crate::cmd::search::{self, BatchOrder, SearchReport};
+use crate::cmd::search::{self, BatchOrder, RouterKind, SearchReport};
 use crate::progress::Ui;
 use anyhow::{bail, Context, Result};
 use quarry_engine::{Index, IoMode, OpenOptions};
@@ -33,6 +33,14 @@ pub struct Args {
     /// Use SPANN's rule with this eps; each nprobe value is then the cap.
     #[arg(long)]
     pub spann_eps: Option<f32>,
+    /// centroid (nearest centroids / SPANN rule) or mlp (the index's attached MLP router).
+    #[arg(long, default_value = "centroid")]
+    pub router: RouterKind,
+    /// With --router mlp: comma-separated probability masses to sweep instead of fixed
+    /// counts (each probes until its partitions' probabilities reach the mass; the
+    /// largest --nprobe value is the cap).
+    #[arg(long)]
+    pub mlp_mass: Option<String>,
     /// Comma-separated batch sizes of the throughput runs (over all queries).
     #[arg(long, default_value = "1000")]
     pub batch_sizes: String,
@@ -62,6 +70,7 @@ struct Config {
     router: &'static str,
     nprobe: usize,
     spann_eps: Option<f32>,
+    mlp_mass: Option<f32>,
     partitions: usize,
     io_threads: usize,
     order: BatchOrder,
@@ -107,6 +116,7 @@ const CSV_COLUMNS: &[&str] = &[
     "router",
     "nprobe",
     "spann_eps",
+    "mlp_mass",
     "partitions",
     "io_threads",
     "order",
@@ -169,19 +179,33 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
     let jsonl = a.out_dir.join("results.jsonl");
     let csv = a.out_dir.join("results.csv");
 
+    // Sweep points: (nprobe or cap, probability mass).
+    let sweep: Vec<(usize, Option<f32>)> = match &a.mlp_mass {
+        Some(list) => {
+            if a.router != RouterKind::Mlp {
+                bail!("--mlp-mass needs --router mlp");
+            }
+            let cap = nprobes.iter().copied().max().unwrap_or(1);
+            parse_masses(list)?
+                .into_iter()
+                .map(|m| (cap, Some(m)))
+                .collect()
+        }
+        None => nprobes.iter().map(|&n| (n, None)).collect(),
+    };
     print_header();
-    for &nprobe in &nprobes {
+    for &(nprobe, mass) in &sweep {
         let single = if a.single_limit > 0 {
             Some(search::execute(
-                &search_args(&a, nprobe, 1, Some(a.single_limit)),
+                &search_args(&a, nprobe, mass, 1, Some(a.single_limit)),
                 ui,
             )?)
         } else {
             None
         };
         for &batch_size in &batch_sizes {
-            let r = search::execute(&search_args(&a, nprobe, batch_size, None), ui)?;
-            let p = point(&a, &label, partitions, nprobe, &r, single.as_ref());
+            let r = search::execute(&search_args(&a, nprobe, mass, batch_size, None), ui)?;
+            let p = point(&a, &label, partitions, nprobe, mass, &r, single.as_ref());
             append_line(&jsonl, &serde_json::to_string(&p)?)?;
             print_row(&p);
         }
@@ -189,7 +213,7 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
     let rows = write_csv(&jsonl, &csv)?;
     eprintln!(
         "bench: {} points appended to {}; {} rows in {}",
-        nprobes.len() * batch_sizes.len(),
+        sweep.len() * batch_sizes.len(),
         jsonl.display(),
         rows,
         csv.display()
@@ -217,7 +241,32 @@ fn parse_list(flag: &str, s: &str) -> Result<Vec<usize>> {
         .collect()
 }
 
-fn search_args(a: &Args, nprobe: usize, batch_size: usize, limit: Option<usize>) -> search::Args {
+/// Parses a comma-separated list of probability masses in (0, 1].
+fn parse_masses(s: &str) -> Result<Vec<f32>> {
+    let items: Vec<&str> = s
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect();
+    if items.is_empty() {
+        bail!("--mlp-mass is empty; give comma-separated values such as 0.5,0.9,0.99");
+    }
+    items
+        .iter()
+        .map(|t| match t.parse::<f32>() {
+            Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
+            _ => bail!("--mlp-mass: '{t}' is not a probability in (0, 1]; give values such as 0.5,0.9,0.99"),
+        })
+        .collect()
+}
+
+fn search_args(
+    a: &Args,
+    nprobe: usize,
+    mass: Option<f32>,
+    batch_size: usize,
+    limit: Option<usize>,
+) -> search::Args {
     search::Args {
         index: a.index.clone(),
         queries: a.queries.clone(),
@@ -231,6 +280,8 @@ fn search_args(a: &Args, nprobe: usize, batch_size: usize, limit: Option<usize>)
         order: a.order,
         limit,
         json: false,
+        router: a.router,
+        mlp_mass: mass,
     }
 }
 
@@ -239,6 +290,7 @@ fn point(
     label: &str,
     partitions: usize,
     nprobe: usize,
+    mass: Option<f32>,
     r: &SearchReport,
     single: Option<&SearchReport>,
 ) -> Point {
@@ -246,13 +298,16 @@ fn point(
         label: label.to_string(),
         config: Config {
             index: a.index.display().to_string(),
-            router: if a.spann_eps.is_some() {
+            router: if a.router == RouterKind::Mlp {
+                "mlp"
+            } else if a.spann_eps.is_some() {
                 "spann"
             } else {
                 "fixed"
             },
             nprobe,
             spann_eps: a.spann_eps,
+            mlp_mass: mass,
             partitions,
             io_threads: a.io_threads,
             order: a.order,

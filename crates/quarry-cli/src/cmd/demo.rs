@@ -84,6 +84,8 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
                     order: search::BatchOrder::Centroid,
                     limit: None,
                     json: false,
+                    router: search::RouterKind::Centroid,
+                    mlp_mass: None,
                 },
                 &Ui::new(false),
             )?;

@@ -3,6 +3,8 @@ use crate::rss::peak_rss_mb;
 use anyhow::{bail, Result};
 use quarry_engine::{BatchStats, Index, IoMode, OpenOptions, Progress, RouterSpec, SearchParams};
 use quarry_formats::{read_ground_truth, read_queries, GroundTruth};
+use quarry_mlp::{load_router, MlpRouter, ProbeRule};
+use quarry_routing::Router;
 use serde::Serialize;
 use std::path::PathBuf;
 use std::time::Instant;
@@ -43,6 +45,20 @@ pub struct Args {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Which router picks partitions: centroid (nearest centroids, or SPANN's rule with
+    /// --spann-eps) or mlp (the MLP attached by `quarry mlp-train`, in probability order).
+    #[arg(long, default_value = "centroid")]
+    pub router: RouterKind,
+    /// With --router mlp: probe until the probabilities sum to this; --nprobe is the cap.
+    #[arg(long)]
+    pub mlp_mass: Option<f32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RouterKind {
+    Centroid,
+    Mlp,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -130,8 +146,32 @@ pub fn execute(a: &Args, ui: &Ui) -> Result<SearchReport> {
         None => RouterSpec::Fixed { nprobe: a.nprobe },
     };
     let params = SearchParams { k: a.k, router };
-    params.router.router()?;
+    let router: Box<dyn Router> = match a.router {
+        RouterKind::Centroid => {
+            if a.mlp_mass.is_some() {
+                bail!("--mlp-mass needs --router mlp");
+            }
+            params.router.router()?
+        }
+        RouterKind::Mlp => {
+            if a.spann_eps.is_some() {
+                bail!("--spann-eps and --router mlp exclude each other");
+            }
+            let rule = match a.mlp_mass {
+                Some(mass) => ProbeRule::Mass {
+                    mass,
+                    max: a.nprobe,
+                },
+                None => ProbeRule::Count(a.nprobe),
+            };
+            Box::new(MlpRouter::new(load_router(&index)?, rule)?)
+        }
+    };
 
+    let router_json = match a.router {
+        RouterKind::Centroid => serde_json::to_value(params.router)?,
+        RouterKind::Mlp => router.describe().into(),
+    };
     ui.stage("search", q.n as u64);
     let mut total = BatchStats::default();
     let mut lat = Vec::new();
@@ -156,7 +196,7 @@ pub fn execute(a: &Args, ui: &Ui) -> Result<SearchReport> {
             .iter()
             .for_each(|&i| buf.extend_from_slice(q.row(i as usize)));
         let s = Instant::now();
-        let res = index.search_batch(&buf, &params)?;
+        let res = index.search_batch_with(&buf, a.k, router.as_ref())?;
         lat.push(s.elapsed().as_secs_f64() * 1e3);
         total.add(&res.stats);
         for ((nb, st), &qi) in res.neighbors.iter().zip(&res.per_query).zip(members) {
@@ -193,7 +233,7 @@ pub fn execute(a: &Args, ui: &Ui) -> Result<SearchReport> {
     let pct = |p: f64| sorted[((sorted.len() - 1) as f64 * p).round() as usize];
     Ok(SearchReport {
         config: serde_json::json!({
-            "index": a.index, "router": params.router, "nprobe": a.nprobe, "io_threads": a.io_threads, "order": a.order,
+            "index": a.index, "router": router_json, "nprobe": a.nprobe, "io_threads": a.io_threads, "order": a.order,
         }),
         k: a.k,
         queries: q.n,
