@@ -17,10 +17,11 @@ pub type Holders = Vec<Vec<u32>>;
 
 impl Index {
     /// Reads every partition once (verified) and lists, per vector id, the
-    /// partitions that store it.
+    /// partitions that store it. (The manifest's `num_vectors` counts stored copies,
+    /// so with replicas it exceeds the distinct ids; the list ends at the largest id.)
     pub fn holders(&self) -> Result<Holders, EngineError> {
         let n = self.len() as usize;
-        let mut holders: Holders = vec![Vec::new(); n];
+        let mut holders: Holders = Vec::new();
         let pids: Vec<u32> = (0..self.num_partitions() as u32).collect();
         for loaded in self
             .pool
@@ -31,13 +32,16 @@ impl Index {
             let view =
                 PartitionView::parse(loaded.buf.as_slice(), count, self.dim(), self.dtype())?;
             for id in view.ids() {
-                let slot = holders.get_mut(id as usize).ok_or_else(|| {
-                    EngineError::BadBuild(format!(
-                        "partition {} holds id {id} but the index has {n} vectors",
+                if id as usize >= n {
+                    return Err(EngineError::BadBuild(format!(
+                        "partition {} holds id {id} but the index stores {n} vectors",
                         loaded.pid
-                    ))
-                })?;
-                slot.push(loaded.pid);
+                    )));
+                }
+                if holders.len() <= id as usize {
+                    holders.resize(id as usize + 1, Vec::new());
+                }
+                holders[id as usize].push(loaded.pid);
             }
         }
         for h in &mut holders {
@@ -72,7 +76,8 @@ pub fn rewrite_with_copies(
     progress: &dyn Progress,
 ) -> Result<RewriteReport, EngineError> {
     let src = open_vectors(base)?;
-    let n = index.len() as usize;
+    let mut holders = index.holders()?;
+    let n = holders.len();
     if src.len() != n || src.dim() != index.dim() || src.dtype() != index.dtype() {
         return Err(EngineError::BadBuild(format!(
             "{} holds {} x {} {} vectors but the index was built from {n} x {} {}; pass the index's own base file",
@@ -90,7 +95,6 @@ pub fn rewrite_with_copies(
             "copy of vector {id} into partition {p} is out of range ({n} vectors, {np} partitions)"
         )));
     }
-    let mut holders = index.holders()?;
     if let Some(id) = holders.iter().position(|h| h.is_empty()) {
         return Err(EngineError::BadBuild(format!(
             "vector {id} is stored in no partition; the index is incomplete"

@@ -120,7 +120,7 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
         ));
     }
     let (batch_us, single_us) = inference_cost(&trained.model, &set.queries, set.dim)?;
-    let n = index.len();
+    let n = holders.len();
     let summary = serde_json::json!({
         "index": a.index,
         "training_queries": set.len(),
