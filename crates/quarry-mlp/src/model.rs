@@ -16,6 +16,11 @@ pub struct MlpConfig {
     pub hidden: usize,
     pub partitions: usize,
     pub metric: Metric,
+    /// Centroid prior: logits get `- beta * d(x, c_p)` added, d the squared distance
+    /// to partition p's centroid in the network's input space and beta learned, so
+    /// the network learns a correction of the k-means ranking (see README).
+    #[serde(default)]
+    pub centroid_prior: bool,
 }
 
 /// Weights and input standardisation. `mean` and `scale` are fixed from the training
@@ -25,6 +30,8 @@ pub struct Mlp {
     pub(crate) mean: Vec<f32>,
     pub(crate) scale: f32,
     pub(crate) vars: Vec<Var>,
+    /// With `centroid_prior`: prepared centroids (partitions x dim) and their squared norms.
+    pub(crate) prior: Option<(Tensor, Tensor)>,
 }
 
 /// Queries per forward block at inference (bounds the nq x partitions matrix).
@@ -33,7 +40,16 @@ const INFER_BLOCK: usize = 1024;
 impl Mlp {
     /// He-initialised weights from `seed` (our own RNG: candle's random init is not
     /// seedable, and a seed must give the same model).
-    pub fn new(cfg: MlpConfig, mean: Vec<f32>, scale: f32, seed: u64) -> Result<Self, MlpError> {
+    /// `centroids` (partitions x dim, raw) are required with `centroid_prior`;
+    /// `beta0` is the prior's initial sharpness.
+    pub fn new(
+        cfg: MlpConfig,
+        mean: Vec<f32>,
+        scale: f32,
+        seed: u64,
+        centroids: &[f32],
+        beta0: f32,
+    ) -> Result<Self, MlpError> {
         check_config(&cfg)?;
         if mean.len() != cfg.dim || !(scale.is_finite() && scale > 0.0) {
             return Err(MlpError::BadConfig(format!(
@@ -48,22 +64,57 @@ impl Mlp {
         for l in 0..3 {
             let (fan_in, fan_out) = (dims[l], dims[l + 1]);
             // Uniform with the variance of He init: 2 / fan_in.
-            let a = (6.0 / fan_in as f64).sqrt() as f32;
+            let mut a = (6.0 / fan_in as f64).sqrt() as f32;
+            if l == 2 && cfg.centroid_prior {
+                // Start close to the prior's ranking; the network learns the correction.
+                a *= 0.1;
+            }
             let w: Vec<f32> = (0..fan_in * fan_out)
                 .map(|_| rng.random_range(-a..a))
                 .collect();
             vars.push(Var::from_vec(w, (fan_out, fan_in), &Device::Cpu)?);
             vars.push(Var::from_vec(vec![0f32; fan_out], fan_out, &Device::Cpu)?);
         }
-        Ok(Mlp {
+        let mut m = Mlp {
             cfg,
             mean,
             scale,
             vars,
-        })
+            prior: None,
+        };
+        if m.cfg.centroid_prior {
+            m.set_prior(centroids)?;
+            m.vars
+                .push(Var::from_vec(vec![beta0.max(1e-12).ln()], 1, &Device::Cpu)?);
+        }
+        Ok(m)
     }
 
-    /// Trainable parameters (w1, b1, w2, b2, w3, b3).
+    /// Prepares the centroids as queries are prepared (normalised for cosine, then
+    /// standardised), so distances in the input space rank partitions as the index does.
+    pub(crate) fn set_prior(&mut self, centroids: &[f32]) -> Result<(), MlpError> {
+        let (p, dim) = (self.cfg.partitions, self.cfg.dim);
+        if centroids.len() != p * dim {
+            return Err(MlpError::BadConfig(format!(
+                "centroid prior needs {p} x {dim} centroids, got {} values",
+                centroids.len()
+            )));
+        }
+        self.prior = Some(prior_tensors(self.prepare(centroids), p, dim)?);
+        Ok(())
+    }
+
+    /// Squared distances of prepared rows to the prepared centroids (n x partitions).
+    pub(crate) fn centroid_distances(&self, x: &Tensor) -> Result<Option<Tensor>, MlpError> {
+        let Some((c, cn)) = &self.prior else {
+            return Ok(None);
+        };
+        let xc = x.matmul(&c.t()?)?;
+        let xn = x.sqr()?.sum_keepdim(1)?;
+        Ok(Some(xn.broadcast_add(cn)?.sub(&(xc * 2.0)?)?))
+    }
+
+    /// Trainable parameters (w1, b1, w2, b2, w3, b3[, log beta]).
     pub fn vars(&self) -> &[Var] {
         &self.vars
     }
@@ -76,7 +127,12 @@ impl Mlp {
     /// Multiply-adds of one query's forward pass.
     pub fn flops_per_query(&self) -> usize {
         let c = &self.cfg;
-        2 * (c.dim * c.hidden + c.hidden * c.hidden + c.hidden * c.partitions)
+        let prior = if c.centroid_prior {
+            c.dim * c.partitions
+        } else {
+            0
+        };
+        2 * (c.dim * c.hidden + c.hidden * c.hidden + c.hidden * c.partitions + prior)
     }
 
     /// Rows of raw queries as the network sees them.
@@ -103,7 +159,14 @@ impl Mlp {
         };
         let h = layer(0).forward(x)?.relu()?;
         let h = layer(1).forward(&h)?.relu()?;
-        Ok(layer(2).forward(&h)?)
+        let out = layer(2).forward(&h)?;
+        match self.centroid_distances(x)? {
+            Some(d) => {
+                let beta = self.vars[6].as_tensor().exp()?;
+                Ok(out.sub(&d.broadcast_mul(&beta)?)?)
+            }
+            None => Ok(out),
+        }
     }
 
     /// Partition probabilities of raw queries, row-major nq x partitions.
@@ -124,6 +187,23 @@ impl Mlp {
         }
         Ok(out)
     }
+}
+
+/// Prepared centroids and their squared norms (one host summation order, so a model
+/// built in training and one loaded from disk compute identical logits).
+pub(crate) fn prior_tensors(
+    c: Vec<f32>,
+    p: usize,
+    dim: usize,
+) -> Result<(Tensor, Tensor), MlpError> {
+    let norms: Vec<f32> = c
+        .chunks_exact(dim)
+        .map(|r| r.iter().map(|v| v * v).sum())
+        .collect();
+    Ok((
+        Tensor::from_vec(c, (p, dim), &Device::Cpu)?,
+        Tensor::from_vec(norms, (1, p), &Device::Cpu)?,
+    ))
 }
 
 pub(crate) fn check_config(cfg: &MlpConfig) -> Result<(), MlpError> {

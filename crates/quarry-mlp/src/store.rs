@@ -2,6 +2,7 @@
 //! with `Index::attach_file` (crc32c-checked on every read).
 
 use crate::model::check_config;
+
 use crate::{Mlp, MlpConfig, MlpError};
 use candle_core::{Device, Var};
 use quarry_engine::Index;
@@ -32,6 +33,10 @@ impl Mlp {
             .zip(&self.vars)
             .map(|(n, v)| (n.to_string(), v.as_tensor().clone()))
             .collect();
+        if let Some((c, _)) = &self.prior {
+            tensors.push(("centroids".into(), c.clone()));
+            tensors.push(("log_beta".into(), self.vars[6].as_tensor().clone()));
+        }
         tensors.push((
             "mean".into(),
             candle_core::Tensor::from_slice(&self.mean, self.mean.len(), &Device::Cpu)?,
@@ -85,7 +90,8 @@ impl Mlp {
             vars.push(Var::from_tensor(&ten)?);
         }
         let mean = t
-            .remove("mean")
+            .get("mean")
+            .cloned()
             .ok_or_else(|| MlpError::BadModel(format!("{WEIGHTS_FILE}: tensor mean missing")))?;
         if mean.dims() != [m.dim] {
             return Err(MlpError::BadModel(format!(
@@ -101,11 +107,33 @@ impl Mlp {
                 cfg.scale
             )));
         }
+        let prior = if m.centroid_prior {
+            let get = |name: &str, want: &[usize]| -> Result<candle_core::Tensor, MlpError> {
+                let t = t.get(name).ok_or_else(|| {
+                    MlpError::BadModel(format!("{WEIGHTS_FILE}: tensor {name} missing"))
+                })?;
+                if t.dims() != want || t.dtype() != candle_core::DType::F32 {
+                    return Err(MlpError::BadModel(format!(
+                        "{WEIGHTS_FILE}: tensor {name} is {:?} {:?}, expected {want:?} f32",
+                        t.dtype(),
+                        t.dims()
+                    )));
+                }
+                Ok(t.clone())
+            };
+            let c = get("centroids", &[m.partitions, m.dim])?;
+            vars.push(Var::from_tensor(&get("log_beta", &[1])?)?);
+            let flat = c.flatten_all()?.to_vec1::<f32>()?;
+            Some(crate::model::prior_tensors(flat, m.partitions, m.dim)?)
+        } else {
+            None
+        };
         Ok(Mlp {
             cfg: cfg.model,
             mean,
             scale: cfg.scale,
             vars,
+            prior,
         })
     }
 }

@@ -29,6 +29,8 @@ pub struct TrainConfig {
     pub dup_cap: f32,
     /// Share of the training queries held out to report generalisation.
     pub holdout: f32,
+    /// Add the learned centroid-distance prior to the logits (see `MlpConfig`).
+    pub centroid_prior: bool,
 }
 
 impl Default for TrainConfig {
@@ -38,12 +40,13 @@ impl Default for TrainConfig {
             epochs: 150,
             batch: 1024,
             lr: 1e-3,
-            noise: 0.5,
+            noise: 1.0,
             seed: 42,
             dup_every: 50,
             dup_share: 0.2,
             dup_cap: 0.1,
             holdout: 0.05,
+            centroid_prior: true,
         }
     }
 }
@@ -81,12 +84,15 @@ pub struct Trained {
     pub secs: f64,
 }
 
-/// Trains a router for an index whose vectors are stored as `holders` says.
+/// Trains a router for an index whose vectors are stored as `holders` says;
+/// `centroids` are the index's (partitions x dim), used by the centroid prior.
+#[allow(clippy::too_many_arguments)]
 pub fn train(
     set: &TrainingSet,
     holders: &Holders,
     partitions: usize,
     metric: Metric,
+    centroids: &[f32],
     cfg: &TrainConfig,
     progress: &dyn Progress,
     on_epoch: &mut dyn FnMut(&EpochLog),
@@ -111,14 +117,28 @@ pub fn train(
         hidden: cfg.hidden,
         partitions,
         metric,
+        centroid_prior: cfg.centroid_prior,
     };
     check_config(&mcfg)?;
     crate::single_threaded_candle();
 
     // Standardisation from the training queries.
     let (mean, scale) = standardisation(&set.queries, dim, metric);
-    let model = Mlp::new(mcfg, mean, scale, cfg.seed)?;
+    let mut model = Mlp::new(mcfg, mean, scale, cfg.seed, centroids, 1.0)?;
     let x_all = model.prepare(&set.queries);
+    if cfg.centroid_prior {
+        // Initial sharpness: 1 / median gap between a query's two nearest centroids,
+        // so the prior alone starts as a soft k-means ranking.
+        let beta0 = prior_sharpness(&model, &x_all, dim)?;
+        model = Mlp::new(
+            model.cfg.clone(),
+            model.mean.clone(),
+            scale,
+            cfg.seed,
+            centroids,
+            beta0,
+        )?;
+    }
     let mut gaps = set.nn_gap.clone();
     gaps.sort_by(f32::total_cmp);
     let median_gap = gaps[gaps.len() / 2];
@@ -261,6 +281,25 @@ fn standardisation(queries: &[f32], dim: usize, metric: Metric) -> (Vec<f32>, f3
     let scale = (ss / (n * dim) as f64).sqrt();
     let scale = if scale > 0.0 { scale as f32 } else { 1.0 };
     (mean.into_iter().map(|m| m as f32).collect(), scale)
+}
+
+fn prior_sharpness(model: &Mlp, x_all: &[f32], dim: usize) -> Result<f32, MlpError> {
+    let n = (x_all.len() / dim).min(2048);
+    let x = Tensor::from_slice(&x_all[..n * dim], (n, dim), &Device::Cpu)?;
+    let Some(d) = model.centroid_distances(&x)? else {
+        return Ok(1.0);
+    };
+    let mut gaps: Vec<f32> = d
+        .to_vec2::<f32>()?
+        .into_iter()
+        .map(|mut row| {
+            row.sort_by(f32::total_cmp);
+            row[1] - row[0]
+        })
+        .collect();
+    gaps.sort_by(f32::total_cmp);
+    let g = gaps[gaps.len() / 2];
+    Ok(if g > 0.0 { 1.0 / g } else { 1.0 })
 }
 
 /// Standard normal sample (Box-Muller; our seeded RNG, no extra dependency).

@@ -35,7 +35,15 @@ fn build(dir: &Path, replicate: Option<(f32, usize)>) -> Index {
 
 fn small_set(count: usize) -> TrainingSet {
     let base = open_vectors(&fixture("siftsmall_base.bvecs")).unwrap();
-    training_set(base.as_ref(), base.as_ref(), Metric::L2, count, 7, &NoProgress).unwrap()
+    training_set(
+        base.as_ref(),
+        base.as_ref(),
+        Metric::L2,
+        count,
+        7,
+        &NoProgress,
+    )
+    .unwrap()
 }
 
 fn cfg(epochs: usize, dup_every: usize) -> TrainConfig {
@@ -50,7 +58,9 @@ fn cfg(epochs: usize, dup_every: usize) -> TrainConfig {
 }
 
 fn queries() -> Vec<f32> {
-    read_queries(&fixture("siftsmall_query.fvecs")).unwrap().data
+    read_queries(&fixture("siftsmall_query.fvecs"))
+        .unwrap()
+        .data
 }
 
 /// Every query's results against brute force over the base: ids and order equal.
@@ -81,6 +91,7 @@ fn training_lowers_loss_and_beats_chance_on_held_out_queries() {
         &holders,
         PARTS,
         Metric::L2,
+        index.centroids().centroids(),
         &cfg(25, 0),
         &NoProgress,
         &mut |_| {},
@@ -107,8 +118,21 @@ fn same_seed_same_model_and_other_seed_differs() {
     let run = |seed: u64| {
         let mut c = cfg(4, 2);
         c.seed = seed;
-        let tr = train(&set, &holders, PARTS, Metric::L2, &c, &NoProgress, &mut |_| {}).unwrap();
-        (tr.model.to_bytes(serde_json::Value::Null).unwrap(), tr.copies)
+        let tr = train(
+            &set,
+            &holders,
+            PARTS,
+            Metric::L2,
+            index.centroids().centroids(),
+            &c,
+            &NoProgress,
+            &mut |_| {},
+        )
+        .unwrap();
+        (
+            tr.model.to_bytes(serde_json::Value::Null).unwrap(),
+            tr.copies,
+        )
     };
     let a = run(1);
     assert_eq!(a, run(1));
@@ -123,14 +147,46 @@ fn model_roundtrips_through_the_index_and_corruption_is_detected() {
     assert!(matches!(load_router(&index), Err(MlpError::NoModel(_))));
     let set = small_set(500);
     let holders = index.holders().unwrap();
-    let tr = train(&set, &holders, PARTS, Metric::L2, &cfg(2, 0), &NoProgress, &mut |_| {}).unwrap();
+    // The plain MLP round-trips too (no prior tensors).
+    let plain = TrainConfig {
+        centroid_prior: false,
+        ..cfg(2, 0)
+    };
+    let tr = train(
+        &set,
+        &holders,
+        PARTS,
+        Metric::L2,
+        index.centroids().centroids(),
+        &plain,
+        &NoProgress,
+        &mut |_| {},
+    )
+    .unwrap();
+    let (w, c) = tr.model.to_bytes(serde_json::Value::Null).unwrap();
+    let back = Mlp::from_bytes(&w, &c).unwrap();
+    assert_eq!(
+        tr.model.probabilities(&queries()).unwrap(),
+        back.probabilities(&queries()).unwrap()
+    );
+    let tr = train(
+        &set,
+        &holders,
+        PARTS,
+        Metric::L2,
+        index.centroids().centroids(),
+        &cfg(2, 0),
+        &NoProgress,
+        &mut |_| {},
+    )
+    .unwrap();
     save_router(&mut index, &tr.model, serde_json::json!({"test": true})).unwrap();
     let reopened = Index::open(&dir, OpenOptions::default()).unwrap();
     let loaded = load_router(&reopened).unwrap();
     let q = queries();
-    assert_eq!(
-        tr.model.probabilities(&q).unwrap(),
-        loaded.probabilities(&q).unwrap()
+    assert!(
+        tr.model.probabilities(&q).unwrap() == loaded.probabilities(&q).unwrap(),
+        "reloaded model computes other probabilities"
     );
     // A flipped byte in the weights is a checksum error, not a different model.
     let path = dir.join(WEIGHTS_FILE);
@@ -139,12 +195,23 @@ fn model_roundtrips_through_the_index_and_corruption_is_detected() {
     bytes[at] ^= 0x10;
     std::fs::write(&path, &bytes).unwrap();
     let reopened = Index::open(&dir, OpenOptions::default()).unwrap();
-    let err = load_router(&reopened).err().expect("corruption must be reported");
-    assert!(err.to_string().contains("crc") || err.to_string().contains("checksum"), "{err}");
+    let err = load_router(&reopened)
+        .err()
+        .expect("corruption must be reported");
+    assert!(
+        err.to_string().contains("crc") || err.to_string().contains("checksum"),
+        "{err}"
+    );
     // Garbage or truncated bytes are clear errors too.
     let (w, c) = tr.model.to_bytes(serde_json::Value::Null).unwrap();
-    assert!(matches!(Mlp::from_bytes(&w[..w.len() / 2], &c), Err(MlpError::BadModel(_))));
-    assert!(matches!(Mlp::from_bytes(&w, b"{}"), Err(MlpError::BadModel(_))));
+    assert!(matches!(
+        Mlp::from_bytes(&w[..w.len() / 2], &c),
+        Err(MlpError::BadModel(_))
+    ));
+    assert!(matches!(
+        Mlp::from_bytes(&w, b"{}"),
+        Err(MlpError::BadModel(_))
+    ));
 }
 
 #[test]
@@ -153,7 +220,17 @@ fn duplicated_index_holds_the_copies_and_returns_each_id_once() {
     let index = build(&t.path().join("idx"), None);
     let set = small_set(2000);
     let holders = index.holders().unwrap();
-    let tr = train(&set, &holders, PARTS, Metric::L2, &cfg(6, 3), &NoProgress, &mut |_| {}).unwrap();
+    let tr = train(
+        &set,
+        &holders,
+        PARTS,
+        Metric::L2,
+        index.centroids().centroids(),
+        &cfg(6, 3),
+        &NoProgress,
+        &mut |_| {},
+    )
+    .unwrap();
     assert_eq!(tr.rounds.len(), 2);
     assert!(!tr.copies.is_empty());
     assert!(tr.copies.len() <= 1000, "cap is 10% of 10,000");
@@ -204,7 +281,12 @@ fn closure_replication_build_is_exact_when_probing_everything() {
     let replicas = index.manifest().build["replicas"].as_u64().unwrap();
     assert!(replicas > 0 && total == 10_000 + replicas);
     let h = index.holders().unwrap();
-    let bad: Vec<_> = h.iter().enumerate().filter(|(_, p)| p.is_empty() || p.len() > 8).take(3).collect();
+    let bad: Vec<_> = h
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.is_empty() || p.len() > 8)
+        .take(3)
+        .collect();
     assert!(bad.is_empty(), "{bad:?}");
     assert_exact(&index, &FixedNprobe::new(PARTS).unwrap(), 10);
     // Same input, same replicas: the build is deterministic.
@@ -218,27 +300,59 @@ fn bad_settings_are_clear_errors() {
     let index = build(&t.path().join("idx"), None);
     let set = small_set(200);
     let holders = index.holders().unwrap();
-    let go = |c: TrainConfig| train(&set, &holders, PARTS, Metric::L2, &c, &NoProgress, &mut |_| {});
+    let go = |c: TrainConfig| {
+        train(
+            &set,
+            &holders,
+            PARTS,
+            Metric::L2,
+            index.centroids().centroids(),
+            &c,
+            &NoProgress,
+            &mut |_| {},
+        )
+    };
     for c in [
-        TrainConfig { epochs: 0, ..cfg(1, 0) },
-        TrainConfig { lr: -1.0, ..cfg(1, 0) },
-        TrainConfig { noise: f32::NAN, ..cfg(1, 0) },
-        TrainConfig { dup_share: 1.5, ..cfg(1, 0) },
+        TrainConfig {
+            epochs: 0,
+            ..cfg(1, 0)
+        },
+        TrainConfig {
+            lr: -1.0,
+            ..cfg(1, 0)
+        },
+        TrainConfig {
+            noise: f32::NAN,
+            ..cfg(1, 0)
+        },
+        TrainConfig {
+            dup_share: 1.5,
+            ..cfg(1, 0)
+        },
     ] {
         assert!(matches!(go(c), Err(MlpError::BadConfig(_))));
     }
     let tr = go(cfg(1, 0)).unwrap();
     assert!(MlpRouter::new(tr.model, ProbeRule::Count(0)).is_err());
     let tr = go(cfg(1, 0)).unwrap();
-    let err = MlpRouter::new(tr.model, ProbeRule::Mass { mass: 1.5, max: 4 }).err().unwrap();
+    let err = MlpRouter::new(tr.model, ProbeRule::Mass { mass: 1.5, max: 4 })
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("mass"), "{err}");
     // Training vectors of another dimension.
     let base = open_vectors(&fixture("siftsmall_base.bvecs")).unwrap();
     let other = t.path().join("other.fbin");
     quarry_formats::write_fbin(&other, 4, &[0.0f32; 40]).unwrap();
     let other = open_vectors(&other).unwrap();
-    let err = training_set(other.as_ref(), base.as_ref(), Metric::L2, 10, 1, &NoProgress)
-        .err()
-        .unwrap();
+    let err = training_set(
+        other.as_ref(),
+        base.as_ref(),
+        Metric::L2,
+        10,
+        1,
+        &NoProgress,
+    )
+    .err()
+    .unwrap();
     assert!(err.to_string().contains("dimensions"), "{err}");
 }

@@ -33,7 +33,7 @@ pub struct Args {
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
     /// Gaussian noise on training queries, relative to the median nearest-neighbour distance.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 1.0)]
     pub noise: f32,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -46,6 +46,9 @@ pub struct Args {
     /// Cap on duplicated vectors, as a share of the vector count.
     #[arg(long, default_value_t = 0.1)]
     pub dup_cap: f32,
+    /// Plain MLP: no learned centroid-distance prior on the logits.
+    #[arg(long)]
+    pub no_centroid_prior: bool,
     /// Write the index with the duplicates here (the model is attached to it too).
     #[arg(long)]
     pub dup_out: Option<PathBuf>,
@@ -94,6 +97,7 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
         dup_every: a.dup_every,
         dup_share: a.dup_share,
         dup_cap: a.dup_cap,
+        centroid_prior: !a.no_centroid_prior,
         ..Default::default()
     };
     let trained = train(
@@ -101,6 +105,7 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
         &holders,
         index.num_partitions(),
         index.metric(),
+        index.centroids().centroids(),
         &cfg,
         ui,
         &mut |e| {
