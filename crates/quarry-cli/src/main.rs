@@ -43,6 +43,8 @@ enum Command {
     Bench(cmd::bench::Args),
     /// Train the learned-pruning model (GBDT probe counts) of an index and attach it.
     TrainPruning(cmd::train_pruning::Args),
+    /// Train the MLP router of an index (learned duplication; --dup-out writes the duplicated index).
+    MlpTrain(cmd::mlp_train::Args),
     /// Plot benchmark results (JSON lines) as PNG and SVG: recall vs QPS, bytes and vectors per query.
     Plot(cmd::plot::Args),
 }
@@ -80,6 +82,7 @@ fn main() {
         Command::Bench(a) => cmd::bench::run(a, &ui),
         Command::TrainPruning(a) => cmd::train_pruning::run(a, &ui),
         Command::Plot(a) => cmd::plot::run(a),
+        Command::MlpTrain(a) => cmd::mlp_train::run(a, &ui),
     };
     if let Err(e) = res {
         // One line: the chain of causes, outermost first.

@@ -17,6 +17,14 @@ impl Ui {
         }
     }
 
+    /// A line of text above the bar (training loss, say).
+    pub fn note(&self, msg: &str) {
+        match self.bar.lock().expect("progress lock").as_ref() {
+            Some(b) if self.enabled => b.println(msg),
+            _ => eprintln!("{msg}"),
+        }
+    }
+
     pub fn done(&self) {
         if let Some(b) = self.bar.lock().expect("progress lock").take() {
             b.finish_and_clear();

@@ -4,7 +4,9 @@
 use crate::EngineError;
 use quarry_formats::{open_vectors, ChunkData, VectorSource};
 use quarry_kernels::{DType, Metric};
-use quarry_partition::{assign_balanced, train_centroids, KMeansConfig, Progress, Rows, SizeStats};
+use quarry_partition::{
+    assign_balanced, closure_replicas, train_centroids, KMeansConfig, Progress, Rows, SizeStats,
+};
 use quarry_storage::{IndexWriter, PartitionPayload};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
@@ -24,6 +26,9 @@ pub struct BuildConfig {
     pub sample_per_centroid: usize,
     pub sample_iters: usize,
     pub epochs: usize,
+    /// SPANN-style closure replication: (eps, max copies per vector), see
+    /// `quarry_partition::closure_replicas`. None stores each vector once.
+    pub replicate: Option<(f32, usize)>,
 }
 
 impl BuildConfig {
@@ -37,6 +42,7 @@ impl BuildConfig {
             sample_per_centroid: 256,
             sample_iters: 10,
             epochs: 1,
+            replicate: None,
         }
     }
 }
@@ -50,6 +56,8 @@ pub struct BuildReport {
     pub sizes: SizeStats,
     /// Vectors placed outside their nearest partition by the size bound.
     pub moved: u64,
+    /// Extra copies stored by replication (0 without it).
+    pub replicas: u64,
     pub write_passes: usize,
     pub train_secs: f64,
     pub assign_secs: f64,
@@ -117,8 +125,24 @@ pub fn build_index(
     let train_time = t.elapsed();
     let t = Instant::now();
     let assignment = assign_balanced(&rows, &centroids, cfg.balance_eps, chunk_rows, progress)?;
+    let extras = match cfg.replicate {
+        Some((eps, copies)) => closure_replicas(
+            &rows,
+            &centroids,
+            &assignment.partition_of,
+            eps,
+            copies,
+            chunk_rows,
+            progress,
+        )?,
+        None => Vec::new(),
+    };
     let assign_time = t.elapsed();
-    let sizes = SizeStats::of(&assignment.sizes);
+    let mut part_sizes = assignment.sizes.clone();
+    for &(_, p) in &extras {
+        part_sizes[p as usize] += 1;
+    }
+    let sizes = SizeStats::of(&part_sizes);
 
     let t = Instant::now();
     let mut writer = IndexWriter::create(out, dim, dtype, cfg.metric)?;
@@ -126,7 +150,8 @@ pub fn build_index(
     let passes = write_partitions(
         src.as_ref(),
         &assignment.partition_of,
-        &assignment.sizes,
+        &extras,
+        &part_sizes,
         data_budget,
         chunk_rows,
         &mut writer,
@@ -144,6 +169,8 @@ pub fn build_index(
         "sample_iters": cfg.sample_iters,
         "epochs": cfg.epochs,
         "moved_by_balance": assignment.moved,
+        "replicate": cfg.replicate.map(|(eps, copies)| serde_json::json!({"rule": "spann closure", "eps": eps, "max_copies": copies})),
+        "replicas": extras.len(),
         "sizes": sizes,
         "clustering": if cfg.metric == Metric::Cosine { "spherical balanced k-means" } else { "balanced k-means (L2)" },
     });
@@ -155,6 +182,7 @@ pub fn build_index(
         dtype,
         sizes,
         moved: assignment.moved,
+        replicas: extras.len() as u64,
         write_passes: passes,
         train_secs: train_time.as_secs_f64(),
         assign_secs: assign_time.as_secs_f64(),
@@ -165,10 +193,12 @@ pub fn build_index(
 
 /// Groups vectors by partition and writes partitions in id order. Partitions are
 /// gathered in groups whose payload fits the budget; each group is one pass over
-/// the source, so memory stays bounded whatever the collection size.
-fn write_partitions(
+/// the source, so memory stays bounded whatever the collection size. `extras` are
+/// further (id, partition) placements sorted by id (replicas); `sizes` counts them.
+pub(crate) fn write_partitions(
     src: &dyn VectorSource,
     part_of: &[u32],
+    extras: &[(u64, u32)],
     sizes: &[u64],
     budget: usize,
     chunk_rows: usize,
@@ -200,16 +230,25 @@ fn write_partitions(
         let mut vecs: Vec<Vec<u8>> = (lo..hi)
             .map(|p| Vec::with_capacity(sizes[p] as usize * (row_bytes as usize - 8)))
             .collect();
+        let mut next_extra = 0;
         for s in (0..n).step_by(chunk_rows) {
             let cnt = chunk_rows.min(n - s);
             let chunk = src.read_range(s, cnt)?;
             for r in 0..cnt {
+                let id = (s + r) as u64;
                 let p = part_of[s + r] as usize;
-                if p < lo || p >= hi {
-                    continue;
+                if p >= lo && p < hi {
+                    ids[p - lo].push(id);
+                    append_row(&chunk, r, dim, &mut vecs[p - lo]);
                 }
-                ids[p - lo].push((s + r) as u64);
-                append_row(&chunk, r, dim, &mut vecs[p - lo]);
+                while next_extra < extras.len() && extras[next_extra].0 == id {
+                    let p = extras[next_extra].1 as usize;
+                    if p >= lo && p < hi {
+                        ids[p - lo].push(id);
+                        append_row(&chunk, r, dim, &mut vecs[p - lo]);
+                    }
+                    next_extra += 1;
+                }
             }
             progress.advance(cnt as u64);
         }

@@ -12,6 +12,7 @@ mod groundtruth;
 mod index;
 pub mod learn;
 mod params;
+mod placement;
 mod stats;
 
 pub use build::{build_index, BuildConfig, BuildReport};
@@ -19,6 +20,7 @@ pub use error::EngineError;
 pub use groundtruth::exact_knn;
 pub use index::{Index, MemoryReport, OpenOptions};
 pub use params::{RouterSpec, SearchParams};
+pub use placement::{rewrite_with_copies, Holders, RewriteReport};
 pub use quarry_kernels::{Metric, Neighbor};
 pub use quarry_partition::{NoProgress, Progress};
 pub use quarry_storage::IoMode;

@@ -26,7 +26,7 @@ pub fn capacity(n: usize, k: usize, eps: f32) -> u64 {
 
 /// Rows per GEMM block: bounds each thread's block x k distance matrix to ~4 MiB
 /// (part of the build's fixed memory overhead).
-fn block_rows(k: usize) -> usize {
+pub(crate) fn block_rows(k: usize) -> usize {
     ((1 << 20) / k.max(1)).clamp(64, 8192)
 }
 

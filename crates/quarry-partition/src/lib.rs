@@ -17,12 +17,14 @@
 
 mod assign;
 mod kmeans;
+mod replicate;
 mod rows;
 mod stats;
 
 pub use assign::{assign_balanced, capacity, Assignment};
 pub use kmeans::{train_centroids, KMeansConfig};
-pub use rows::Rows;
+pub use replicate::closure_replicas;
+pub use rows::{normalize, to_f32, Rows};
 pub use stats::SizeStats;
 
 use quarry_formats::FormatError;
@@ -35,6 +37,8 @@ pub enum PartitionError {
     BadK { k: usize, n: usize },
     #[error("balance slack eps must be finite and >= 0, got {0}")]
     BadEps(f32),
+    #[error("replication needs at least 1 copy per vector (max copies 0 given)")]
+    BadCopies,
 }
 
 /// Progress reporting without tying the library to a terminal UI.

@@ -33,8 +33,9 @@ pub struct Args {
     /// Use SPANN's rule with this eps; each nprobe value is then the cap.
     #[arg(long)]
     pub spann_eps: Option<f32>,
-    /// Router: fixed (nprobe sweep) or gbdt (the index's learned pruning model:
-    /// sweeps --margins and --targets instead of nprobe).
+    /// Router: fixed (nprobe sweep; SPANN's rule with --spann-eps; alias `centroid`),
+    /// gbdt (the index's learned pruning model: sweeps --margins and --targets instead
+    /// of nprobe) or mlp (the index's MLP router: sweeps --nprobe counts, or --mlp-mass).
     #[arg(long, default_value = "fixed")]
     pub router: RouterKind,
     /// gbdt: comma-separated margins on the predicted ln(partitions).
@@ -47,6 +48,11 @@ pub struct Args {
     /// keep the cap they were calibrated with).
     #[arg(long)]
     pub max_nprobe: Option<usize>,
+    /// With --router mlp: comma-separated probability masses to sweep instead of fixed
+    /// counts (each probes until its partitions' probabilities reach the mass; the
+    /// largest --nprobe value is the cap).
+    #[arg(long)]
+    pub mlp_mass: Option<String>,
     /// Comma-separated batch sizes of the throughput runs (over all queries).
     #[arg(long, default_value = "1000")]
     pub batch_sizes: String,
@@ -78,6 +84,7 @@ struct Config {
     margin: Option<f32>,
     target_recall: Option<f32>,
     spann_eps: Option<f32>,
+    mlp_mass: Option<f32>,
     partitions: usize,
     io_threads: usize,
     order: BatchOrder,
@@ -127,6 +134,8 @@ enum Sweep {
     Nprobe(usize),
     Margin(f32),
     Target(f32),
+    /// MLP: probe until the probabilities reach the mass, at most `cap` partitions.
+    Mass { mass: f32, cap: usize },
 }
 
 /// CSV columns in this order first; any other keys found in the jsonl follow, sorted.
@@ -138,6 +147,7 @@ const CSV_COLUMNS: &[&str] = &[
     "spann_eps",
     "margin",
     "target_recall",
+    "mlp_mass",
     "partitions",
     "io_threads",
     "order",
@@ -168,11 +178,27 @@ const CSV_COLUMNS: &[&str] = &[
 ];
 
 pub fn run(a: Args, ui: &Ui) -> Result<()> {
+    if a.mlp_mass.is_some() && a.router != RouterKind::Mlp {
+        bail!("--mlp-mass needs --router mlp");
+    }
     let sweep: Vec<Sweep> = match a.router {
         RouterKind::Fixed => parse_list("--nprobe", &a.nprobe)?
             .into_iter()
             .map(Sweep::Nprobe)
             .collect(),
+        RouterKind::Mlp => {
+            let counts = parse_list("--nprobe", &a.nprobe)?;
+            match &a.mlp_mass {
+                Some(list) => {
+                    let cap = counts.iter().copied().max().unwrap_or(1);
+                    parse_masses(list)?
+                        .into_iter()
+                        .map(|mass| Sweep::Mass { mass, cap })
+                        .collect()
+                }
+                None => counts.into_iter().map(Sweep::Nprobe).collect(),
+            }
+        }
         RouterKind::Gbdt => {
             let mut v: Vec<Sweep> = parse_floats("--margins", &a.margins)?
                 .into_iter()
@@ -192,7 +218,7 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
     let nprobes: Vec<usize> = sweep
         .iter()
         .filter_map(|s| match s {
-            Sweep::Nprobe(n) => Some(*n),
+            Sweep::Nprobe(n) | Sweep::Mass { cap: n, .. } => Some(*n),
             _ => None,
         })
         .collect();
@@ -289,12 +315,36 @@ fn parse_floats(flag: &str, s: &str) -> Result<Vec<f32>> {
         .collect()
 }
 
+/// Parses a comma-separated list of probability masses in (0, 1].
+fn parse_masses(s: &str) -> Result<Vec<f32>> {
+    let items: Vec<&str> = s
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .collect();
+    if items.is_empty() {
+        bail!("--mlp-mass is empty; give comma-separated values such as 0.5,0.9,0.99");
+    }
+    items
+        .iter()
+        .map(|t| match t.parse::<f32>() {
+            Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
+            _ => bail!("--mlp-mass: '{t}' is not a probability in (0, 1]; give values such as 0.5,0.9,0.99"),
+        })
+        .collect()
+}
+
 fn search_args(a: &Args, s: Sweep, batch_size: usize, limit: Option<usize>) -> search::Args {
     let (nprobe, margin, target, cap) = match s {
         Sweep::Nprobe(n) => (n, 0.0, None, None),
         Sweep::Margin(m) => (a.max_nprobe.unwrap_or(1), m, None, a.max_nprobe),
         // Target-recall mode keeps the cap it was calibrated with.
         Sweep::Target(t) => (1, 0.0, Some(t), None),
+        Sweep::Mass { cap, .. } => (cap, 0.0, None, None),
+    };
+    let mass = match s {
+        Sweep::Mass { mass, .. } => Some(mass),
+        _ => None,
     };
     search::Args {
         index: a.index.clone(),
@@ -313,6 +363,7 @@ fn search_args(a: &Args, s: Sweep, batch_size: usize, limit: Option<usize>) -> s
         order: a.order,
         limit,
         json: false,
+        mlp_mass: mass,
     }
 }
 
@@ -324,17 +375,20 @@ fn point(
     r: &SearchReport,
     single: Option<&SearchReport>,
 ) -> Point {
-    let (nprobe, margin, target_recall) = match s {
-        Sweep::Nprobe(n) => (n, None, None),
+    let (nprobe, margin, target_recall, mass) = match s {
+        Sweep::Nprobe(n) => (n, None, None, None),
+        Sweep::Mass { mass, cap } => (cap, None, None, Some(mass)),
         Sweep::Margin(m) => (
             r.config["max_nprobe"].as_u64().unwrap_or(0) as usize,
             Some(m),
+            None,
             None,
         ),
         Sweep::Target(t) => (
             r.config["max_nprobe"].as_u64().unwrap_or(0) as usize,
             r.config["margin"].as_f64().map(|m| m as f32),
             Some(t),
+            None,
         ),
     };
     Point {
@@ -343,6 +397,8 @@ fn point(
             index: a.index.display().to_string(),
             router: if a.router == RouterKind::Gbdt {
                 "gbdt"
+            } else if a.router == RouterKind::Mlp {
+                "mlp"
             } else if a.spann_eps.is_some() {
                 "spann"
             } else {
@@ -352,6 +408,7 @@ fn point(
             margin,
             target_recall,
             spann_eps: a.spann_eps,
+            mlp_mass: mass,
             partitions,
             io_threads: a.io_threads,
             order: a.order,

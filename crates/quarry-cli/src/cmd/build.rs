@@ -39,6 +39,13 @@ pub struct Args {
     pub train_pruning: bool,
     #[command(flatten)]
     pub pruning: crate::cmd::train_pruning::PruningArgs,
+    /// SPANN-style closure replication: also store each vector in the partitions whose
+    /// centroid distance is within (1 + eps) of its nearest one's (at most --replicate-max copies).
+    #[arg(long)]
+    pub replicate_eps: Option<f32>,
+    /// Most copies of a vector with --replicate-eps (its own partition included).
+    #[arg(long, default_value_t = 8)]
+    pub replicate_max: usize,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -52,6 +59,7 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
     cfg.sample_iters = a.iters;
     cfg.epochs = a.epochs;
     cfg.sample_per_centroid = a.sample_per_partition;
+    cfg.replicate = a.replicate_eps.map(|eps| (eps, a.replicate_max));
     let report = build_index(&a.base, &a.out, &cfg, ui)
         .with_context(|| format!("building {}", a.out.display()))?;
     ui.done();
@@ -78,8 +86,9 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
             report.sizes
         );
         println!(
-            "moved by size bound: {} | write passes: {} | train {:.2}s, assign {:.2}s, write {:.2}s, total {:.2}s | peak RSS {:.1} MiB",
+            "moved by size bound: {} | replicas: {} | write passes: {} | train {:.2}s, assign {:.2}s, write {:.2}s, total {:.2}s | peak RSS {:.1} MiB",
             report.moved,
+            report.replicas,
             report.write_passes,
             report.train_secs, report.assign_secs, report.write_secs, report.total_secs,
             rss

@@ -88,6 +88,7 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
                     order: search::BatchOrder::Centroid,
                     limit: None,
                     json: false,
+                    mlp_mass: None,
                 },
                 &Ui::new(false),
             )?;

@@ -3,6 +3,7 @@ pub mod build;
 pub mod demo;
 pub mod gt;
 pub mod info;
+pub mod mlp_train;
 pub mod plot;
 pub mod search;
 pub mod split;

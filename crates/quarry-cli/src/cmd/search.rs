@@ -4,6 +4,7 @@ use anyhow::{bail, Result};
 use quarry_engine::learn::pruning_router;
 use quarry_engine::{BatchStats, Index, IoMode, OpenOptions, Progress, RouterSpec, SearchParams};
 use quarry_formats::{read_ground_truth, read_queries, GroundTruth};
+use quarry_mlp::{load_router, MlpRouter, ProbeRule};
 use quarry_routing::{GbdtRouter, Router};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -26,8 +27,10 @@ pub struct Args {
     /// Use SPANN's rule: probe partitions within (1 + eps) of the nearest centroid's distance.
     #[arg(long)]
     pub spann_eps: Option<f32>,
-    /// Router: fixed nprobe (or SPANN with --spann-eps), or gbdt (the index's learned
-    /// pruning model; see `quarry train-pruning`).
+    /// Router: fixed (the nprobe nearest centroids, or SPANN's rule with --spann-eps;
+    /// alias `centroid`), gbdt (the index's learned pruning model; see `quarry
+    /// train-pruning`) or mlp (the MLP attached by `quarry mlp-train`, partitions in
+    /// probability order; --nprobe is the count or, with --mlp-mass, the cap).
     #[arg(long, default_value = "fixed")]
     pub router: RouterKind,
     /// gbdt: margin added to the predicted ln(partitions): probes = ceil(exp(pred + margin)).
@@ -59,13 +62,18 @@ pub struct Args {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// With --router mlp: probe until the probabilities sum to this; --nprobe is the cap.
+    #[arg(long)]
+    pub mlp_mass: Option<f32>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RouterKind {
+    #[value(alias = "centroid")]
     Fixed,
     Gbdt,
+    Mlp,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -162,32 +170,52 @@ pub fn execute(a: &Args, ui: &Ui) -> Result<SearchReport> {
         None => RouterSpec::Fixed { nprobe: a.nprobe },
     };
     let params = SearchParams { k: a.k, router };
+    if a.target_recall.is_some() && a.router != RouterKind::Gbdt {
+        bail!("--target-recall needs --router gbdt");
+    }
+    if a.mlp_mass.is_some() && a.router != RouterKind::Mlp {
+        bail!("--mlp-mass needs --router mlp");
+    }
+    if a.spann_eps.is_some() && a.router != RouterKind::Fixed {
+        bail!(
+            "--spann-eps and --router {} exclude each other",
+            if a.router == RouterKind::Gbdt { "gbdt" } else { "mlp" }
+        );
+    }
     let gbdt: Option<GbdtRouter> = match a.router {
-        RouterKind::Fixed => {
-            if a.target_recall.is_some() {
-                bail!("--target-recall needs --router gbdt");
-            }
-            None
+        RouterKind::Gbdt => Some(pruning_router(
+            &index,
+            a.k,
+            a.margin,
+            a.target_recall,
+            a.max_nprobe,
+        )?),
+        _ => None,
+    };
+    let mlp: Option<MlpRouter> = match a.router {
+        RouterKind::Mlp => {
+            let rule = match a.mlp_mass {
+                Some(mass) => ProbeRule::Mass {
+                    mass,
+                    max: a.nprobe,
+                },
+                None => ProbeRule::Count(a.nprobe),
+            };
+            Some(MlpRouter::new(load_router(&index)?, rule)?)
         }
-        RouterKind::Gbdt => {
-            if a.spann_eps.is_some() {
-                bail!("--spann-eps and --router gbdt exclude each other");
-            }
-            Some(pruning_router(
-                &index,
-                a.k,
-                a.margin,
-                a.target_recall,
-                a.max_nprobe,
-            )?)
-        }
+        _ => None,
     };
     let fixed = params.router.router()?;
-    let router: &dyn Router = match &gbdt {
-        Some(g) => g,
-        None => fixed.as_ref(),
+    let router: &dyn Router = match (&gbdt, &mlp) {
+        (Some(g), _) => g,
+        (_, Some(m)) => m,
+        _ => fixed.as_ref(),
     };
 
+    let router_json = match a.router {
+        RouterKind::Fixed => serde_json::to_value(params.router)?,
+        _ => router.describe().into(),
+    };
     ui.stage("search", q.n as u64);
     let mut total = BatchStats::default();
     let mut lat = Vec::new();
@@ -249,9 +277,10 @@ pub fn execute(a: &Args, ui: &Ui) -> Result<SearchReport> {
     let pct = |p: f64| sorted[((sorted.len() - 1) as f64 * p).round() as usize];
     Ok(SearchReport {
         config: serde_json::json!({
-            "index": a.index, "router": params.router, "nprobe": a.nprobe, "io_threads": a.io_threads, "order": a.order,
+            "index": a.index, "router": router_json, "nprobe": a.nprobe, "io_threads": a.io_threads, "order": a.order,
             "router_kind": a.router, "margin": gbdt.as_ref().filter(|_| a.target_recall.is_none()).map(|g| g.margin()),
             "target_recall": a.target_recall, "max_nprobe": gbdt.as_ref().map(|g| g.max_nprobe()),
+            "mlp_mass": a.mlp_mass,
         }),
         k: a.k,
         queries: q.n,
