@@ -31,6 +31,8 @@ enum Command {
     Build(cmd::build::Args),
     /// Search an index with a query file; report recall, QPS, latency and I/O per query.
     Search(cmd::search::Args),
+    /// Build per-partition HNSW graphs for an index (graph, auto and partial search modes).
+    GraphBuild(cmd::graph_build::Args),
     /// Exact ground truth by brute force.
     Gt(cmd::gt::Args),
     /// Summarise an index and the RAM it holds when open.
@@ -71,6 +73,7 @@ fn main() {
         Command::Demo(a) => cmd::demo::run(a, &ui),
         Command::Build(a) => cmd::build::run(a, &ui),
         Command::Search(a) => cmd::search::run(a, &ui),
+        Command::GraphBuild(a) => cmd::graph_build::run(a, &ui),
         Command::Gt(a) => cmd::gt::run(a, &ui),
         Command::Info(a) => cmd::info::run(a),
         Command::Split(a) => cmd::split::run(a, &ui),

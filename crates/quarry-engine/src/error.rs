@@ -29,6 +29,15 @@ pub enum EngineError {
     KTooLargeForBase { k: usize, n: u64 },
     #[error("invalid build parameter: {0}")]
     BadBuild(String),
+    #[error(transparent)]
+    Graph(#[from] quarry_graph::GraphError),
+    #[error("search mode {mode} needs per-partition graphs, and {} has none; build them with `quarry graph-build --index {}` or search with --mode scan", dir.display(), dir.display())]
+    NoGraphs {
+        mode: &'static str,
+        dir: std::path::PathBuf,
+    },
+    #[error("invalid search parameter: {0}")]
+    BadSearch(String),
 }
 
 /// Checks shared by every entry point that takes a row-major block of queries:

@@ -8,14 +8,18 @@
 mod build;
 mod error;
 mod executor;
+mod graphs;
 mod groundtruth;
 mod index;
 mod params;
+mod partial;
 mod stats;
 
 pub use build::{build_index, BuildConfig, BuildReport};
 pub use error::EngineError;
+pub use graphs::{GraphBuildReport, GraphMemory, GraphSearch, SearchMode, GRAPHS_FILE};
 pub use groundtruth::exact_knn;
+pub use quarry_graph::HnswParams;
 pub use index::{Index, MemoryReport, OpenOptions};
 pub use params::{RouterSpec, SearchParams};
 pub use quarry_kernels::{Metric, Neighbor};

@@ -9,7 +9,7 @@
 use crate::cmd::search::{self, BatchOrder, SearchReport};
 use crate::progress::Ui;
 use anyhow::{bail, Context, Result};
-use quarry_engine::{Index, IoMode, OpenOptions};
+use quarry_engine::{Index, IoMode, OpenOptions, SearchMode};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::fs::OpenOptions as FileOptions;
@@ -48,6 +48,12 @@ pub struct Args {
     /// How queries are cut into batches: centroid or input (file order).
     #[arg(long, default_value = "centroid")]
     pub order: BatchOrder,
+    /// How read partitions answer their queries: scan, graph, auto or partial (see `search --mode`).
+    #[arg(long, default_value = "scan")]
+    pub mode: SearchMode,
+    /// Comma-separated graph search breadths to sweep (graph modes; each nprobe x ef is a point).
+    #[arg(long, default_value = "64")]
+    pub ef: String,
     /// Name of this configuration in the results (default: the index directory's name).
     #[arg(long)]
     pub label: Option<String>,
@@ -65,6 +71,8 @@ struct Config {
     partitions: usize,
     io_threads: usize,
     order: BatchOrder,
+    mode: SearchMode,
+    ef: usize,
 }
 
 /// One line of results.jsonl.
@@ -98,6 +106,8 @@ struct Point {
     threads: usize,
     batch_size: usize,
     rss_mb: f64,
+    /// Share of (partition, batch) pairs answered by graph search.
+    graph_share: f64,
 }
 
 /// CSV columns in this order first; any other keys found in the jsonl follow, sorted.
@@ -134,10 +144,18 @@ const CSV_COLUMNS: &[&str] = &[
     "threads",
     "batch_size",
     "rss_mb",
+    "mode",
+    "ef",
+    "graph_share",
 ];
 
 pub fn run(a: Args, ui: &Ui) -> Result<()> {
     let nprobes = parse_list("--nprobe", &a.nprobe)?;
+    let efs = if a.mode == SearchMode::Scan {
+        vec![parse_list("--ef", &a.ef)?[0]]
+    } else {
+        parse_list("--ef", &a.ef)?
+    };
     let batch_sizes = parse_list("--batch-sizes", &a.batch_sizes)?;
     if a.k == 0 {
         bail!("--k must be at least 1");
@@ -171,25 +189,27 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
 
     print_header();
     for &nprobe in &nprobes {
-        let single = if a.single_limit > 0 {
-            Some(search::execute(
-                &search_args(&a, nprobe, 1, Some(a.single_limit)),
-                ui,
-            )?)
-        } else {
-            None
-        };
-        for &batch_size in &batch_sizes {
-            let r = search::execute(&search_args(&a, nprobe, batch_size, None), ui)?;
-            let p = point(&a, &label, partitions, nprobe, &r, single.as_ref());
-            append_line(&jsonl, &serde_json::to_string(&p)?)?;
-            print_row(&p);
+        for &ef in &efs {
+            let single = if a.single_limit > 0 {
+                Some(search::execute(
+                    &search_args(&a, nprobe, ef, 1, Some(a.single_limit)),
+                    ui,
+                )?)
+            } else {
+                None
+            };
+            for &batch_size in &batch_sizes {
+                let r = search::execute(&search_args(&a, nprobe, ef, batch_size, None), ui)?;
+                let p = point(&a, &label, partitions, nprobe, &r, single.as_ref());
+                append_line(&jsonl, &serde_json::to_string(&p)?)?;
+                print_row(&p);
+            }
         }
     }
     let rows = write_csv(&jsonl, &csv)?;
     eprintln!(
         "bench: {} points appended to {}; {} rows in {}",
-        nprobes.len() * batch_sizes.len(),
+        nprobes.len() * efs.len() * batch_sizes.len(),
         jsonl.display(),
         rows,
         csv.display()
@@ -217,7 +237,13 @@ fn parse_list(flag: &str, s: &str) -> Result<Vec<usize>> {
         .collect()
 }
 
-fn search_args(a: &Args, nprobe: usize, batch_size: usize, limit: Option<usize>) -> search::Args {
+fn search_args(
+    a: &Args,
+    nprobe: usize,
+    ef: usize,
+    batch_size: usize,
+    limit: Option<usize>,
+) -> search::Args {
     search::Args {
         index: a.index.clone(),
         queries: a.queries.clone(),
@@ -231,6 +257,8 @@ fn search_args(a: &Args, nprobe: usize, batch_size: usize, limit: Option<usize>)
         order: a.order,
         limit,
         json: false,
+        mode: a.mode,
+        ef,
     }
 }
 
@@ -256,6 +284,8 @@ fn point(
             partitions,
             io_threads: a.io_threads,
             order: a.order,
+            mode: r.mode,
+            ef: r.ef,
         },
         k: r.k,
         queries: r.queries,
@@ -281,6 +311,7 @@ fn point(
         threads: r.threads,
         batch_size: r.batch_size,
         rss_mb: single.map_or(r.rss_mb, |s| s.rss_mb.max(r.rss_mb)),
+        graph_share: r.graph_share,
     }
 }
 
@@ -394,7 +425,7 @@ fn csv_cell(s: &str) -> String {
 
 fn print_header() {
     println!(
-        "{:<16} {:>6} {:>6} {:>7} {:>7} {:>7} {:>10} {:>9} {:>9} {:>9} {:>10} {:>10} {:>7}",
+        "{:<16} {:>6} {:>6} {:>7} {:>7} {:>7} {:>10} {:>9} {:>9} {:>9} {:>10} {:>10} {:>7} {:>7} {:>5} {:>6}",
         "label",
         "nprobe",
         "batch",
@@ -407,7 +438,10 @@ fn print_header() {
         "lat p99",
         "vectors/q",
         "KiB/q",
-        "parts/q"
+        "parts/q",
+        "mode",
+        "ef",
+        "graph%"
     );
 }
 
@@ -417,7 +451,7 @@ fn print_row(p: &Point) {
         None => "-".to_string(),
     };
     println!(
-        "{:<16} {:>6} {:>6} {:>7} {:>7} {:>7} {:>10.1} {:>9} {:>9} {:>9} {:>10.1} {:>10.1} {:>7.2}",
+        "{:<16} {:>6} {:>6} {:>7} {:>7} {:>7} {:>10.1} {:>9} {:>9} {:>9} {:>10.1} {:>10.1} {:>7.2} {:>7} {:>5} {:>6.1}",
         p.label,
         p.config.nprobe,
         p.batch_size,
@@ -430,7 +464,10 @@ fn print_row(p: &Point) {
         opt(p.latency_ms_p99, 3),
         p.vectors_per_query,
         p.bytes_per_query / 1024.0,
-        p.partitions_per_query
+        p.partitions_per_query,
+        p.config.mode.name(),
+        p.config.ef,
+        100.0 * p.graph_share
     );
     // A sweep can be long: show each point as soon as it is measured.
     let _ = std::io::stdout().flush();

@@ -37,6 +37,9 @@ pub struct Args {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also build per-partition HNSW graphs (as `quarry graph-build` with its defaults).
+    #[arg(long)]
+    pub graphs: bool,
 }
 
 pub fn run(a: Args, ui: &Ui) -> Result<()> {
@@ -50,6 +53,9 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
     let report = build_index(&a.base, &a.out, &cfg, ui)
         .with_context(|| format!("building {}", a.out.display()))?;
     ui.done();
+    if a.graphs {
+        crate::cmd::graph_build::build(&a.out, quarry_engine::HnswParams::default(), ui, a.json)?;
+    }
     let rss = peak_rss_mb();
     if a.json {
         let mut v = serde_json::to_value(&report)?;

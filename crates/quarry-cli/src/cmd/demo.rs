@@ -84,6 +84,8 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
                     order: search::BatchOrder::Centroid,
                     limit: None,
                     json: false,
+                    mode: quarry_engine::SearchMode::Scan,
+                    ef: 64,
                 },
                 &Ui::new(false),
             )?;

@@ -1,6 +1,7 @@
 pub mod bench;
 pub mod build;
 pub mod demo;
+pub mod graph_build;
 pub mod gt;
 pub mod info;
 pub mod plot;

@@ -1,7 +1,10 @@
 use crate::progress::Ui;
 use crate::rss::peak_rss_mb;
 use anyhow::{bail, Result};
-use quarry_engine::{BatchStats, Index, IoMode, OpenOptions, Progress, RouterSpec, SearchParams};
+use quarry_engine::{
+    BatchStats, GraphSearch, Index, IoMode, OpenOptions, Progress, RouterSpec, SearchMode,
+    SearchParams,
+};
 use quarry_formats::{read_ground_truth, read_queries, GroundTruth};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -40,6 +43,15 @@ pub struct Args {
     /// Use only the first N queries.
     #[arg(long)]
     pub limit: Option<usize>,
+    /// How a read partition answers its queries: scan (GEMM over all its vectors),
+    /// graph (HNSW search of its graph), auto (per partition, by the cost model) or
+    /// partial (graph search reading only the 4 KiB pages it visits). Graph modes
+    /// need `quarry graph-build` first.
+    #[arg(long, default_value = "scan")]
+    pub mode: SearchMode,
+    /// Graph search breadth (candidates kept at the base level).
+    #[arg(long, default_value_t = 64)]
+    pub ef: usize,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -82,6 +94,10 @@ pub struct SearchReport {
     pub read_mib_per_s: f64,
     pub time_ms: serde_json::Value,
     pub rss_mb: f64,
+    pub mode: SearchMode,
+    pub ef: usize,
+    /// Share of (partition, batch) pairs answered by graph search.
+    pub graph_share: f64,
 }
 
 pub fn run(a: Args, ui: &Ui) -> Result<()> {
@@ -98,7 +114,7 @@ pub fn execute(a: &Args, ui: &Ui) -> Result<SearchReport> {
     if a.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
-    let index = Index::open(
+    let mut index = Index::open(
         &a.index,
         OpenOptions {
             io: a.io,
@@ -106,6 +122,10 @@ pub fn execute(a: &Args, ui: &Ui) -> Result<SearchReport> {
             ..Default::default()
         },
     )?;
+    index.set_graph_search(GraphSearch {
+        mode: a.mode,
+        ef: a.ef,
+    })?;
     let mut q = read_queries(&a.queries)?;
     if q.dim != index.dim() {
         bail!(
@@ -194,6 +214,7 @@ pub fn execute(a: &Args, ui: &Ui) -> Result<SearchReport> {
     Ok(SearchReport {
         config: serde_json::json!({
             "index": a.index, "router": params.router, "nprobe": a.nprobe, "io_threads": a.io_threads, "order": a.order,
+            "mode": a.mode, "ef": a.ef,
         }),
         k: a.k,
         queries: q.n,
@@ -223,6 +244,9 @@ pub fn execute(a: &Args, ui: &Ui) -> Result<SearchReport> {
             "merge": total.merge.as_secs_f64() * 1e3,
         }),
         rss_mb: peak_rss_mb(),
+        mode: a.mode,
+        ef: a.ef,
+        graph_share: total.graph_searches as f64 / total.partitions_read.max(1) as f64,
     })
 }
 
@@ -262,9 +286,17 @@ fn print_table(r: &SearchReport) {
         r.partitions_per_query, r.partitions_read_per_query
     );
     println!(
-        "vectors / query      {:.1} scanned, {:.1} read",
+        "vectors / query      {:.1} distance computations, {:.1} read",
         r.vectors_per_query, r.vectors_read_per_query
     );
+    if r.mode != SearchMode::Scan {
+        println!(
+            "mode                 {} (ef {}), {:.1}% of partition searches by graph",
+            r.mode.name(),
+            r.ef,
+            100.0 * r.graph_share
+        );
+    }
     println!(
         "bytes / query        {:.0}  ({:.1} MiB/s read)",
         r.bytes_per_query, r.read_mib_per_s
