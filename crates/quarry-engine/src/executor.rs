@@ -138,7 +138,7 @@ fn answer_loaded(
     let gs = index.graph_search;
     let graph = match (gs.mode, index.graphs.as_deref()) {
         (SearchMode::Graph, Some(g)) => Some(&g.set.graphs[loaded.pid as usize]),
-        (SearchMode::Auto, Some(g)) if prefer_graph(count, qs.len(), dim, gs.ef) => {
+        (SearchMode::Auto, Some(g)) if prefer_graph(count, qs.len(), dim, gs.ef, dtype) => {
             Some(&g.set.graphs[loaded.pid as usize])
         }
         _ => None,
@@ -247,7 +247,7 @@ impl<I: Iterator> Iterator for TimedStream<'_, I> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn scan(
+pub(crate) fn scan(
     loaded: &LoadedPartition,
     count: usize,
     dim: usize,

@@ -9,6 +9,7 @@ use quarry_graph::{
 };
 use quarry_kernels::{DType, Element, Metric, Neighbor};
 use quarry_partition::Progress;
+use quarry_routing::{CentroidGraph, CENTROID_GRAPH_FILE};
 use quarry_storage::{files, AlignedBuf, PartitionView, StorageError, ALIGN};
 use rayon::prelude::*;
 use serde::Serialize;
@@ -109,6 +110,33 @@ pub struct GraphBuildReport {
     pub memory: GraphMemory,
     pub seconds: f64,
 }
+
+/// Loads the centroid graph, if attached, into the index's centroid ranker.
+pub(crate) fn load_centroid_graph(index: &mut Index) -> Result<(), EngineError> {
+    if !index.has_file(CENTROID_GRAPH_FILE) {
+        return Ok(());
+    }
+    let bytes = index.read_file(CENTROID_GRAPH_FILE)?;
+    let path = index.dir.join(CENTROID_GRAPH_FILE);
+    let mut set = decode_graphs(&bytes, &path.display().to_string())?;
+    if set.graphs.len() != 1 || set.graphs[0].len() != index.num_partitions() {
+        return Err(StorageError::Corrupt {
+            file: path,
+            what: format!(
+                "does not hold one graph over the {} centroids; rebuild with `quarry graph-build`",
+                index.num_partitions()
+            ),
+        }
+        .into());
+    }
+    let g = CentroidGraph::from_graph(set.graphs.remove(0), CENTROID_EF_DEFAULT);
+    index.centroids.set_graph(Some(std::sync::Arc::new(g)))?;
+    Ok(())
+}
+
+/// Centroid graph search breadth unless set otherwise (top-32 recall >= 0.99 on the
+/// 1M-centroid benchmark needs about this; see the README).
+pub const CENTROID_EF_DEFAULT: usize = 128;
 
 pub(crate) fn load(index: &Index) -> Result<Option<Graphs>, EngineError> {
     if !index.has_file(GRAPHS_FILE) {
@@ -264,6 +292,52 @@ impl Index {
         })
     }
 
+    /// Builds an HNSW over the centroids (for indexes with very many partitions,
+    /// where ranking every centroid per query would dominate), attaches it and routes
+    /// with it from now on. `ef` is the search breadth (at least nprobe is used).
+    pub fn build_centroid_graph(
+        &mut self,
+        params: HnswParams,
+        ef: usize,
+        progress: &dyn Progress,
+    ) -> Result<f64, EngineError> {
+        let t = Instant::now();
+        progress.stage("centroid graph", self.num_partitions() as u64);
+        let last = std::sync::atomic::AtomicUsize::new(0);
+        let g = CentroidGraph::build(
+            self.centroids.centroids(),
+            self.dim(),
+            self.metric(),
+            &params,
+            ef,
+            &|done| {
+                let before = last.swap(done, std::sync::atomic::Ordering::Relaxed);
+                progress.advance(done.saturating_sub(before) as u64);
+            },
+        )?;
+        let set = GraphSet {
+            params,
+            graphs: vec![g.graph().clone()],
+        };
+        self.attach_file(CENTROID_GRAPH_FILE, &encode_graphs(&set), None)?;
+        self.centroids.set_graph(Some(std::sync::Arc::new(g)))?;
+        Ok(t.elapsed().as_secs_f64())
+    }
+
+    /// Search breadth of the centroid graph, if the index has one.
+    pub fn set_centroid_ef(&mut self, ef: usize) -> Result<(), EngineError> {
+        let Some(g) = self.centroids.graph() else {
+            return Err(EngineError::BadSearch(format!(
+                "{} has no centroid graph; build one with `quarry graph-build --centroid-graph-threshold 1`",
+                self.dir.display()
+            )));
+        };
+        let mut g = g.clone();
+        g.set_ef(ef);
+        self.centroids.set_graph(Some(std::sync::Arc::new(g)))?;
+        Ok(())
+    }
+
     /// Whether this index has per-partition graphs.
     pub fn has_graphs(&self) -> bool {
         self.graphs.is_some()
@@ -333,27 +407,39 @@ fn build_one<T: Element>(
 /// The executor's choice for one partition: graph search if the cost model predicts
 /// it is cheaper than a GEMM scan for `q` routed queries over `n` vectors.
 ///
-/// Costs in nanoseconds per query, measured on this machine (AVX-512, see the
-/// README's "graphs" section for the sweep): a GEMM scan costs `SCAN_NS_PER_VECTOR_DIM`
-/// per vector and dimension (the tiled kernel amortises loads over the query block)
-/// plus a per-partition term for norms and selection; a graph search costs
-/// `GRAPH_NS_PER_DIST_DIM` per distance evaluation and dimension (pair kernel plus
-/// heap and visited-set work), and evaluates about `GRAPH_DISTS_PER_EF * ef +
-/// GRAPH_DISTS_BASE` distances.
-pub(crate) fn prefer_graph(n: usize, q: usize, dim: usize, ef: usize) -> bool {
+/// Both costs are linear in `q`; the scan also pays a per-partition term (norms,
+/// panel packing, u8 -> f32 conversion) that a graph search does not. Constants are
+/// thread-CPU nanoseconds fitted to `quarry graph-calibrate` on this machine
+/// (AVX-512; GloVe-50 f32 partitions of ~12K vectors, Fashion-MNIST u8-784 partitions
+/// of ~3.7K, q = 1..1024, ef = 16..128; table in the README's graphs section):
+/// - scan: `q * n * (2.0 + 0.0145 dim)` + `n * dim * {0.37 f32, 0.6 u8/i8}`
+///   (measured 2.7 ns per vector-query at dim 50 and 13.3 at dim 784; per-partition
+///   0.37-0.42 and ~0.6 ns per vector-dimension);
+/// - graph: `q * D * (38 + 0.085 dim)` with `D = min(n, 13.5 ef + 230)` distance
+///   evaluations per query (measured 45 ns per distance at dim 50, ~105 at dim 784;
+///   D = 420 / 670 / 1140 / 1960 at ef 16 / 32 / 64 / 128 on GloVe, fewer on
+///   Fashion-MNIST, so the model leans towards the scan there).
+pub(crate) fn prefer_graph(n: usize, q: usize, dim: usize, ef: usize, dtype: DType) -> bool {
     let (n, q, dim, ef) = (n as f64, q as f64, dim as f64, ef as f64);
-    let scan = q * n * dim * SCAN_NS_PER_VECTOR_DIM + n * dim * SCAN_NS_PER_PARTITION_VECTOR_DIM;
+    let per_partition = match dtype {
+        DType::F32 => SCAN_PARTITION_NS_PER_VECTOR_DIM_F32,
+        DType::U8 | DType::I8 => SCAN_PARTITION_NS_PER_VECTOR_DIM_INT,
+    };
+    let scan = q * n * (SCAN_NS_PER_VECTOR_QUERY + SCAN_NS_PER_VECTOR_QUERY_DIM * dim)
+        + n * dim * per_partition;
     let dists = (GRAPH_DISTS_PER_EF * ef + GRAPH_DISTS_BASE).min(n);
-    let graph = q * dists * dim * GRAPH_NS_PER_DIST_DIM;
+    let graph = q * dists * (GRAPH_NS_PER_DIST + GRAPH_NS_PER_DIST_DIM * dim);
     graph < scan
 }
 
-// Measured constants (see `prefer_graph`).
-const SCAN_NS_PER_VECTOR_DIM: f64 = 0.02;
-const SCAN_NS_PER_PARTITION_VECTOR_DIM: f64 = 0.02;
-const GRAPH_NS_PER_DIST_DIM: f64 = 0.1;
-const GRAPH_DISTS_PER_EF: f64 = 10.0;
-const GRAPH_DISTS_BASE: f64 = 100.0;
+const SCAN_NS_PER_VECTOR_QUERY: f64 = 2.0;
+const SCAN_NS_PER_VECTOR_QUERY_DIM: f64 = 0.0145;
+const SCAN_PARTITION_NS_PER_VECTOR_DIM_F32: f64 = 0.37;
+const SCAN_PARTITION_NS_PER_VECTOR_DIM_INT: f64 = 0.6;
+const GRAPH_NS_PER_DIST: f64 = 38.0;
+const GRAPH_NS_PER_DIST_DIM: f64 = 0.085;
+const GRAPH_DISTS_PER_EF: f64 = 13.5;
+const GRAPH_DISTS_BASE: f64 = 230.0;
 
 /// Graph search of the queries `qs` over a partition buffer just read; returns each
 /// query's top-k (global ids, exact distances) and its distance evaluations.
@@ -413,4 +499,100 @@ fn search_typed<T: Element>(
         );
     }
     Ok((lists, dists))
+}
+
+/// CPU time of the calling thread: unlike wall time, not inflated when other
+/// processes share the cores (the calibration runs on a busy machine).
+fn thread_cpu_secs() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid out-pointer; CLOCK_THREAD_CPUTIME_ID is supported on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+}
+
+/// One measurement of the cost model: a partition of `n` vectors answering `q`
+/// queries by GEMM scan and by graph search (same buffer, in memory, one thread;
+/// times are thread CPU seconds).
+#[derive(Debug, Clone, Serialize)]
+pub struct CostPoint {
+    pub pid: u32,
+    pub n: usize,
+    pub q: usize,
+    pub dim: usize,
+    pub ef: usize,
+    pub scan_secs: f64,
+    pub graph_secs: f64,
+    pub graph_distances: u64,
+    /// What `prefer_graph` (the constants in code) predicts for this (n, q, ef).
+    pub model_prefers_graph: bool,
+}
+
+impl Index {
+    /// Times scan and graph search of partition `pid` for the first `q` of `queries`
+    /// (the measurement behind the cost model's constants; `quarry graph-calibrate`).
+    pub fn measure_partition_costs(
+        &self,
+        pid: u32,
+        queries: &[f32],
+        q: usize,
+        ef: usize,
+        k: usize,
+    ) -> Result<CostPoint, EngineError> {
+        let graphs = self.graphs.as_deref().ok_or(EngineError::NoGraphs {
+            mode: "graph",
+            dir: self.dir.clone(),
+        })?;
+        let dim = self.dim();
+        let q = q.min(queries.len() / dim);
+        let qs: Vec<u32> = (0..q as u32).collect();
+        let mut buf = AlignedBuf::new();
+        self.store.read_into(pid, &mut buf)?;
+        let loaded = quarry_storage::LoadedPartition {
+            pid,
+            buf,
+            bytes: 0,
+            read_time: Default::default(),
+        };
+        let n = self.table[pid as usize].count as usize;
+        let t = thread_cpu_secs();
+        crate::executor::scan(
+            &loaded,
+            n,
+            dim,
+            self.dtype(),
+            self.metric(),
+            queries,
+            &qs,
+            k,
+        )?;
+        let scan_secs = thread_cpu_secs() - t;
+        let t = thread_cpu_secs();
+        let (_, d) = search_loaded(
+            loaded.buf.as_slice(),
+            n,
+            dim,
+            self.dtype(),
+            self.metric(),
+            &graphs.set.graphs[pid as usize],
+            queries,
+            &qs,
+            k,
+            ef,
+        )?;
+        let graph_secs = thread_cpu_secs() - t;
+        Ok(CostPoint {
+            pid,
+            n,
+            q,
+            dim,
+            ef,
+            scan_secs,
+            graph_secs,
+            graph_distances: d.iter().sum(),
+            model_prefers_graph: prefer_graph(n, q, dim, ef, self.dtype()),
+        })
+    }
 }

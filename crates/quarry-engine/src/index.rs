@@ -85,6 +85,7 @@ impl Index {
             partial_pool: Default::default(),
         };
         index.graphs = crate::graphs::load(&index)?.map(Arc::new);
+        crate::graphs::load_centroid_graph(&mut index)?;
         Ok(index)
     }
 

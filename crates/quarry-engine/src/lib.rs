@@ -17,7 +17,10 @@ mod stats;
 
 pub use build::{build_index, BuildConfig, BuildReport};
 pub use error::EngineError;
-pub use graphs::{GraphBuildReport, GraphMemory, GraphSearch, SearchMode, GRAPHS_FILE};
+pub use graphs::{
+    CostPoint,
+    GraphBuildReport, GraphMemory, GraphSearch, SearchMode, CENTROID_EF_DEFAULT, GRAPHS_FILE,
+};
 pub use groundtruth::exact_knn;
 pub use quarry_graph::HnswParams;
 pub use index::{Index, MemoryReport, OpenOptions};

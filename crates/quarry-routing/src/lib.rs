@@ -5,10 +5,12 @@
 //! in how many and which of the ranked partitions they keep, behind one `Router`
 //! trait that the learned routers (GBDT probe counts, MLP ranking) implement too.
 
+mod centroid_graph;
 mod centroids;
 mod fixed;
 mod spann;
 
+pub use centroid_graph::{CentroidGraph, CENTROID_GRAPH_FILE, CENTROID_GRAPH_THRESHOLD};
 pub use centroids::{CentroidIndex, RankedPartitions};
 pub use fixed::FixedNprobe;
 pub use spann::SpannRule;
@@ -23,6 +25,8 @@ pub enum RoutingError {
     Shape { got: usize, dim: usize },
     #[error("SPANN ratio eps must be finite and >= 0, got {0}")]
     BadEps(f32),
+    #[error("centroid graph: {0}")]
+    Graph(String),
 }
 
 /// Chooses, for every query of a batch, the partitions to probe, nearest first.

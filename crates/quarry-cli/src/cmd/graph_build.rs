@@ -22,6 +22,10 @@ pub struct Args {
     pub io: IoMode,
     #[arg(long)]
     pub json: bool,
+    /// Also build an HNSW over the centroids when the index has at least this many
+    /// partitions (routing then searches the graph instead of ranking every centroid).
+    #[arg(long, default_value_t = quarry_routing::CENTROID_GRAPH_THRESHOLD)]
+    pub centroid_graph_threshold: usize,
 }
 
 pub fn run(a: Args, ui: &Ui) -> Result<()> {
@@ -30,15 +34,29 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
         ef_construction: a.ef_construction,
         seed: a.seed,
     };
-    build_with(&a.index, p, a.io, ui, a.json)
+    build_with(&a.index, p, a.io, ui, a.json, a.centroid_graph_threshold)
 }
 
 /// Builds and attaches the graphs of the index at `dir` (also used by `build --graphs`).
 pub fn build(dir: &Path, p: HnswParams, ui: &Ui, json: bool) -> Result<()> {
-    build_with(dir, p, IoMode::Direct, ui, json)
+    build_with(
+        dir,
+        p,
+        IoMode::Direct,
+        ui,
+        json,
+        quarry_routing::CENTROID_GRAPH_THRESHOLD,
+    )
 }
 
-fn build_with(dir: &Path, p: HnswParams, io: IoMode, ui: &Ui, json: bool) -> Result<()> {
+fn build_with(
+    dir: &Path,
+    p: HnswParams,
+    io: IoMode,
+    ui: &Ui,
+    json: bool,
+    centroid_threshold: usize,
+) -> Result<()> {
     let mut index = Index::open(
         dir,
         OpenOptions {
@@ -50,6 +68,14 @@ fn build_with(dir: &Path, p: HnswParams, io: IoMode, ui: &Ui, json: bool) -> Res
         .build_graphs(p, ui)
         .with_context(|| format!("building graphs for {}", dir.display()))?;
     ui.done();
+    if index.num_partitions() >= centroid_threshold {
+        let secs = index.build_centroid_graph(p, quarry_engine::CENTROID_EF_DEFAULT, ui)?;
+        ui.done();
+        eprintln!(
+            "centroid graph over {} centroids in {secs:.1}s",
+            index.num_partitions()
+        );
+    }
     if json {
         println!("{}", serde_json::to_string(&r)?);
     } else {
