@@ -1,5 +1,7 @@
 //! The batch-aware executor.
 
+use crate::graphs::{prefer_graph, SearchMode};
+use crate::partial::{search_partial, PageReader};
 use crate::stats::{BatchResult, BatchStats, QueryStats};
 use crate::{EngineError, Index};
 use quarry_kernels::metric::cosine_from_parts;
@@ -7,8 +9,6 @@ use quarry_kernels::{
     batch_distances_with, simd, squared_norms, BatchScratch, DType, Element, Metric, Neighbor, TopK,
 };
 use quarry_routing::Router;
-use crate::graphs::{prefer_graph, SearchMode};
-use crate::partial::{search_partial, PageReader};
 use quarry_storage::{LoadedPartition, PartitionView, StorageError};
 use rayon::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -234,28 +234,27 @@ impl Index {
         let total: u64 = self.table.iter().map(|e| e.count).sum();
         progress.stage("graphs", total);
         let (dim, dtype, metric) = (self.dim(), self.dtype(), self.metric());
-        let built: Vec<Result<(quarry_graph::Graph, Vec<u32>), EngineError>> = (0..self
-            .num_partitions()
-            as u32)
-            .into_par_iter()
-            .map(|pid| {
-                let mut buf = AlignedBuf::new();
-                self.store.read_into(pid, &mut buf)?;
-                let count = self.table[pid as usize].count as usize;
-                let view = PartitionView::parse(buf.as_slice(), count, dim, dtype)?;
-                let g = match dtype {
-                    DType::F32 => build_one::<f32>(&view, metric, &params, progress)?,
-                    DType::U8 => build_one::<u8>(&view, metric, &params, progress)?,
-                    DType::I8 => build_one::<i8>(&view, metric, &params, progress)?,
-                };
-                let crcs = buf
-                    .as_slice()
-                    .chunks(ALIGN)
-                    .map(crc32c_of)
-                    .collect::<Vec<u32>>();
-                Ok((g, crcs))
-            })
-            .collect();
+        let built: Vec<Result<(quarry_graph::Graph, Vec<u32>), EngineError>> =
+            (0..self.num_partitions() as u32)
+                .into_par_iter()
+                .map(|pid| {
+                    let mut buf = AlignedBuf::new();
+                    self.store.read_into(pid, &mut buf)?;
+                    let count = self.table[pid as usize].count as usize;
+                    let view = PartitionView::parse(buf.as_slice(), count, dim, dtype)?;
+                    let g = match dtype {
+                        DType::F32 => build_one::<f32>(&view, metric, &params, progress)?,
+                        DType::U8 => build_one::<u8>(&view, metric, &params, progress)?,
+                        DType::I8 => build_one::<i8>(&view, metric, &params, progress)?,
+                    };
+                    let crcs = buf
+                        .as_slice()
+                        .chunks(ALIGN)
+                        .map(crc32c_of)
+                        .collect::<Vec<u32>>();
+                    Ok((g, crcs))
+                })
+                .collect();
         let pages = self
             .table
             .iter()
@@ -363,13 +362,13 @@ impl Index {
                 dir: self.dir.clone(),
             });
         }
-        if s.mode == SearchMode::Partial {
-            if self.graphs.as_ref().is_some_and(|g| g.page_crcs.is_none()) {
-                return Err(EngineError::NoGraphs {
-                    mode: "partial (page checksums missing)",
-                    dir: self.dir.clone(),
-                });
-            }
+        if s.mode == SearchMode::Partial
+            && self.graphs.as_ref().is_some_and(|g| g.page_crcs.is_none())
+        {
+            return Err(EngineError::NoGraphs {
+                mode: "partial (page checksums missing)",
+                dir: self.dir.clone(),
+            });
         }
         self.graph_search = s;
         Ok(())

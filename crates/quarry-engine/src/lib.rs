@@ -18,13 +18,13 @@ mod stats;
 pub use build::{build_index, BuildConfig, BuildReport};
 pub use error::EngineError;
 pub use graphs::{
-    CostPoint,
-    GraphBuildReport, GraphMemory, GraphSearch, SearchMode, CENTROID_EF_DEFAULT, GRAPHS_FILE,
+    CostPoint, GraphBuildReport, GraphMemory, GraphSearch, SearchMode, CENTROID_EF_DEFAULT,
+    GRAPHS_FILE,
 };
 pub use groundtruth::exact_knn;
-pub use quarry_graph::HnswParams;
 pub use index::{Index, MemoryReport, OpenOptions};
 pub use params::{RouterSpec, SearchParams};
+pub use quarry_graph::HnswParams;
 pub use quarry_kernels::{Metric, Neighbor};
 pub use quarry_partition::{NoProgress, Progress};
 pub use quarry_storage::IoMode;

@@ -153,7 +153,8 @@ impl<'a> PageReader<'a> {
             let in_page = at % ALIGN;
             let n = (ALIGN - in_page).min(b - at);
             let slot = self.slot_of[p] as usize * ALIGN;
-            out[at - a..at - a + n].copy_from_slice(&self.pages[slot + in_page..slot + in_page + n]);
+            out[at - a..at - a + n]
+                .copy_from_slice(&self.pages[slot + in_page..slot + in_page + n]);
             at += n;
         }
     }
@@ -199,12 +200,7 @@ impl VectorAccess for PageReader<'_> {
     fn len(&self) -> usize {
         self.entry.count as usize
     }
-    fn distances(
-        &mut self,
-        q: &[f32],
-        ids: &[u32],
-        out: &mut Vec<f32>,
-    ) -> Result<(), GraphError> {
+    fn distances(&mut self, q: &[f32], ids: &[u32], out: &mut Vec<f32>) -> Result<(), GraphError> {
         let spans: Vec<(usize, usize)> = ids.iter().map(|&i| self.vector_span(i)).collect();
         self.fetch(spans.into_iter())
             .map_err(|e| GraphError::Access(e.to_string()))?;

@@ -65,7 +65,9 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 fn queries() -> Vec<f32> {
-    read_queries(&fixture("siftsmall_query.fvecs")).unwrap().data
+    read_queries(&fixture("siftsmall_query.fvecs"))
+        .unwrap()
+        .data
 }
 
 struct Run {
@@ -124,18 +126,32 @@ fn graph_modes_match_expectations() {
     // A scan evaluates every vector of the probed partitions; a graph search far fewer.
     assert_eq!(scan.graph_searches, 0);
     assert!(scan.recall > 0.8, "scan recall {}", scan.recall);
-    assert!(graph.recall >= scan.recall - 0.03, "graph {} scan {}", graph.recall, scan.recall);
-    assert!(graph.distances * 3 < scan.distances, "{} vs {}", graph.distances, scan.distances);
+    assert!(
+        graph.recall >= scan.recall - 0.03,
+        "graph {} scan {}",
+        graph.recall,
+        scan.recall
+    );
+    assert!(
+        graph.distances * 3 < scan.distances,
+        "{} vs {}",
+        graph.distances,
+        scan.distances
+    );
     assert!(narrow.distances < graph.distances && narrow.recall <= graph.recall);
     // Auto answers each partition one way or the other: its results are the scan's or
     // the graph's, partition by partition, and so is its recall.
     let lo = scan.recall.min(graph.recall) - 1e-9;
     let hi = scan.recall.max(graph.recall) + 0.02;
-    assert!(auto.recall >= lo && auto.recall <= hi, "auto {}", auto.recall);
+    assert!(
+        auto.recall >= lo && auto.recall <= hi,
+        "auto {}",
+        auto.recall
+    );
     // Partial reads visit the same vectors through pages: identical answers.
     assert_eq!(partial.ids, graph.ids);
     assert_eq!(partial.distances, graph.distances);
-    assert!(partial.ios > 0 && partial.bytes > 0 && partial.bytes % 4096 == 0);
+    assert!(partial.ios > 0 && partial.bytes > 0 && partial.bytes.is_multiple_of(4096));
 }
 
 #[test]
@@ -144,7 +160,12 @@ fn single_query_partial_reads_read_less_than_whole_partitions() {
     let whole = run(&mut idx, SearchMode::Graph, 16, 1);
     let partial = run(&mut idx, SearchMode::Partial, 16, 1);
     assert_eq!(partial.ids, whole.ids);
-    assert!(partial.bytes < whole.bytes, "{} vs {}", partial.bytes, whole.bytes);
+    assert!(
+        partial.bytes < whole.bytes,
+        "{} vs {}",
+        partial.bytes,
+        whole.bytes
+    );
 }
 
 #[test]
@@ -190,7 +211,10 @@ fn damaged_graph_file_and_pages_are_detected() {
     let mid = g.len() / 2;
     g[mid] ^= 4;
     std::fs::write(&path, &g).unwrap();
-    let e = Index::open(&d, OpenOptions::default()).err().unwrap().to_string();
+    let e = Index::open(&d, OpenOptions::default())
+        .err()
+        .unwrap()
+        .to_string();
     assert!(e.contains(GRAPHS_FILE), "{e}");
     g[mid] ^= 4;
     std::fs::write(&path, &g).unwrap();
@@ -223,14 +247,19 @@ fn graph_modes_without_graphs_are_clear_errors() {
     let mut idx = Index::open(&d, OpenOptions::default()).unwrap();
     assert!(!idx.has_graphs() && idx.graph_memory().is_none());
     for mode in [SearchMode::Graph, SearchMode::Auto, SearchMode::Partial] {
-        let e = idx.set_graph_search(GraphSearch { mode, ef: 64 }).unwrap_err();
+        let e = idx
+            .set_graph_search(GraphSearch { mode, ef: 64 })
+            .unwrap_err();
         assert!(matches!(e, EngineError::NoGraphs { .. }));
         assert!(e.to_string().contains("quarry graph-build"), "{e}");
     }
-    let mut g = Index::open(shared(), OpenOptions {
-        io: IoMode::Buffered,
-        ..Default::default()
-    })
+    let mut g = Index::open(
+        shared(),
+        OpenOptions {
+            io: IoMode::Buffered,
+            ..Default::default()
+        },
+    )
     .unwrap();
     let e = g
         .set_graph_search(GraphSearch {
@@ -240,13 +269,7 @@ fn graph_modes_without_graphs_are_clear_errors() {
         .unwrap_err();
     assert!(e.to_string().contains("ef must be at least 1"), "{e}");
     let e = idx
-        .build_graphs(
-            HnswParams {
-                m: 0,
-                ..params()
-            },
-            &NoProgress,
-        )
+        .build_graphs(HnswParams { m: 0, ..params() }, &NoProgress)
         .unwrap_err();
     assert!(e.to_string().contains("m = 0"), "{e}");
 }

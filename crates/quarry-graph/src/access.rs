@@ -13,8 +13,7 @@ pub trait VectorAccess {
     }
     /// Distances ("smaller is closer") from `q` to each of `ids`, appended to `out`
     /// in the same order.
-    fn distances(&mut self, q: &[f32], ids: &[u32], out: &mut Vec<f32>)
-        -> Result<(), GraphError>;
+    fn distances(&mut self, q: &[f32], ids: &[u32], out: &mut Vec<f32>) -> Result<(), GraphError>;
 }
 
 /// Vectors in memory (a partition buffer, the centroid table), in their stored dtype.
@@ -54,12 +53,7 @@ impl<T: Element> VectorAccess for SliceVectors<'_, T> {
     fn len(&self) -> usize {
         self.data.len().checked_div(self.dim).unwrap_or(0)
     }
-    fn distances(
-        &mut self,
-        q: &[f32],
-        ids: &[u32],
-        out: &mut Vec<f32>,
-    ) -> Result<(), GraphError> {
+    fn distances(&mut self, q: &[f32], ids: &[u32], out: &mut Vec<f32>) -> Result<(), GraphError> {
         let q_norm = if self.metric == Metric::Cosine {
             simd::norm_sq(q)
         } else {

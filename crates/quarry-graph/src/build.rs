@@ -3,7 +3,7 @@
 //! every tie breaks by id, so the same vectors and parameters give the same graph,
 //! byte for byte. Parallelism belongs one level up (one graph per partition).
 
-use crate::hnsw::{search_layer, Adjacency, Cand, Graph, Layer, SearchScratch};
+use crate::hnsw::{search_layer, Adjacency, Cand, Graph, Layer, SearchScratch, UPPER_EF};
 use crate::{GraphError, SliceVectors, VectorAccess};
 use quarry_kernels::{squared_norms, Element, Metric};
 use rand::{Rng, SeedableRng};
@@ -101,16 +101,16 @@ pub fn build_graph<T: Element>(
     let mut max_level = levels.first().copied().unwrap_or(0);
     let mut q = Vec::with_capacity(vecs.dim);
     let mut one = Vec::with_capacity(1);
-    for i in 1..n {
+    for (i, &li) in levels.iter().enumerate().skip(1) {
         q.clear();
         q.extend(access.row(i).iter().map(|x| x.to_f32()));
         one.clear();
         access.distances(&q, &[entry], &mut one)?;
         let mut ep = vec![Cand(one[0], entry)];
-        let li = levels[i];
+        // As in search: a few candidates per upper level, so an insert on clustered
+        // data starts its base-level search in its own cluster.
         for level in (li + 1..=max_level).rev() {
-            ep = search_layer(&b, &mut access, &q, &ep, 1, level, &mut s)?;
-            ep.truncate(1);
+            ep = search_layer(&b, &mut access, &q, &ep, UPPER_EF, level, &mut s)?;
         }
         for level in (0..=li.min(max_level)).rev() {
             let found = search_layer(
@@ -122,7 +122,7 @@ pub fn build_graph<T: Element>(
                 level,
                 &mut s,
             )?;
-            let chosen = select_heuristic(&mut access, &found, m)?;
+            let chosen = select_heuristic(&mut access, &found, m, true)?;
             b.links[i][level] = chosen.iter().map(|c| c.1).collect();
             let cap = if level == 0 { m0 } else { m };
             for c in &chosen {
@@ -148,13 +148,18 @@ pub fn build_graph<T: Element>(
 
 /// HNSW's neighbour-selection heuristic: walk candidates nearest first, keep one only
 /// if it is closer to the base than to every kept neighbour (spreads links around the
-/// base instead of packing them into one direction).
+/// base instead of packing them into one direction). With `fill` (a new node's own
+/// links: the paper's keepPrunedConnections), pruned candidates top the list up to
+/// `m`: on clustered data the heuristic alone left nodes with so few links that
+/// clusters lost their way to each other.
 fn select_heuristic<T: Element>(
     access: &mut SliceVectors<'_, T>,
     sorted: &[Cand],
     m: usize,
+    fill: bool,
 ) -> Result<Vec<Cand>, GraphError> {
     let mut kept: Vec<Cand> = Vec::with_capacity(m);
+    let mut pruned: Vec<Cand> = Vec::new();
     let mut cv = Vec::with_capacity(access.dim);
     let mut ids = Vec::with_capacity(m);
     let mut d = Vec::with_capacity(m);
@@ -170,7 +175,13 @@ fn select_heuristic<T: Element>(
         access.distances(&cv, &ids, &mut d)?;
         if d.iter().all(|&dk| dk >= c.0) {
             kept.push(c);
+        } else if fill {
+            pruned.push(c);
         }
+    }
+    if fill {
+        let room = m.saturating_sub(kept.len());
+        kept.extend(pruned.into_iter().take(room));
     }
     Ok(kept)
 }
@@ -193,7 +204,7 @@ fn shrink<T: Element>(
     access.distances(&nv, &list, &mut d)?;
     let mut cands: Vec<Cand> = d.iter().zip(&list).map(|(&d, &i)| Cand(d, i)).collect();
     cands.sort_unstable();
-    let kept = select_heuristic(access, &cands, cap)?;
+    let kept = select_heuristic(access, &cands, cap, false)?;
     b.links[node as usize][level] = kept.iter().map(|c| c.1).collect();
     Ok(())
 }

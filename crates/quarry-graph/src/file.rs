@@ -40,7 +40,8 @@ fn encode_graph(g: &Graph, out: &mut Vec<u8>) {
     put32(out, g.layers.len() as u32);
     put32(out, g.norms.is_some() as u32);
     if let Some(n) = &g.norms {
-        n.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
+        n.iter()
+            .for_each(|v| out.extend_from_slice(&v.to_le_bytes()));
     }
     for (level, l) in g.layers.iter().enumerate() {
         put32(out, if level == 0 { 0 } else { l.nodes.len() as u32 });

@@ -57,6 +57,9 @@ impl Adjacency for Graph {
     }
 }
 
+/// Candidates kept per upper level during a search (see `Graph::search`).
+pub(crate) const UPPER_EF: usize = 8;
+
 /// What searches cost.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SearchStats {
@@ -218,9 +221,13 @@ impl Graph {
         access.distances(q, &[self.entry], &mut d)?;
         s.stats.distances += 1;
         let mut ep = vec![Cand(d[0], self.entry)];
+        // Upper levels keep a few candidates rather than HNSW's single greedy one, and
+        // all of them enter the base level: on clustered data (centroids, many modes)
+        // a single greedy path can end in a neighbouring cluster whose base-level
+        // links do not lead back (measured on 1M synthetic centroids: top-32 recall
+        // stalled at 0.95 whatever ef with one entry point).
         for level in (1..self.layers.len()).rev() {
-            ep = search_layer(self, access, q, &ep, 1, level, s)?;
-            ep.truncate(1);
+            ep = search_layer(self, access, q, &ep, UPPER_EF, level, s)?;
         }
         let found = search_layer(self, access, q, &ep, ef.max(k), 0, s)?;
         Ok(found.into_iter().take(k).map(|c| (c.0, c.1)).collect())

@@ -109,7 +109,10 @@ fn damaged_files_are_errors_not_panics() {
     let l = bad.len();
     bad[l - 4..].copy_from_slice(&u32::MAX.to_le_bytes());
     let e = decode_graphs(&bad, "graphs.bin").unwrap_err().to_string();
-    assert!(e.contains("graphs.bin") && e.contains("out of range"), "{e}");
+    assert!(
+        e.contains("graphs.bin") && e.contains("out of range"),
+        "{e}"
+    );
     // Random byte flips never panic (the manifest crc catches them first in an index).
     let mut state = 1u64;
     for _ in 0..300 {
@@ -129,15 +132,7 @@ fn bad_parameters_are_errors() {
         metric: Metric::L2,
         norms: None,
     };
-    let e = build_graph(
-        &vecs,
-        &HnswParams {
-            m: 1,
-            ..params()
-        },
-        &|_| {},
-    )
-    .unwrap_err();
+    let e = build_graph(&vecs, &HnswParams { m: 1, ..params() }, &|_| {}).unwrap_err();
     assert!(e.to_string().contains("m = 1"), "{e}");
     // Tiny inputs (0, 1, 4 vectors) build and search.
     let g = build_graph(&vecs, &params(), &|_| {}).unwrap();
@@ -146,10 +141,7 @@ fn bad_parameters_are_errors() {
         .search(&mut a, &[0.0, 0.0], 3, 8, &mut SearchScratch::default())
         .unwrap();
     assert_eq!(r.len(), 3);
-    let empty = SliceVectors::<f32> {
-        data: &[],
-        ..vecs
-    };
+    let empty = SliceVectors::<f32> { data: &[], ..vecs };
     let g = build_graph(&empty, &params(), &|_| {}).unwrap();
     assert!(g.is_empty());
 }

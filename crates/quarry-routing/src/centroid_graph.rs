@@ -35,8 +35,8 @@ impl CentroidGraph {
             metric,
             norms: None,
         };
-        let graph =
-            build_graph(&vecs, params, on_inserted).map_err(|e| RoutingError::Graph(e.to_string()))?;
+        let graph = build_graph(&vecs, params, on_inserted)
+            .map_err(|e| RoutingError::Graph(e.to_string()))?;
         Ok(CentroidGraph { graph, ef })
     }
 
@@ -66,7 +66,7 @@ impl CentroidGraph {
         queries: &[f32],
         top: usize,
     ) -> Result<RankedPartitions, RoutingError> {
-        if queries.len() % dim != 0 {
+        if !queries.len().is_multiple_of(dim) {
             return Err(RoutingError::Shape {
                 got: queries.len(),
                 dim,
@@ -89,5 +89,65 @@ impl CentroidGraph {
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(RankedPartitions { per_query })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::CentroidIndex;
+    use std::sync::Arc;
+
+    fn points(n: usize, dim: usize, seed: u64) -> Vec<f32> {
+        let mut s = seed;
+        (0..n * dim)
+            .map(|i| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                // A few clusters plus noise.
+                ((i / dim) % 7) as f32 + ((s >> 40) as f32 / (1u64 << 24) as f32)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn graph_ranking_agrees_with_exact_gemm() {
+        let (n, dim, top) = (3000, 16, 8);
+        let cents = points(n, dim, 1);
+        let queries = points(50, dim, 2);
+        let mut ci = CentroidIndex::new(cents.clone(), dim, Metric::L2);
+        let exact = ci.rank(&queries, top).unwrap();
+        let g = CentroidGraph::build(&cents, dim, Metric::L2, &HnswParams::default(), 64, &|_| {})
+            .unwrap();
+        ci.set_graph(Some(Arc::new(g))).unwrap();
+        let approx = ci.rank(&queries, top).unwrap();
+        let mut hits = 0;
+        for (a, e) in approx.per_query.iter().zip(&exact.per_query) {
+            assert_eq!(a.len(), top);
+            hits += a.iter().filter(|p| e.iter().any(|x| x.0 == p.0)).count();
+        }
+        let recall = hits as f64 / (50 * top) as f64;
+        assert!(recall >= 0.98, "recall {recall}");
+        // rank_exact still gives the GEMM answer with a graph set.
+        let again = ci.rank_exact(&queries, top).unwrap();
+        assert_eq!(again.per_query, exact.per_query);
+    }
+
+    #[test]
+    fn a_graph_over_other_centroids_is_refused() {
+        let cents = points(100, 4, 3);
+        let g = CentroidGraph::build(
+            &cents[..200],
+            4,
+            Metric::L2,
+            &HnswParams::default(),
+            16,
+            &|_| {},
+        )
+        .unwrap();
+        let mut ci = CentroidIndex::new(cents, 4, Metric::L2);
+        let e = ci.set_graph(Some(Arc::new(g))).unwrap_err();
+        assert!(e.to_string().contains("50 nodes for 100 centroids"), "{e}");
     }
 }

@@ -93,7 +93,11 @@ impl CentroidIndex {
     }
 
     /// The exact ranking by GEMM, whether or not a graph is set.
-    pub fn rank_exact(&self, queries: &[f32], top: usize) -> Result<RankedPartitions, RoutingError> {
+    pub fn rank_exact(
+        &self,
+        queries: &[f32],
+        top: usize,
+    ) -> Result<RankedPartitions, RoutingError> {
         if queries.len() % self.dim != 0 {
             return Err(RoutingError::Shape {
                 got: queries.len(),

@@ -88,9 +88,11 @@ impl ExtentFile {
     ) -> Result<(), StorageError> {
         let e = self.entry(pid)?;
         let align = crate::ALIGN as u64;
-        if offset % align != 0
-            || len as u64 % align != 0
-            || offset.checked_add(len as u64).is_none_or(|end| end > e.length)
+        if !offset.is_multiple_of(align)
+            || !(len as u64).is_multiple_of(align)
+            || offset
+                .checked_add(len as u64)
+                .is_none_or(|end| end > e.length)
         {
             return Err(StorageError::Payload(format!(
                 "span {offset}+{len} of partition {pid} is not 4 KiB-aligned inside its {} bytes",

@@ -31,16 +31,33 @@ pub fn run(a: Args) -> Result<()> {
     let index = Index::open(&a.index, OpenOptions::default())?;
     let q = read_queries(&a.queries)?;
     if q.dim != index.dim() {
-        bail!("queries have {} dimensions, index expects {}", q.dim, index.dim());
+        bail!(
+            "queries have {} dimensions, index expects {}",
+            q.dim,
+            index.dim()
+        );
     }
-    let qs: Vec<usize> = a
-        .q
-        .split(',')
-        .map(|t| t.trim().parse().map_err(|_| anyhow::anyhow!("--q: '{t}' is not a number")))
-        .collect::<Result<_>>()?;
+    let qs: Vec<usize> =
+        a.q.split(',')
+            .map(|t| {
+                t.trim()
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("--q: '{t}' is not a number"))
+            })
+            .collect::<Result<_>>()?;
     println!(
         "{:>4} {:>7} {:>5} {:>5} {:>11} {:>11} {:>10} {:>14} {:>14} {:>8} {:>6}",
-        "pid", "n", "q", "ef", "scan us/q", "graph us/q", "dists/q", "scan ns/(v*d)", "graph ns/(D*d)", "winner", "model"
+        "pid",
+        "n",
+        "q",
+        "ef",
+        "scan us/q",
+        "graph us/q",
+        "dists/q",
+        "scan ns/(v*d)",
+        "graph ns/(D*d)",
+        "winner",
+        "model"
     );
     for pid in 0..a.partitions.min(index.num_partitions() as u32) {
         for &nq in &qs {
@@ -63,8 +80,16 @@ pub fn run(a: Args) -> Result<()> {
                 dq,
                 p.scan_secs * 1e9 / (p.q * p.n * p.dim) as f64,
                 p.graph_secs * 1e9 / (p.graph_distances as f64 * p.dim as f64),
-                if p.graph_secs < p.scan_secs { "graph" } else { "scan" },
-                if p.model_prefers_graph { "graph" } else { "scan" }
+                if p.graph_secs < p.scan_secs {
+                    "graph"
+                } else {
+                    "scan"
+                },
+                if p.model_prefers_graph {
+                    "graph"
+                } else {
+                    "scan"
+                }
             );
             println!("{}", serde_json::to_string(&p)?);
         }
