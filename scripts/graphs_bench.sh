@@ -18,4 +18,7 @@ for mode in $MODES; do
     --nprobe 3 --spann-eps 0.1 --ef $ef --single-limit 200 --mode $mode --label fm16-spann-$mode --out-dir $O/fashion-16
 done
 # The cost-model sweep (thread CPU time per partition, scan vs graph).
-$Q graph-calibrate --index $G/graphs-32 --queries $G/queries.fbin --partitions 2 --q 1,8,64,256,1024 --ef 16,32,64,128 2>/dev/null || true
+for ef in 16 32 64 128; do
+  $Q graph-calibrate --index $G/graphs-32 --queries $G/queries.fbin --partitions 2 --q 1,8,64,256,1024 --ef $ef | grep -v '^{'
+  $Q graph-calibrate --index $F/graphs-16 --queries $F/queries.u8bin --partitions 2 --q 1,16,1024 --ef $ef | grep -v '^{'
+done
