@@ -98,7 +98,7 @@ impl CentroidIndex {
         queries: &[f32],
         top: usize,
     ) -> Result<RankedPartitions, RoutingError> {
-        if queries.len() % self.dim != 0 {
+        if !queries.len().is_multiple_of(self.dim) {
             return Err(RoutingError::Shape {
                 got: queries.len(),
                 dim: self.dim,
