@@ -53,6 +53,9 @@ pub struct Args {
     pub ef_construction: usize,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Intrinsic dimension of each sub-cluster; 0 = isotropic in all dimensions.
+    #[arg(long, default_value_t = 12)]
+    pub local_rank: usize,
     /// Load the graph from this file if it exists (same n, dim, seed), else build and save it.
     #[arg(long)]
     pub graph_cache: Option<PathBuf>,
@@ -106,11 +109,16 @@ fn normal(rng: &mut ChaCha8Rng) -> f32 {
     ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
 }
 
-/// Intrinsic dimension of each sub-cluster (real embeddings: ~10-20).
-const LOCAL_RANK: usize = 12;
-
 /// Clustered centroids and queries near them (see the module comment).
-pub fn generate(n: usize, dim: usize, nq: usize, seed: u64) -> (Vec<f32>, Vec<f32>) {
+/// `local_rank` is each sub-cluster's intrinsic dimension (real embeddings: ~10-20);
+/// 0 spreads centroids isotropically in all `dim` dimensions (a worst case).
+pub fn generate(
+    n: usize,
+    dim: usize,
+    nq: usize,
+    seed: u64,
+    local_rank: usize,
+) -> (Vec<f32>, Vec<f32>) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let tops = (n / 10_000).max(1);
     let subs = 10 * tops;
@@ -125,6 +133,11 @@ pub fn generate(n: usize, dim: usize, nq: usize, seed: u64) -> (Vec<f32>, Vec<f3
     let spread: Vec<f32> = (0..subs).map(|_| 0.2 + 0.3 * rng.random::<f32>()).collect();
     // Per sub-cluster, a random LOCAL_RANK-dimensional basis (scaled so a unit-normal
     // coefficient vector has the same expected norm as an isotropic N(0, I_dim) draw).
+    if local_rank == 0 {
+        return generate_isotropic(&mut rng, dim, nq, n, &sub_centres, &spread);
+    }
+    #[allow(non_snake_case)]
+    let LOCAL_RANK = local_rank;
     let scale = (dim as f32 / LOCAL_RANK as f32).sqrt() / (dim as f32).sqrt();
     let basis: Vec<f32> = (0..subs * LOCAL_RANK * dim)
         .map(|_| normal(&mut rng) * scale)
@@ -159,6 +172,36 @@ pub fn generate(n: usize, dim: usize, nq: usize, seed: u64) -> (Vec<f32>, Vec<f3
     (c, q)
 }
 
+/// Centroids at sub + s N(0, I_dim), queries at a centroid + (s / 2) N(0, I_dim).
+fn generate_isotropic(
+    rng: &mut ChaCha8Rng,
+    dim: usize,
+    nq: usize,
+    n: usize,
+    sub_centres: &[f32],
+    spread: &[f32],
+) -> (Vec<f32>, Vec<f32>) {
+    let subs = spread.len();
+    let mut sub_of = Vec::with_capacity(n);
+    let mut c = Vec::with_capacity(n * dim);
+    for _ in 0..n {
+        let s = rng.random_range(0..subs);
+        sub_of.push(s);
+        for d in 0..dim {
+            c.push(sub_centres[s * dim + d] + spread[s] * normal(rng));
+        }
+    }
+    let mut q = Vec::with_capacity(nq * dim);
+    for _ in 0..nq {
+        let i = rng.random_range(0..n);
+        let s = spread[sub_of[i]] / 2.0;
+        for d in 0..dim {
+            q.push(c[i * dim + d] + s * normal(rng));
+        }
+    }
+    (c, q)
+}
+
 pub fn run(a: Args, ui: &Ui) -> Result<()> {
     if a.n == 0 || a.dim == 0 || a.queries == 0 || a.top == 0 || a.top > a.n {
         bail!("--n, --dim, --queries and --top must be at least 1, and --top at most --n");
@@ -169,7 +212,7 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
             .collect::<Option<Vec<_>>>()
             .context("--ef: give comma-separated positive integers such as 64,128")?;
     let t = Instant::now();
-    let (cents, queries) = generate(a.n, a.dim, a.queries, a.seed);
+    let (cents, queries) = generate(a.n, a.dim, a.queries, a.seed, a.local_rank);
     eprintln!(
         "generated {} x {} centroids, {} queries in {:.1}s",
         a.n,
