@@ -31,6 +31,12 @@ enum Command {
     Build(cmd::build::Args),
     /// Search an index with a query file; report recall, QPS, latency and I/O per query.
     Search(cmd::search::Args),
+    /// Centroid tier benchmark: HNSW over many synthetic centroids vs exact GEMM routing.
+    CentroidBench(cmd::centroid_bench::Args),
+    /// Build per-partition HNSW graphs for an index (graph, auto and partial search modes).
+    GraphBuild(cmd::graph_build::Args),
+    /// Time scan vs graph search per partition for growing query counts (cost-model sweep).
+    GraphCalibrate(cmd::graph_calibrate::Args),
     /// Exact ground truth by brute force.
     Gt(cmd::gt::Args),
     /// Summarise an index and the RAM it holds when open.
@@ -75,6 +81,9 @@ fn main() {
         Command::Demo(a) => cmd::demo::run(a, &ui),
         Command::Build(a) => cmd::build::run(a, &ui),
         Command::Search(a) => cmd::search::run(a, &ui),
+        Command::CentroidBench(a) => cmd::centroid_bench::run(a, &ui),
+        Command::GraphBuild(a) => cmd::graph_build::run(a, &ui),
+        Command::GraphCalibrate(a) => cmd::graph_calibrate::run(a),
         Command::Gt(a) => cmd::gt::run(a, &ui),
         Command::Info(a) => cmd::info::run(a),
         Command::Split(a) => cmd::split::run(a, &ui),

@@ -31,6 +31,15 @@ pub enum EngineError {
     BadBuild(String),
     #[error("index {} has no pruning model; train one with `quarry train-pruning --index {} --base BASE` (or build with --train-pruning)", dir.display(), dir.display())]
     NoPruningModel { dir: std::path::PathBuf },
+    #[error(transparent)]
+    Graph(#[from] quarry_graph::GraphError),
+    #[error("search mode {mode} needs per-partition graphs, and {} has none; build them with `quarry graph-build --index {}` or search with --mode scan", dir.display(), dir.display())]
+    NoGraphs {
+        mode: &'static str,
+        dir: std::path::PathBuf,
+    },
+    #[error("invalid search parameter: {0}")]
+    BadSearch(String),
 }
 
 /// Checks shared by every entry point that takes a row-major block of queries:

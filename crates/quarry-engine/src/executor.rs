@@ -1,5 +1,7 @@
 //! The batch-aware executor.
 
+use crate::graphs::{prefer_graph, SearchMode};
+use crate::partial::{search_partial, PageReader};
 use crate::stats::{BatchResult, BatchStats, QueryStats};
 use crate::{EngineError, Index};
 use quarry_kernels::metric::cosine_from_parts;
@@ -46,48 +48,31 @@ pub(crate) fn run(
         for &p in parts {
             queries_of[p as usize].push(qi as u32);
             per_query[qi].partitions += 1;
-            per_query[qi].vectors += index.table[p as usize].count;
         }
     }
     let pids: Vec<u32> = (0..np as u32)
         .filter(|&p| !queries_of[p as usize].is_empty())
         .collect();
 
-    // 3. Read each partition once; scan it for all its queries as reads complete.
+    // 3. Read each partition once; answer its queries as reads complete, by GEMM scan
+    //    or graph search (per partition, as the search mode and cost model decide).
     let io_wait_ns = AtomicU64::new(0);
-    let stream = index
-        .pool
-        .stream(index.store.clone(), &pids, index.opts.read_ahead);
-    let timed = TimedStream {
-        inner: stream,
-        wait_ns: &io_wait_ns,
+    let gs = index.graph_search;
+    let scanned: Vec<Result<Scanned, EngineError>> = if gs.mode == SearchMode::Partial {
+        partial_stage(index, &pids, &queries_of, queries, k, gs.ef)
+    } else {
+        let stream = index
+            .pool
+            .stream(index.store.clone(), &pids, index.opts.read_ahead);
+        let timed = TimedStream {
+            inner: stream,
+            wait_ns: &io_wait_ns,
+        };
+        timed
+            .par_bridge()
+            .map(|loaded| answer_loaded(index, loaded?, &queries_of, queries, k))
+            .collect()
     };
-    let metric = index.metric();
-    let dtype = index.dtype();
-    let scanned: Vec<Result<Scanned, StorageError>> = timed
-        .par_bridge()
-        .map(|loaded| {
-            let loaded = loaded?;
-            let t = Instant::now();
-            let qs = &queries_of[loaded.pid as usize];
-            let lists = scan(
-                &loaded,
-                index.table[loaded.pid as usize].count as usize,
-                dim,
-                dtype,
-                metric,
-                queries,
-                qs,
-                k,
-            )?;
-            Ok(Scanned {
-                pid: loaded.pid,
-                bytes: loaded.bytes,
-                lists,
-                compute: t.elapsed(),
-            })
-        })
-        .collect();
 
     // 4. Merge per-query lists (ids de-duplicated: replicated vectors count once).
     let t = Instant::now();
@@ -100,15 +85,17 @@ pub(crate) fn run(
     for s in scanned {
         let s = s?;
         stats.partitions_read += 1;
-        stats.io_requests += 1;
+        stats.io_requests += s.io_requests;
         stats.bytes_read += s.bytes;
-        stats.vectors_read += index.table[s.pid as usize].count;
+        stats.vectors_read += s.vectors_read;
+        stats.graph_searches += s.graph as u64;
         stats.compute += s.compute;
         let sharers = &queries_of[s.pid as usize];
         let share = s.bytes as f64 / sharers.len() as f64;
-        for (qi, list) in sharers.iter().zip(s.lists) {
+        for ((qi, list), d) in sharers.iter().zip(s.lists).zip(s.dists) {
             candidates[*qi as usize].extend(list);
             per_query[*qi as usize].bytes += share;
+            per_query[*qi as usize].vectors += d;
         }
     }
     let neighbors: Vec<Vec<Neighbor>> = candidates.into_par_iter().map(|c| merge(c, k)).collect();
@@ -126,8 +113,120 @@ pub(crate) fn run(
 struct Scanned {
     pid: u32,
     bytes: u64,
+    io_requests: u64,
+    vectors_read: u64,
     lists: Vec<Vec<Neighbor>>,
+    /// Distance evaluations per query of `lists`.
+    dists: Vec<u64>,
+    /// Answered by graph search rather than a scan.
+    graph: bool,
     compute: Duration,
+}
+
+/// Answers the queries routed to a partition that was read whole.
+fn answer_loaded(
+    index: &Index,
+    loaded: LoadedPartition,
+    queries_of: &[Vec<u32>],
+    queries: &[f32],
+    k: usize,
+) -> Result<Scanned, EngineError> {
+    let t = Instant::now();
+    let (dim, dtype, metric) = (index.dim(), index.dtype(), index.metric());
+    let qs = &queries_of[loaded.pid as usize];
+    let count = index.table[loaded.pid as usize].count as usize;
+    let gs = index.graph_search;
+    let graph = match (gs.mode, index.graphs.as_deref()) {
+        (SearchMode::Graph, Some(g)) => Some(&g.set.graphs[loaded.pid as usize]),
+        (SearchMode::Auto, Some(g)) if prefer_graph(count, qs.len(), dim, gs.ef, dtype) => {
+            Some(&g.set.graphs[loaded.pid as usize])
+        }
+        _ => None,
+    };
+    let (lists, dists) = match graph {
+        Some(g) => crate::graphs::search_loaded(
+            loaded.buf.as_slice(),
+            count,
+            dim,
+            dtype,
+            metric,
+            g,
+            queries,
+            qs,
+            k,
+            gs.ef,
+        )?,
+        None => (
+            scan(&loaded, count, dim, dtype, metric, queries, qs, k)?,
+            vec![count as u64; qs.len()],
+        ),
+    };
+    Ok(Scanned {
+        pid: loaded.pid,
+        bytes: loaded.bytes,
+        io_requests: 1,
+        vectors_read: count as u64,
+        lists,
+        dists,
+        graph: graph.is_some(),
+        compute: t.elapsed(),
+    })
+}
+
+/// Graph-guided partial reads: every routed partition searched through its graph,
+/// reading only the pages the search visits. Runs on the index's partial-read pool
+/// (as many threads as I/O threads: the reads block, so this is the queue depth).
+fn partial_stage(
+    index: &Index,
+    pids: &[u32],
+    queries_of: &[Vec<u32>],
+    queries: &[f32],
+    k: usize,
+    ef: usize,
+) -> Vec<Result<Scanned, EngineError>> {
+    let Some(graphs) = index.graphs.as_deref() else {
+        return vec![Err(EngineError::NoGraphs {
+            mode: "partial",
+            dir: index.dir.clone(),
+        })];
+    };
+    let Some(crcs) = graphs.page_crcs.as_deref() else {
+        return vec![Err(EngineError::NoGraphs {
+            mode: "partial (page checksums missing)",
+            dir: index.dir.clone(),
+        })];
+    };
+    let data_path = index.dir.join(quarry_storage::files::DATA);
+    let (dim, dtype, metric) = (index.dim(), index.dtype(), index.metric());
+    let run = |pid: u32| -> Result<Scanned, EngineError> {
+        let t = Instant::now();
+        let g = &graphs.set.graphs[pid as usize];
+        let mut reader = PageReader::new(
+            index.store.as_ref(),
+            &data_path,
+            pid,
+            dim,
+            dtype,
+            metric,
+            g.norms(),
+            crcs,
+        )?;
+        let qs = &queries_of[pid as usize];
+        let (lists, dists) = search_partial(&mut reader, g, queries, qs, dim, k, ef)?;
+        Ok(Scanned {
+            pid,
+            bytes: reader.cost.bytes,
+            io_requests: reader.cost.ios,
+            vectors_read: reader.cost.vectors,
+            lists,
+            dists,
+            graph: true,
+            compute: t.elapsed(),
+        })
+    };
+    index
+        .partial_pool()
+        .install(|| pids.par_iter().map(|&p| run(p)).collect())
 }
 
 /// Counts the time scanners spend waiting for the next completed read.
@@ -148,7 +247,7 @@ impl<I: Iterator> Iterator for TimedStream<'_, I> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn scan(
+pub(crate) fn scan(
     loaded: &LoadedPartition,
     count: usize,
     dim: usize,

@@ -42,6 +42,11 @@ pub struct Index {
     pub(crate) store: Arc<dyn PartitionStore>,
     pub(crate) pool: IoPool,
     pub(crate) opts: OpenOptions,
+    /// Per-partition graphs (when built) and how the executor uses them.
+    pub(crate) graphs: Option<Arc<crate::graphs::Graphs>>,
+    pub(crate) graph_search: crate::GraphSearch,
+    /// Threads that run graph-guided partial reads (created on first use).
+    pub(crate) partial_pool: std::sync::OnceLock<rayon::ThreadPool>,
 }
 
 /// RAM an open index holds, by part.
@@ -51,6 +56,8 @@ pub struct MemoryReport {
     pub partition_table_bytes: u64,
     /// Upper bound of partition buffers in flight during a search.
     pub read_buffers_max_bytes: u64,
+    /// Per-partition graphs and page checksums (0 without graphs).
+    pub graphs_bytes: u64,
     pub total_bytes: u64,
 }
 
@@ -65,7 +72,7 @@ impl Index {
             table,
         } = files;
         let centroids = CentroidIndex::new(centroids, manifest.dim, manifest.metric);
-        Ok(Index {
+        let mut index = Index {
             dir,
             pool: IoPool::new(opts.io_threads),
             manifest,
@@ -73,6 +80,22 @@ impl Index {
             centroids,
             store,
             opts,
+            graphs: None,
+            graph_search: Default::default(),
+            partial_pool: Default::default(),
+        };
+        index.graphs = crate::graphs::load(&index)?.map(Arc::new);
+        crate::graphs::load_centroid_graph(&mut index)?;
+        Ok(index)
+    }
+
+    pub(crate) fn partial_pool(&self) -> &rayon::ThreadPool {
+        self.partial_pool.get_or_init(|| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(self.opts.io_threads.max(1))
+                .thread_name(|i| format!("quarry-partial-{i}"))
+                .build()
+                .expect("spawn partial-read threads")
         })
     }
 
@@ -204,11 +227,15 @@ impl Index {
         let t = (self.table.len() * std::mem::size_of::<PartitionEntry>()) as u64;
         let r = largest
             * (self.opts.io_threads + self.opts.read_ahead + rayon::current_num_threads()) as u64;
+        let g = self
+            .graph_memory()
+            .map_or(0, |m| m.total_bytes + m.page_crc_bytes);
         MemoryReport {
             centroids_bytes: c,
             partition_table_bytes: t,
             read_buffers_max_bytes: r,
-            total_bytes: c + t + r,
+            graphs_bytes: g,
+            total_bytes: c + t + r + g,
         }
     }
 

@@ -8,19 +8,26 @@
 mod build;
 mod error;
 mod executor;
+mod graphs;
 mod groundtruth;
 mod index;
 pub mod learn;
 mod params;
 mod placement;
+mod partial;
 mod stats;
 
 pub use build::{build_index, BuildConfig, BuildReport};
 pub use error::EngineError;
+pub use graphs::{
+    CostPoint, GraphBuildReport, GraphMemory, GraphSearch, SearchMode, CENTROID_EF_DEFAULT,
+    GRAPHS_FILE,
+};
 pub use groundtruth::exact_knn;
 pub use index::{Index, MemoryReport, OpenOptions};
 pub use params::{RouterSpec, SearchParams};
 pub use placement::{rewrite_with_copies, Holders, RewriteReport};
+pub use quarry_graph::HnswParams;
 pub use quarry_kernels::{Metric, Neighbor};
 pub use quarry_partition::{NoProgress, Progress};
 pub use quarry_storage::IoMode;

@@ -6,7 +6,8 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct QueryStats {
     pub partitions: u32,
-    /// Vectors in the partitions it probed (= distance computations for it).
+    /// Distance computations for it: the vectors of every partition it scanned, plus
+    /// the distances evaluated by graph searches (graph modes).
     pub vectors: u64,
     /// Its share of the bytes read: each partition's bytes divided among the queries
     /// of the batch that probed it (all of them when searched alone).
@@ -24,6 +25,8 @@ pub struct BatchStats {
     /// Vectors read from storage (each read partition's count, once).
     pub vectors_read: u64,
     pub distance_computations: u64,
+    /// (partition, batch) pairs answered by graph search instead of a scan.
+    pub graph_searches: u64,
     pub route: Duration,
     /// Time the compute side waited for a read to complete.
     pub io_wait: Duration,
@@ -41,6 +44,7 @@ impl BatchStats {
         self.bytes_read += o.bytes_read;
         self.vectors_read += o.vectors_read;
         self.distance_computations += o.distance_computations;
+        self.graph_searches += o.graph_searches;
         self.route += o.route;
         self.io_wait += o.io_wait;
         self.compute += o.compute;

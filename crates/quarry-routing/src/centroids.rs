@@ -1,12 +1,15 @@
-use crate::RoutingError;
+use crate::{CentroidGraph, RoutingError};
 use quarry_kernels::{batch_distances_with, BatchScratch, Metric};
+use std::sync::Arc;
 
-/// Centroids kept in memory, ranked for a batch of queries with one GEMM.
+/// Centroids kept in memory, ranked for a batch of queries with one GEMM; or, when
+/// an HNSW over them is set (hundreds of thousands of centroids), by graph search.
 #[derive(Debug, Clone)]
 pub struct CentroidIndex {
     centroids: Vec<f32>,
     dim: usize,
     metric: Metric,
+    graph: Option<Arc<CentroidGraph>>,
 }
 
 /// Per query, (partition, distance) pairs nearest first.
@@ -27,7 +30,31 @@ impl CentroidIndex {
             centroids,
             dim,
             metric,
+            graph: None,
         }
+    }
+
+    /// Ranks with `graph` from now on (approximate, sub-linear); `None` returns to GEMM.
+    pub fn set_graph(&mut self, graph: Option<Arc<CentroidGraph>>) -> Result<(), RoutingError> {
+        if let Some(g) = &graph {
+            if g.graph().len() != self.len() {
+                return Err(RoutingError::Graph(format!(
+                    "graph has {} nodes for {} centroids",
+                    g.graph().len(),
+                    self.len()
+                )));
+            }
+        }
+        self.graph = graph;
+        Ok(())
+    }
+
+    pub fn graph(&self) -> Option<&CentroidGraph> {
+        self.graph.as_deref()
+    }
+
+    pub fn metric(&self) -> Metric {
+        self.metric
     }
 
     pub fn len(&self) -> usize {
@@ -47,13 +74,31 @@ impl CentroidIndex {
     }
 
     pub fn memory_bytes(&self) -> usize {
-        self.centroids.len() * 4
+        self.centroids.len() * 4 + self.graph.as_ref().map_or(0, |g| g.graph().memory_bytes())
     }
 
     /// The `top` nearest partitions of every query. Ties break by partition id so the
     /// ranking is deterministic.
     pub fn rank(&self, queries: &[f32], top: usize) -> Result<RankedPartitions, RoutingError> {
         if queries.len() % self.dim != 0 {
+            return Err(RoutingError::Shape {
+                got: queries.len(),
+                dim: self.dim,
+            });
+        }
+        if let Some(g) = &self.graph {
+            return g.rank(&self.centroids, self.dim, self.metric, queries, top);
+        }
+        self.rank_exact(queries, top)
+    }
+
+    /// The exact ranking by GEMM, whether or not a graph is set.
+    pub fn rank_exact(
+        &self,
+        queries: &[f32],
+        top: usize,
+    ) -> Result<RankedPartitions, RoutingError> {
+        if !queries.len().is_multiple_of(self.dim) {
             return Err(RoutingError::Shape {
                 got: queries.len(),
                 dim: self.dim,
@@ -66,6 +111,7 @@ impl CentroidIndex {
         const BLOCK: usize = 256;
         let mut per_query = Vec::with_capacity(nq);
         let mut scratch = BatchScratch::default();
+        let mut pairs = Vec::new();
         let mut dists = Vec::new();
         for start in (0..nq).step_by(BLOCK) {
             let b = BLOCK.min(nq - start);
@@ -82,27 +128,26 @@ impl CentroidIndex {
                 &mut scratch,
             );
             for row in dists.chunks_exact(k) {
-                per_query.push(top_n(row, top));
+                per_query.push(top_n(row, top, &mut pairs));
             }
         }
         Ok(RankedPartitions { per_query })
     }
 }
 
-fn top_n(row: &[f32], n: usize) -> Vec<(u32, f32)> {
-    let mut idx: Vec<(u32, f32)> = row
-        .iter()
-        .enumerate()
-        .map(|(i, d)| (i as u32, *d))
-        .collect();
+/// The `n` smallest of `row`. `idx` is a reused buffer: a result keeps only its `n`
+/// pairs (with 10^6 centroids, keeping the whole buffer per query held 8 MB each).
+fn top_n(row: &[f32], n: usize, idx: &mut Vec<(u32, f32)>) -> Vec<(u32, f32)> {
+    idx.clear();
+    idx.extend(row.iter().enumerate().map(|(i, d)| (i as u32, *d)));
     let cmp = |a: &(u32, f32), b: &(u32, f32)| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0));
     if n < idx.len() && n > 0 {
         idx.select_nth_unstable_by(n - 1, cmp);
         idx.truncate(n);
     }
-    idx.sort_by(cmp);
     idx.truncate(n);
-    idx
+    idx.sort_by(cmp);
+    idx.clone()
 }
 
 #[cfg(test)]

@@ -5,11 +5,13 @@
 //! in how many and which of the ranked partitions they keep, behind one `Router`
 //! trait that the learned routers (GBDT probe counts, MLP ranking) implement too.
 
+mod centroid_graph;
 mod centroids;
 mod fixed;
 pub mod pruning;
 mod spann;
 
+pub use centroid_graph::{CentroidGraph, CENTROID_GRAPH_FILE, CENTROID_GRAPH_THRESHOLD};
 pub use centroids::{CentroidIndex, RankedPartitions};
 pub use fixed::FixedNprobe;
 pub use pruning::{GbdtRouter, PruningModel};
@@ -42,6 +44,8 @@ pub enum RoutingError {
         best: f32,
         max_nprobe: usize,
     },
+    #[error("centroid graph: {0}")]
+    Graph(String),
 }
 
 /// Chooses, for every query of a batch, the partitions to probe, nearest first.

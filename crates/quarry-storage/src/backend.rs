@@ -50,29 +50,10 @@ struct ExtentFile {
 
 impl ExtentFile {
     fn read_into(&self, pid: u32, buf: &mut AlignedBuf) -> Result<(), StorageError> {
-        let e = self
-            .table
-            .get(pid as usize)
-            .ok_or(StorageError::NoSuchPartition {
-                pid,
-                count: self.table.len(),
-            })?;
+        let e = self.entry(pid)?;
         buf.resize(e.length as usize);
-        let mut done = 0usize;
-        let dst = buf.as_mut_slice();
-        while done < dst.len() {
-            match self.file.read_at(&mut dst[done..], e.offset + done as u64) {
-                Ok(0) => {
-                    return Err(StorageError::Corrupt {
-                        file: self.path.clone(),
-                        what: format!("ends inside partition {pid} (extent at byte {})", e.offset),
-                    })
-                }
-                Ok(n) => done += n,
-                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(StorageError::io(&self.path, err)),
-            }
-        }
+        self.read_exact_at(pid, e.offset, buf.as_mut_slice())?;
+        let dst = buf.as_slice();
         let got = crc32c::crc32c(dst);
         if got != e.crc32c {
             return Err(StorageError::Corrupt {
@@ -84,6 +65,58 @@ impl ExtentFile {
                     e.crc32c
                 ),
             });
+        }
+        Ok(())
+    }
+
+    fn entry(&self, pid: u32) -> Result<&PartitionEntry, StorageError> {
+        self.table
+            .get(pid as usize)
+            .ok_or(StorageError::NoSuchPartition {
+                pid,
+                count: self.table.len(),
+            })
+    }
+
+    /// A 4 KiB-aligned span inside one extent, unverified (see `PartitionStore::read_span`).
+    fn read_span(
+        &self,
+        pid: u32,
+        offset: u64,
+        len: usize,
+        buf: &mut AlignedBuf,
+    ) -> Result<(), StorageError> {
+        let e = self.entry(pid)?;
+        let align = crate::ALIGN as u64;
+        if !offset.is_multiple_of(align)
+            || !(len as u64).is_multiple_of(align)
+            || offset
+                .checked_add(len as u64)
+                .is_none_or(|end| end > e.length)
+        {
+            return Err(StorageError::Payload(format!(
+                "span {offset}+{len} of partition {pid} is not 4 KiB-aligned inside its {} bytes",
+                e.length
+            )));
+        }
+        buf.resize(len);
+        self.read_exact_at(pid, e.offset + offset, buf.as_mut_slice())
+    }
+
+    fn read_exact_at(&self, pid: u32, at: u64, dst: &mut [u8]) -> Result<(), StorageError> {
+        let mut done = 0usize;
+        while done < dst.len() {
+            match self.file.read_at(&mut dst[done..], at + done as u64) {
+                Ok(0) => {
+                    return Err(StorageError::Corrupt {
+                        file: self.path.clone(),
+                        what: format!("ends inside partition {pid} (read at byte {at})"),
+                    })
+                }
+                Ok(n) => done += n,
+                Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(err) => return Err(StorageError::io(&self.path, err)),
+            }
         }
         Ok(())
     }
@@ -141,5 +174,14 @@ impl PartitionStore for FileStore {
     }
     fn io_mode(&self) -> IoMode {
         self.mode
+    }
+    fn read_span(
+        &self,
+        pid: u32,
+        offset: u64,
+        len: usize,
+        buf: &mut AlignedBuf,
+    ) -> Result<(), StorageError> {
+        self.extents.read_span(pid, offset, len, buf)
     }
 }

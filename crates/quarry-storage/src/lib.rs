@@ -33,6 +33,8 @@ pub mod files {
     pub const CENTROIDS: &str = "centroids.bin";
     pub const TABLE: &str = "partitions.bin";
     pub const DATA: &str = "data.bin";
+    /// Optional: crc32c of every 4 KiB page of `data.bin` (verifies partial reads).
+    pub const PAGE_CRCS: &str = "pages.crc32c";
 }
 
 /// Reads partitions of one index. Implementations differ only in how bytes reach
@@ -44,4 +46,19 @@ pub trait PartitionStore: Send + Sync {
     fn entry(&self, pid: u32) -> Option<&PartitionEntry>;
     fn num_partitions(&self) -> usize;
     fn io_mode(&self) -> IoMode;
+    /// Reads `len` bytes starting `offset` bytes into partition `pid`'s extent (both
+    /// multiples of [`ALIGN`], inside the extent) into `buf`, unverified: the extent
+    /// crc covers whole extents only, so callers verify pages themselves (graph-guided
+    /// partial reads check each 4 KiB page against the index's page checksums).
+    fn read_span(
+        &self,
+        pid: u32,
+        _offset: u64,
+        _len: usize,
+        _buf: &mut AlignedBuf,
+    ) -> Result<(), StorageError> {
+        Err(StorageError::Payload(format!(
+            "this partition store cannot read part of partition {pid}"
+        )))
+    }
 }

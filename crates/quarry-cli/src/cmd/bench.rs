@@ -9,7 +9,7 @@
 use crate::cmd::search::{self, BatchOrder, RouterKind, SearchReport};
 use crate::progress::Ui;
 use anyhow::{bail, Context, Result};
-use quarry_engine::{Index, IoMode, OpenOptions};
+use quarry_engine::{Index, IoMode, OpenOptions, SearchMode};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::fs::OpenOptions as FileOptions;
@@ -68,6 +68,12 @@ pub struct Args {
     /// How queries are cut into batches: centroid or input (file order).
     #[arg(long, default_value = "centroid")]
     pub order: BatchOrder,
+    /// How read partitions answer their queries: scan, graph, auto or partial (see `search --mode`).
+    #[arg(long, default_value = "scan")]
+    pub mode: SearchMode,
+    /// Comma-separated graph search breadths to sweep (graph modes; each nprobe x ef is a point).
+    #[arg(long, default_value = "64")]
+    pub ef: String,
     /// Name of this configuration in the results (default: the index directory's name).
     #[arg(long)]
     pub label: Option<String>,
@@ -88,6 +94,8 @@ struct Config {
     partitions: usize,
     io_threads: usize,
     order: BatchOrder,
+    mode: SearchMode,
+    ef: usize,
 }
 
 /// One line of results.jsonl.
@@ -126,6 +134,8 @@ struct Point {
     router_select_cpu_us_per_query: Option<f64>,
     route_us_per_query: f64,
     router_desc: String,
+    /// Share of (partition, batch) pairs answered by graph search.
+    graph_share: f64,
 }
 
 /// One point of a sweep.
@@ -175,6 +185,9 @@ const CSV_COLUMNS: &[&str] = &[
     "threads",
     "batch_size",
     "rss_mb",
+    "mode",
+    "ef",
+    "graph_share",
 ];
 
 pub fn run(a: Args, ui: &Ui) -> Result<()> {
@@ -222,6 +235,11 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
             _ => None,
         })
         .collect();
+    let efs = if a.mode == SearchMode::Scan {
+        vec![parse_list("--ef", &a.ef)?[0]]
+    } else {
+        parse_list("--ef", &a.ef)?
+    };
     let batch_sizes = parse_list("--batch-sizes", &a.batch_sizes)?;
     if a.k == 0 {
         bail!("--k must be at least 1");
@@ -255,25 +273,27 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
 
     print_header();
     for &s in &sweep {
-        let single = if a.single_limit > 0 {
-            Some(search::execute(
-                &search_args(&a, s, 1, Some(a.single_limit)),
-                ui,
-            )?)
-        } else {
-            None
-        };
-        for &batch_size in &batch_sizes {
-            let r = search::execute(&search_args(&a, s, batch_size, None), ui)?;
-            let p = point(&a, &label, partitions, s, &r, single.as_ref());
-            append_line(&jsonl, &serde_json::to_string(&p)?)?;
-            print_row(&p);
+        for &ef in &efs {
+            let single = if a.single_limit > 0 {
+                Some(search::execute(
+                    &search_args(&a, s, ef, 1, Some(a.single_limit)),
+                    ui,
+                )?)
+            } else {
+                None
+            };
+            for &batch_size in &batch_sizes {
+                let r = search::execute(&search_args(&a, s, ef, batch_size, None), ui)?;
+                let p = point(&a, &label, partitions, s, &r, single.as_ref());
+                append_line(&jsonl, &serde_json::to_string(&p)?)?;
+                print_row(&p);
+            }
         }
     }
     let rows = write_csv(&jsonl, &csv)?;
     eprintln!(
         "bench: {} points appended to {}; {} rows in {}",
-        sweep.len() * batch_sizes.len(),
+        sweep.len() * efs.len() * batch_sizes.len(),
         jsonl.display(),
         rows,
         csv.display()
@@ -334,7 +354,13 @@ fn parse_masses(s: &str) -> Result<Vec<f32>> {
         .collect()
 }
 
-fn search_args(a: &Args, s: Sweep, batch_size: usize, limit: Option<usize>) -> search::Args {
+fn search_args(
+    a: &Args,
+    s: Sweep,
+    ef: usize,
+    batch_size: usize,
+    limit: Option<usize>,
+) -> search::Args {
     let (nprobe, margin, target, cap) = match s {
         Sweep::Nprobe(n) => (n, 0.0, None, None),
         Sweep::Margin(m) => (a.max_nprobe.unwrap_or(1), m, None, a.max_nprobe),
@@ -364,6 +390,8 @@ fn search_args(a: &Args, s: Sweep, batch_size: usize, limit: Option<usize>) -> s
         limit,
         json: false,
         mlp_mass: mass,
+        mode: a.mode,
+        ef,
     }
 }
 
@@ -412,6 +440,8 @@ fn point(
             partitions,
             io_threads: a.io_threads,
             order: a.order,
+            mode: r.mode,
+            ef: r.ef,
         },
         k: r.k,
         queries: r.queries,
@@ -441,6 +471,7 @@ fn point(
         router_select_cpu_us_per_query: r.router_select_cpu_us_per_query,
         route_us_per_query: r.route_us_per_query,
         router_desc: r.router_desc.clone(),
+        graph_share: r.graph_share,
     }
 }
 
@@ -554,7 +585,7 @@ fn csv_cell(s: &str) -> String {
 
 fn print_header() {
     println!(
-        "{:<16} {:>6} {:>6} {:>7} {:>7} {:>7} {:>10} {:>9} {:>9} {:>9} {:>10} {:>10} {:>7}",
+        "{:<16} {:>6} {:>6} {:>7} {:>7} {:>7} {:>10} {:>9} {:>9} {:>9} {:>10} {:>10} {:>7} {:>7} {:>5} {:>6}",
         "label",
         "nprobe",
         "batch",
@@ -567,7 +598,10 @@ fn print_header() {
         "lat p99",
         "vectors/q",
         "KiB/q",
-        "parts/q"
+        "parts/q",
+        "mode",
+        "ef",
+        "graph%"
     );
 }
 
@@ -577,7 +611,7 @@ fn print_row(p: &Point) {
         None => "-".to_string(),
     };
     println!(
-        "{:<16} {:>6} {:>6} {:>7} {:>7} {:>7} {:>10.1} {:>9} {:>9} {:>9} {:>10.1} {:>10.1} {:>7.2}",
+        "{:<16} {:>6} {:>6} {:>7} {:>7} {:>7} {:>10.1} {:>9} {:>9} {:>9} {:>10.1} {:>10.1} {:>7.2} {:>7} {:>5} {:>6.1}",
         p.label,
         match (p.config.target_recall, p.config.margin) {
             (Some(t), _) => format!("t{t}"),
@@ -594,7 +628,10 @@ fn print_row(p: &Point) {
         opt(p.latency_ms_p99, 3),
         p.vectors_per_query,
         p.bytes_per_query / 1024.0,
-        p.partitions_per_query
+        p.partitions_per_query,
+        p.config.mode.name(),
+        p.config.ef,
+        100.0 * p.graph_share
     );
     // A sweep can be long: show each point as soon as it is measured.
     let _ = std::io::stdout().flush();

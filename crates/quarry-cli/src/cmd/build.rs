@@ -49,6 +49,9 @@ pub struct Args {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Also build per-partition HNSW graphs (as `quarry graph-build` with its defaults).
+    #[arg(long)]
+    pub graphs: bool,
 }
 
 pub fn run(a: Args, ui: &Ui) -> Result<()> {
@@ -70,6 +73,9 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
     } else {
         None
     };
+    if a.graphs {
+        crate::cmd::graph_build::build(&a.out, quarry_engine::HnswParams::default(), ui, a.json)?;
+    }
     let rss = peak_rss_mb();
     if a.json {
         let mut v = serde_json::to_value(&report)?;

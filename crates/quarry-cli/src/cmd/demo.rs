@@ -89,6 +89,8 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
                     limit: None,
                     json: false,
                     mlp_mass: None,
+                    mode: quarry_engine::SearchMode::Scan,
+                    ef: 64,
                 },
                 &Ui::new(false),
             )?;

@@ -48,7 +48,7 @@ pub fn run(a: Args) -> Result<()> {
                 "dir": a.index, "format_version": m.format_version, "dim": m.dim, "dtype": m.dtype,
                 "metric": m.metric, "num_vectors": m.num_vectors, "num_partitions": m.num_partitions,
                 "sizes": sizes, "data_bytes": data_bytes, "memory": mem, "build": m.build, "routers": m.routers,
-                "direct_read_mib_per_s": read_mib_s,
+                "direct_read_mib_per_s": read_mib_s, "graphs": idx.graph_memory(),
             })
         );
     } else {
@@ -64,12 +64,28 @@ pub fn run(a: Args) -> Result<()> {
             data_bytes as f64 / (1 << 20) as f64
         );
         println!(
-            "RAM open   {:.2} MiB centroids + {:.3} MiB table + up to {:.2} MiB read buffers = {:.2} MiB",
+            "RAM open   {:.2} MiB centroids + {:.3} MiB table + {:.2} MiB graphs + up to {:.2} MiB read buffers = {:.2} MiB",
             mem.centroids_bytes as f64 / (1 << 20) as f64,
             mem.partition_table_bytes as f64 / (1 << 20) as f64,
+            mem.graphs_bytes as f64 / (1 << 20) as f64,
             mem.read_buffers_max_bytes as f64 / (1 << 20) as f64,
             mem.total_bytes as f64 / (1 << 20) as f64
         );
+        match idx.graph_memory() {
+            Some(g) => println!(
+                "graphs     HNSW m {} ef_construction {} seed {}: {:.2} MiB RAM = {:.1} B/vector ({:.1} edges/vector), {:.1} KiB/partition mean, {:.1} KiB max; page checksums {:.2} MiB",
+                g.m,
+                g.ef_construction,
+                g.seed,
+                g.total_bytes as f64 / (1 << 20) as f64,
+                g.bytes_per_vector,
+                g.edges_per_vector,
+                g.bytes_per_partition_mean / 1024.0,
+                g.bytes_per_partition_max as f64 / 1024.0,
+                g.page_crc_bytes as f64 / (1 << 20) as f64
+            ),
+            None => println!("graphs     none (build with `quarry graph-build --index {}`)", a.index.display()),
+        }
         if let (Some((b, secs)), Some(r)) = (read, read_mib_s) {
             println!(
                 "read test  {:.1} MiB in {:.3}s = {r:.0} MiB/s (direct I/O, {} reads in flight)",

@@ -1,6 +1,9 @@
 pub mod bench;
 pub mod build;
+pub mod centroid_bench;
 pub mod demo;
+pub mod graph_build;
+pub mod graph_calibrate;
 pub mod gt;
 pub mod info;
 pub mod mlp_train;

@@ -2,7 +2,10 @@ use crate::progress::Ui;
 use crate::rss::peak_rss_mb;
 use anyhow::{bail, Result};
 use quarry_engine::learn::pruning_router;
-use quarry_engine::{BatchStats, Index, IoMode, OpenOptions, Progress, RouterSpec, SearchParams};
+use quarry_engine::{
+    BatchStats, GraphSearch, Index, IoMode, OpenOptions, Progress, RouterSpec, SearchMode,
+    SearchParams,
+};
 use quarry_formats::{read_ground_truth, read_queries, GroundTruth};
 use quarry_mlp::{load_router, MlpRouter, ProbeRule};
 use quarry_routing::{GbdtRouter, Router};
@@ -59,6 +62,15 @@ pub struct Args {
     /// Use only the first N queries.
     #[arg(long)]
     pub limit: Option<usize>,
+    /// How a read partition answers its queries: scan (GEMM over all its vectors),
+    /// graph (HNSW search of its graph), auto (per partition, by the cost model) or
+    /// partial (graph search reading only the 4 KiB pages it visits). Graph modes
+    /// need `quarry graph-build` first.
+    #[arg(long, default_value = "scan")]
+    pub mode: SearchMode,
+    /// Graph search breadth (candidates kept at the base level).
+    #[arg(long, default_value_t = 64)]
+    pub ef: usize,
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -122,6 +134,10 @@ pub struct SearchReport {
     /// The router as it described itself (margin chosen for a target, cap).
     pub router_desc: String,
     pub rss_mb: f64,
+    pub mode: SearchMode,
+    pub ef: usize,
+    /// Share of (partition, batch) pairs answered by graph search.
+    pub graph_share: f64,
 }
 
 pub fn run(a: Args, ui: &Ui) -> Result<()> {
@@ -138,7 +154,7 @@ pub fn execute(a: &Args, ui: &Ui) -> Result<SearchReport> {
     if a.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
-    let index = Index::open(
+    let mut index = Index::open(
         &a.index,
         OpenOptions {
             io: a.io,
@@ -146,6 +162,10 @@ pub fn execute(a: &Args, ui: &Ui) -> Result<SearchReport> {
             ..Default::default()
         },
     )?;
+    index.set_graph_search(GraphSearch {
+        mode: a.mode,
+        ef: a.ef,
+    })?;
     let mut q = read_queries(&a.queries)?;
     if q.dim != index.dim() {
         bail!(
@@ -280,7 +300,7 @@ pub fn execute(a: &Args, ui: &Ui) -> Result<SearchReport> {
             "index": a.index, "router": router_json, "nprobe": a.nprobe, "io_threads": a.io_threads, "order": a.order,
             "router_kind": a.router, "margin": gbdt.as_ref().filter(|_| a.target_recall.is_none()).map(|g| g.margin()),
             "target_recall": a.target_recall, "max_nprobe": gbdt.as_ref().map(|g| g.max_nprobe()),
-            "mlp_mass": a.mlp_mass,
+            "mlp_mass": a.mlp_mass, "mode": a.mode, "ef": a.ef,
         }),
         k: a.k,
         queries: q.n,
@@ -320,6 +340,9 @@ pub fn execute(a: &Args, ui: &Ui) -> Result<SearchReport> {
         route_us_per_query: total.route.as_secs_f64() * 1e6 / n,
         router_desc: router.describe(),
         rss_mb: peak_rss_mb(),
+        mode: a.mode,
+        ef: a.ef,
+        graph_share: total.graph_searches as f64 / total.partitions_read.max(1) as f64,
     })
 }
 
@@ -360,9 +383,17 @@ fn print_table(r: &SearchReport) {
         r.partitions_per_query, r.partitions_read_per_query
     );
     println!(
-        "vectors / query      {:.1} scanned, {:.1} read",
+        "vectors / query      {:.1} distance computations, {:.1} read",
         r.vectors_per_query, r.vectors_read_per_query
     );
+    if r.mode != SearchMode::Scan {
+        println!(
+            "mode                 {} (ef {}), {:.1}% of partition searches by graph",
+            r.mode.name(),
+            r.ef,
+            100.0 * r.graph_share
+        );
+    }
     println!(
         "bytes / query        {:.0}  ({:.1} MiB/s read)",
         r.bytes_per_query, r.read_mib_per_s

@@ -1,0 +1,257 @@
+//! Graph-guided partial reads (DiskANN's trade): instead of the whole partition, read
+//! only the 4 KiB pages holding the vectors a graph search visits. Each hop asks for
+//! all its unvisited neighbours at once; their missing pages are read in aligned runs
+//! of consecutive pages (one I/O per run, direct I/O like every other read) and each
+//! page is verified against the index's page checksums before use. Pages stay cached
+//! for the rest of the batch, so the queries a batch routes to one partition share
+//! them. Ids sit apart from vectors in an extent (all ids first), so the ids of the
+//! final top-k are fetched the same way.
+
+use crate::EngineError;
+use quarry_graph::{Graph, GraphError, SearchScratch, VectorAccess};
+use quarry_kernels::{simd, DType, Element, Metric, Neighbor};
+use quarry_storage::{AlignedBuf, PartitionEntry, PartitionStore, StorageError, ALIGN};
+use std::path::Path;
+
+/// What a partition's partial reads cost.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct PartialCost {
+    pub bytes: u64,
+    pub ios: u64,
+    pub pages: u64,
+    /// Distinct vectors whose distances were evaluated.
+    pub vectors: u64,
+}
+
+/// A partition seen through page reads.
+pub(crate) struct PageReader<'a> {
+    store: &'a dyn PartitionStore,
+    data_path: &'a Path,
+    pid: u32,
+    entry: PartitionEntry,
+    dim: usize,
+    dtype: DType,
+    metric: Metric,
+    norms: Option<&'a [f32]>,
+    /// crc32c of every page of data.bin.
+    page_crcs: &'a [u32],
+    /// Extent page -> slot in `pages` (u32::MAX: not read yet).
+    slot_of: Vec<u32>,
+    pages: Vec<u8>,
+    io_buf: AlignedBuf,
+    /// One vector's bytes, 8-byte aligned (f32 rows may straddle two cached pages).
+    row: Vec<u64>,
+    want: Vec<u32>,
+    seen: Vec<bool>,
+    pub cost: PartialCost,
+}
+
+impl<'a> PageReader<'a> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: &'a dyn PartitionStore,
+        data_path: &'a Path,
+        pid: u32,
+        dim: usize,
+        dtype: DType,
+        metric: Metric,
+        norms: Option<&'a [f32]>,
+        page_crcs: &'a [u32],
+    ) -> Result<Self, EngineError> {
+        let entry = *store.entry(pid).ok_or(StorageError::NoSuchPartition {
+            pid,
+            count: store.num_partitions(),
+        })?;
+        let pages = (entry.length / ALIGN as u64) as usize;
+        Ok(PageReader {
+            store,
+            data_path,
+            pid,
+            entry,
+            dim,
+            dtype,
+            metric,
+            norms,
+            page_crcs,
+            slot_of: vec![u32::MAX; pages],
+            pages: Vec::new(),
+            io_buf: AlignedBuf::new(),
+            row: vec![0; (dim * dtype.size()).div_ceil(8)],
+            want: Vec::new(),
+            seen: vec![false; entry.count as usize],
+            cost: PartialCost::default(),
+        })
+    }
+
+    fn row_bytes(&self) -> usize {
+        self.dim * self.dtype.size()
+    }
+
+    /// Byte range of local vector `i` inside the extent.
+    fn vector_span(&self, i: u32) -> (usize, usize) {
+        let start = self.entry.count as usize * 8 + i as usize * self.row_bytes();
+        (start, start + self.row_bytes())
+    }
+
+    /// Makes sure every page overlapping the byte ranges `spans` is cached.
+    fn fetch(&mut self, spans: impl Iterator<Item = (usize, usize)>) -> Result<(), StorageError> {
+        self.want.clear();
+        for (a, b) in spans {
+            for p in a / ALIGN..=(b - 1) / ALIGN {
+                if self.slot_of[p] == u32::MAX {
+                    self.want.push(p as u32);
+                }
+            }
+        }
+        self.want.sort_unstable();
+        self.want.dedup();
+        let want = std::mem::take(&mut self.want);
+        let mut i = 0;
+        while i < want.len() {
+            let mut j = i + 1;
+            while j < want.len() && want[j] == want[j - 1] + 1 {
+                j += 1;
+            }
+            let (first, count) = (want[i] as usize, j - i);
+            let mut buf = std::mem::take(&mut self.io_buf);
+            self.store
+                .read_span(self.pid, (first * ALIGN) as u64, count * ALIGN, &mut buf)?;
+            self.cost.ios += 1;
+            self.cost.bytes += (count * ALIGN) as u64;
+            self.cost.pages += count as u64;
+            for (k, page) in buf.as_slice().chunks_exact(ALIGN).enumerate() {
+                let p = first + k;
+                let global = (self.entry.offset / ALIGN as u64) as usize + p;
+                let want_crc = self.page_crcs[global];
+                let got = crc32c::crc32c(page);
+                if got != want_crc {
+                    return Err(StorageError::Corrupt {
+                        file: self.data_path.to_path_buf(),
+                        what: format!(
+                            "page {p} of partition {} (byte {}) fails its page checksum \
+                             (crc32c {got:08x}, expected {want_crc:08x})",
+                            self.pid,
+                            self.entry.offset + (p * ALIGN) as u64
+                        ),
+                    });
+                }
+                self.slot_of[p] = (self.pages.len() / ALIGN) as u32;
+                self.pages.extend_from_slice(page);
+            }
+            self.io_buf = buf;
+            i = j;
+        }
+        self.want = want;
+        Ok(())
+    }
+
+    /// Copies extent bytes `a..b` (already cached) into `out`.
+    fn copy(&self, a: usize, b: usize, out: &mut [u8]) {
+        let mut at = a;
+        while at < b {
+            let p = at / ALIGN;
+            let in_page = at % ALIGN;
+            let n = (ALIGN - in_page).min(b - at);
+            let slot = self.slot_of[p] as usize * ALIGN;
+            out[at - a..at - a + n]
+                .copy_from_slice(&self.pages[slot + in_page..slot + in_page + n]);
+            at += n;
+        }
+    }
+
+    /// Global ids of local vectors `locals` (reads their id pages).
+    pub fn ids(&mut self, locals: &[u32]) -> Result<Vec<u64>, StorageError> {
+        self.fetch(locals.iter().map(|&i| (i as usize * 8, i as usize * 8 + 8)))?;
+        Ok(locals
+            .iter()
+            .map(|&i| {
+                let mut b = [0u8; 8];
+                self.copy(i as usize * 8, i as usize * 8 + 8, &mut b);
+                u64::from_le_bytes(b)
+            })
+            .collect())
+    }
+
+    fn distance_typed<T: Element>(&mut self, q: &[f32], q_norm: f32, i: u32) -> f32 {
+        let (a, b) = self.vector_span(i);
+        let len = b - a;
+        let mut row = std::mem::take(&mut self.row);
+        // SAFETY: `row` is a live Vec<u64> of at least `len` bytes; u8 has no alignment.
+        let bytes = unsafe { std::slice::from_raw_parts_mut(row.as_mut_ptr() as *mut u8, len) };
+        self.copy(a, b, bytes);
+        let x: &[T] = T::cast_slice(bytes).expect("8-byte aligned row");
+        let x_norm = self.norms.map_or(0.0, |n| n[i as usize]);
+        let d = quarry_graph_pair(self.metric, q, q_norm, x, x_norm);
+        self.row = row;
+        d
+    }
+}
+
+fn quarry_graph_pair<T: Element>(m: Metric, q: &[f32], qn: f32, x: &[T], xn: f32) -> f32 {
+    use quarry_kernels::metric::cosine_from_parts;
+    match m {
+        Metric::L2 => simd::l2_sq(q, x),
+        Metric::InnerProduct => -simd::dot(q, x),
+        Metric::Cosine => cosine_from_parts(simd::dot(q, x), qn, xn),
+    }
+}
+
+impl VectorAccess for PageReader<'_> {
+    fn len(&self) -> usize {
+        self.entry.count as usize
+    }
+    fn distances(&mut self, q: &[f32], ids: &[u32], out: &mut Vec<f32>) -> Result<(), GraphError> {
+        let spans: Vec<(usize, usize)> = ids.iter().map(|&i| self.vector_span(i)).collect();
+        self.fetch(spans.into_iter())
+            .map_err(|e| GraphError::Access(e.to_string()))?;
+        let q_norm = if self.metric == Metric::Cosine {
+            simd::norm_sq(q)
+        } else {
+            0.0
+        };
+        for &i in ids {
+            if !std::mem::replace(&mut self.seen[i as usize], true) {
+                self.cost.vectors += 1;
+            }
+            let d = match self.dtype {
+                DType::F32 => self.distance_typed::<f32>(q, q_norm, i),
+                DType::U8 => self.distance_typed::<u8>(q, q_norm, i),
+                DType::I8 => self.distance_typed::<i8>(q, q_norm, i),
+            };
+            out.push(d);
+        }
+        Ok(())
+    }
+}
+
+/// Graph search of `qs` over partition `pid` through page reads.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn search_partial(
+    reader: &mut PageReader<'_>,
+    graph: &Graph,
+    queries: &[f32],
+    qs: &[u32],
+    dim: usize,
+    k: usize,
+    ef: usize,
+) -> Result<(Vec<Vec<Neighbor>>, Vec<u64>), EngineError> {
+    let mut s = SearchScratch::default();
+    let mut lists = Vec::with_capacity(qs.len());
+    let mut dists = Vec::with_capacity(qs.len());
+    for &qi in qs {
+        let q = &queries[qi as usize * dim..(qi as usize + 1) * dim];
+        let before = s.stats.distances;
+        let found = graph.search(reader, q, k, ef, &mut s)?;
+        dists.push(s.stats.distances - before);
+        let locals: Vec<u32> = found.iter().map(|f| f.1).collect();
+        let ids = reader.ids(&locals)?;
+        lists.push(
+            found
+                .iter()
+                .zip(ids)
+                .map(|(f, id)| Neighbor { id, dist: f.0 })
+                .collect(),
+        );
+    }
+    Ok((lists, dists))
+}
