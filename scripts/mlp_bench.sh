@@ -44,7 +44,7 @@ run_dataset() {
   done
   "$Q" --quiet bench --index "$dir/mlp-$parts" --nprobe "$nprobes" --router mlp --label mlp "${common[@]}"
   "$Q" --quiet bench --index "$dir/mlpdup-$parts" --nprobe "$nprobes" --router mlp --label mlp+dup "${common[@]}"
-  "$Q" --quiet bench --index "$dir/mlpdup-$parts" --nprobe 64 --router mlp --mlp-mass 0.5,0.7,0.8,0.9,0.95,0.98,0.99 \
+  "$Q" --quiet bench --index "$dir/mlpdup-$parts" --nprobe 64 --router mlp --mlp-mass 0.5,0.7,0.8,0.9,0.95,0.98,0.99,0.995,0.999 \
     --label mlp+dup-mass "${common[@]}"
   "$Q" plot --input "$out/results.jsonl" --out-dir "$out" --title "$ds" --k 10
 }
