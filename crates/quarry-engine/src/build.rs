@@ -195,6 +195,7 @@ pub fn build_index(
 /// gathered in groups whose payload fits the budget; each group is one pass over
 /// the source, so memory stays bounded whatever the collection size. `extras` are
 /// further (id, partition) placements sorted by id (replicas); `sizes` counts them.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn write_partitions(
     src: &dyn VectorSource,
     part_of: &[u32],

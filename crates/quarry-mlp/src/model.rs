@@ -172,7 +172,7 @@ impl Mlp {
     /// Partition probabilities of raw queries, row-major nq x partitions.
     pub fn probabilities(&self, queries: &[f32]) -> Result<Vec<f32>, MlpError> {
         let dim = self.cfg.dim;
-        if queries.len() % dim != 0 {
+        if !queries.len().is_multiple_of(dim) {
             return Err(MlpError::BadConfig(format!(
                 "query block of {} values is not a multiple of the model's {dim} dimensions",
                 queries.len()

@@ -309,14 +309,17 @@ fn gaussian(rng: &mut ChaCha8Rng) -> f32 {
     (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
 }
 
+/// Per query: (top-1 partition, its probability, the neighbour's most probable holder).
+type Prediction = (u32, f32, u32);
+
 /// For the given queries: how many have their neighbour in the top-1 partition, and
-/// per query (top-1 partition, its probability, best holder by probability).
+/// each one's `Prediction`.
 fn top1_hits(
     model: &Mlp,
     set: &TrainingSet,
     which: &[usize],
     holders: &Holders,
-) -> Result<(usize, Vec<(u32, f32, u32)>), MlpError> {
+) -> Result<(usize, Vec<Prediction>), MlpError> {
     let dim = set.dim;
     let p = model.cfg.partitions;
     let mut hits = 0;
