@@ -13,8 +13,8 @@ mod groundtruth;
 mod index;
 pub mod learn;
 mod params;
-mod placement;
 mod partial;
+mod placement;
 mod stats;
 
 pub use build::{build_index, BuildConfig, BuildReport};

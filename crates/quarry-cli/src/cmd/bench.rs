@@ -145,7 +145,10 @@ enum Sweep {
     Margin(f32),
     Target(f32),
     /// MLP: probe until the probabilities reach the mass, at most `cap` partitions.
-    Mass { mass: f32, cap: usize },
+    Mass {
+        mass: f32,
+        cap: usize,
+    },
 }
 
 /// CSV columns in this order first; any other keys found in the jsonl follow, sorted.
@@ -337,21 +340,14 @@ fn parse_floats(flag: &str, s: &str) -> Result<Vec<f32>> {
 
 /// Parses a comma-separated list of probability masses in (0, 1].
 fn parse_masses(s: &str) -> Result<Vec<f32>> {
-    let items: Vec<&str> = s
-        .split(',')
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .collect();
-    if items.is_empty() {
+    let masses = parse_floats("--mlp-mass", s)?;
+    if masses.is_empty() {
         bail!("--mlp-mass is empty; give comma-separated values such as 0.5,0.9,0.99");
     }
-    items
-        .iter()
-        .map(|t| match t.parse::<f32>() {
-            Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
-            _ => bail!("--mlp-mass: '{t}' is not a probability in (0, 1]; give values such as 0.5,0.9,0.99"),
-        })
-        .collect()
+    if let Some(m) = masses.iter().find(|&&m| !(m > 0.0 && m <= 1.0)) {
+        bail!("--mlp-mass: {m} is not a probability in (0, 1]; give values such as 0.5,0.9,0.99");
+    }
+    Ok(masses)
 }
 
 fn search_args(
@@ -635,4 +631,23 @@ fn print_row(p: &Point) {
     );
     // A sweep can be long: show each point as soon as it is measured.
     let _ = std::io::stdout().flush();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_floats, parse_masses};
+
+    #[test]
+    fn lists_of_numbers_and_masses() {
+        assert_eq!(
+            parse_floats("--margins", "-1, 0.5,").unwrap(),
+            vec![-1.0, 0.5]
+        );
+        assert!(parse_floats("--margins", "x").is_err());
+        assert!(parse_floats("--margins", "inf").is_err());
+        assert_eq!(parse_masses("0.5,1").unwrap(), vec![0.5, 1.0]);
+        for bad in ["", "0", "1.5", "-0.2", "nan", "a"] {
+            assert!(parse_masses(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -199,7 +199,11 @@ pub fn execute(a: &Args, ui: &Ui) -> Result<SearchReport> {
     if a.spann_eps.is_some() && a.router != RouterKind::Fixed {
         bail!(
             "--spann-eps and --router {} exclude each other",
-            if a.router == RouterKind::Gbdt { "gbdt" } else { "mlp" }
+            if a.router == RouterKind::Gbdt {
+                "gbdt"
+            } else {
+                "mlp"
+            }
         );
     }
     let gbdt: Option<GbdtRouter> = match a.router {
