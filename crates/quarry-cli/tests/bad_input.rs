@@ -334,7 +334,7 @@ fn headers_promising_billions_of_vectors_fail_fast_without_allocating() {
     let mut npy = b"\x93NUMPY\x01\x00".to_vec();
     let mut h =
         "{'descr': '<f4', 'fortran_order': False, 'shape': (3000000000, 128), }".to_string();
-    while (10 + h.len() + 1) % 64 != 0 {
+    while !(10 + h.len() + 1).is_multiple_of(64) {
         h.push(' ');
     }
     h.push('\n');

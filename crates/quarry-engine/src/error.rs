@@ -48,7 +48,7 @@ pub(crate) fn check_query_block(queries: &[f32], dim: usize, k: usize) -> Result
     if queries.is_empty() {
         return Err(EngineError::EmptyBatch);
     }
-    if queries.len() % dim != 0 {
+    if !queries.len().is_multiple_of(dim) {
         return Err(EngineError::BatchShape {
             len: queries.len(),
             dim,

@@ -185,7 +185,7 @@ impl Index {
         queries: &[f32],
         batch_size: usize,
     ) -> Result<Vec<Vec<u32>>, EngineError> {
-        if queries.len() % self.dim() != 0 {
+        if !queries.len().is_multiple_of(self.dim()) {
             return Err(EngineError::BatchShape {
                 len: queries.len(),
                 dim: self.dim(),

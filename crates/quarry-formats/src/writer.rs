@@ -97,7 +97,7 @@ impl BinWriter {
                 format!("appending {dtype} data to a {} file", self.dtype),
             ));
         }
-        if elems % self.dim != 0 {
+        if !elems.is_multiple_of(self.dim) {
             return Err(FormatError::invalid(
                 &self.path,
                 format!(
@@ -218,7 +218,7 @@ fn check_width(path: &Path, what: &str, w: usize) -> Result<(), FormatError> {
 /// Ids are stored as int32 and the readers reject empty files, so check both here.
 fn check_ids(path: &Path, k: usize, ids: &[u32]) -> Result<(), FormatError> {
     check_width(path, "k", k)?;
-    if ids.is_empty() || ids.len() % k != 0 {
+    if ids.is_empty() || !ids.len().is_multiple_of(k) {
         return Err(FormatError::invalid(
             path,
             format!(

@@ -23,7 +23,7 @@ impl CentroidIndex {
     /// results are, so the nearest centroid is the one most likely to hold neighbours.
     pub fn new(centroids: Vec<f32>, dim: usize, metric: Metric) -> Self {
         assert!(
-            dim > 0 && centroids.len() % dim == 0,
+            dim > 0 && centroids.len().is_multiple_of(dim),
             "centroid buffer is k x dim"
         );
         CentroidIndex {
@@ -80,7 +80,7 @@ impl CentroidIndex {
     /// The `top` nearest partitions of every query. Ties break by partition id so the
     /// ranking is deterministic.
     pub fn rank(&self, queries: &[f32], top: usize) -> Result<RankedPartitions, RoutingError> {
-        if queries.len() % self.dim != 0 {
+        if !queries.len().is_multiple_of(self.dim) {
             return Err(RoutingError::Shape {
                 got: queries.len(),
                 dim: self.dim,

@@ -57,8 +57,8 @@ pub fn decode(
             crc32c: u32::from_le_bytes(r[24..28].try_into().expect("4 bytes")),
         };
         let align = crate::ALIGN as u64;
-        if e.offset % align != 0
-            || e.length % align != 0
+        if !e.offset.is_multiple_of(align)
+            || !e.length.is_multiple_of(align)
             || e.offset
                 .checked_add(e.length)
                 .is_none_or(|end| end > data_len)

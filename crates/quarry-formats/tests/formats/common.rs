@@ -60,7 +60,7 @@ pub fn bin(n: u32, d: u32, payload: &[u8]) -> Vec<u8> {
 pub fn npy_with(version: u8, dict: &str, payload: &[u8]) -> Vec<u8> {
     let pre = if version == 1 { 10 } else { 12 };
     let mut header = dict.to_string();
-    while (pre + header.len() + 1) % 64 != 0 {
+    while !(pre + header.len() + 1).is_multiple_of(64) {
         header.push(' ');
     }
     header.push('\n');
