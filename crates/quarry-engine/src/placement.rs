@@ -16,12 +16,12 @@ use std::path::{Path, PathBuf};
 pub type Holders = Vec<Vec<u32>>;
 
 impl Index {
-    /// Reads every partition once (verified) and lists, per vector id, the
-    /// partitions that store it. (The manifest's `num_vectors` counts stored copies,
-    /// so with replicas it exceeds the distinct ids; the list ends at the largest id.)
-    pub fn holders(&self) -> Result<Holders, EngineError> {
-        let n = self.len() as usize;
-        let mut holders: Holders = Vec::new();
+    /// Reads every partition once through the search I/O pool (each extent verified)
+    /// and calls `f(id, partition)` for every stored vector, in disk order of arrival.
+    pub(crate) fn for_each_stored_id(
+        &self,
+        mut f: impl FnMut(u64, u32) -> Result<(), EngineError>,
+    ) -> Result<(), EngineError> {
         let pids: Vec<u32> = (0..self.num_partitions() as u32).collect();
         for loaded in self
             .pool
@@ -32,18 +32,30 @@ impl Index {
             let view =
                 PartitionView::parse(loaded.buf.as_slice(), count, self.dim(), self.dtype())?;
             for id in view.ids() {
-                if id as usize >= n {
-                    return Err(EngineError::BadBuild(format!(
-                        "partition {} holds id {id} but the index stores {n} vectors",
-                        loaded.pid
-                    )));
-                }
-                if holders.len() <= id as usize {
-                    holders.resize(id as usize + 1, Vec::new());
-                }
-                holders[id as usize].push(loaded.pid);
+                f(id, loaded.pid)?;
             }
         }
+        Ok(())
+    }
+
+    /// Reads every partition once (verified) and lists, per vector id, the
+    /// partitions that store it. (The manifest's `num_vectors` counts stored copies,
+    /// so with replicas it exceeds the distinct ids; the list ends at the largest id.)
+    pub fn holders(&self) -> Result<Holders, EngineError> {
+        let n = self.len() as usize;
+        let mut holders: Holders = Vec::new();
+        self.for_each_stored_id(|id, pid| {
+            if id as usize >= n {
+                return Err(EngineError::BadBuild(format!(
+                    "partition {pid} holds id {id} but the index stores {n} vectors"
+                )));
+            }
+            if holders.len() <= id as usize {
+                holders.resize(id as usize + 1, Vec::new());
+            }
+            holders[id as usize].push(pid);
+            Ok(())
+        })?;
         for h in &mut holders {
             h.sort_unstable();
         }

@@ -1,7 +1,6 @@
 //! Which partition(s) hold each vector id: read once from the partition extents.
 
 use crate::{EngineError, Index};
-use quarry_storage::PartitionView;
 use std::collections::HashMap;
 
 /// id -> partitions holding it. Nearly every id sits in exactly one partition
@@ -52,19 +51,10 @@ impl PartitionMap {
             primary: vec![NONE; index.len() as usize],
             extra: HashMap::new(),
         };
-        let pids: Vec<u32> = (0..index.num_partitions() as u32).collect();
-        for loaded in index
-            .pool
-            .stream(index.store.clone(), &pids, index.opts.read_ahead)
-        {
-            let loaded = loaded?;
-            let count = index.table[loaded.pid as usize].count as usize;
-            let view =
-                PartitionView::parse(loaded.buf.as_slice(), count, index.dim(), index.dtype())?;
-            for id in view.ids() {
-                m.insert(id, loaded.pid);
-            }
-        }
+        index.for_each_stored_id(|id, pid| {
+            m.insert(id, pid);
+            Ok(())
+        })?;
         Ok(m)
     }
 }
