@@ -20,7 +20,8 @@ impl Ui {
     /// A line of text above the bar (training loss, say).
     pub fn note(&self, msg: &str) {
         match self.bar.lock().expect("progress lock").as_ref() {
-            Some(b) if self.enabled => b.println(msg),
+            // A hidden bar (stderr not a terminal) drops println: write directly.
+            Some(b) if self.enabled && !b.is_hidden() => b.println(msg),
             _ => eprintln!("{msg}"),
         }
     }

@@ -174,6 +174,7 @@ pub fn build_index(
         "sizes": sizes,
         "clustering": if cfg.metric == Metric::Cosine { "spherical balanced k-means" } else { "balanced k-means (L2)" },
     });
+    writer.set_distinct_vectors(n as u64);
     let dir = writer.finish(build, Vec::new())?;
     Ok(BuildReport {
         dir,

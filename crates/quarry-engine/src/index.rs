@@ -144,7 +144,14 @@ impl Index {
     pub fn metric(&self) -> Metric {
         self.manifest.metric
     }
+    /// Distinct vectors (ids) in the index; copies of replicated vectors count once.
     pub fn len(&self) -> u64 {
+        self.manifest
+            .distinct_vectors
+            .unwrap_or(self.manifest.num_vectors)
+    }
+    /// Stored vectors, copies included (what a full scan reads).
+    pub fn stored_vectors(&self) -> u64 {
         self.manifest.num_vectors
     }
     pub fn is_empty(&self) -> bool {

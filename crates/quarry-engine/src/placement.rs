@@ -39,8 +39,7 @@ impl Index {
     }
 
     /// Reads every partition once (verified) and lists, per vector id, the
-    /// partitions that store it. (The manifest's `num_vectors` counts stored copies,
-    /// so with replicas it exceeds the distinct ids; the list ends at the largest id.)
+    /// partitions that store it; the list ends at the largest id.
     pub fn holders(&self) -> Result<Holders, EngineError> {
         let n = self.len() as usize;
         let mut holders: Holders = Vec::new();
@@ -152,6 +151,7 @@ pub fn rewrite_with_copies(
         m.insert("duplication".into(), note);
         m.insert("copies".into(), extras.len().into());
     }
+    writer.set_distinct_vectors(n as u64);
     let dir = writer.finish(build, Vec::new())?;
     Ok(RewriteReport {
         dir,

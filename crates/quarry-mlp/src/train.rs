@@ -31,6 +31,12 @@ pub struct TrainConfig {
     pub holdout: f32,
     /// Add the learned centroid-distance prior to the logits (see `MlpConfig`).
     pub centroid_prior: bool,
+    /// AdamW decoupled weight decay.
+    pub weight_decay: f64,
+    /// Keep the weights of the epoch with the best held-out top-1 hit rate (per
+    /// duplication phase) instead of the last epoch's: early stopping without
+    /// stopping, because later epochs can still win after a plateau.
+    pub keep_best: bool,
 }
 
 impl Default for TrainConfig {
@@ -47,6 +53,8 @@ impl Default for TrainConfig {
             dup_cap: 0.1,
             holdout: 0.05,
             centroid_prior: true,
+            weight_decay: 0.0,
+            keep_best: true,
         }
     }
 }
@@ -55,6 +63,8 @@ impl Default for TrainConfig {
 pub struct EpochLog {
     pub epoch: usize,
     pub loss: f64,
+    /// Top-1 hit rate on the held-out training queries after this epoch.
+    pub holdout_top1: f64,
     pub secs: f64,
 }
 
@@ -162,7 +172,7 @@ pub fn train(
 
     let params = ParamsAdamW {
         lr: cfg.lr,
-        weight_decay: 0.0,
+        weight_decay: cfg.weight_decay,
         ..Default::default()
     };
     let mut opt = AdamW::new(model.vars().to_vec(), params)?;
@@ -171,6 +181,8 @@ pub fn train(
     progress.stage("train mlp", cfg.epochs as u64);
     let mut batch_x = Vec::with_capacity(cfg.batch * dim);
     let mut batch_y = Vec::with_capacity(cfg.batch);
+    // Best held-out top-1 of the current duplication phase and its weights.
+    let mut best: Option<(f64, Vec<Tensor>)> = None;
     for epoch in 1..=cfg.epochs {
         let t = Instant::now();
         fit.shuffle(&mut rng);
@@ -194,15 +206,26 @@ pub fn train(
             loss_sum += loss.to_scalar::<f32>()? as f64 * b.len() as f64;
             seen += b.len();
         }
+        let (held_hits, _) = top1_hits(&model, set, &held, &holders)?;
+        let held_top1 = held_hits as f64 / held.len().max(1) as f64;
+        if cfg.keep_best && !held.is_empty() && best.as_ref().is_none_or(|(b, _)| held_top1 > *b) {
+            best = Some((held_top1, snapshot(&model)?));
+        }
         let log = EpochLog {
             epoch,
             loss: loss_sum / seen as f64,
+            holdout_top1: held_top1,
             secs: t.elapsed().as_secs_f64(),
         };
         on_epoch(&log);
         logs.push(log);
         progress.advance(1);
         if cfg.dup_every > 0 && epoch % cfg.dup_every == 0 {
+            // Duplicate where the best model of this phase misses; the next phase's
+            // best is judged against the new holders.
+            if let Some((_, w)) = best.take() {
+                restore(&model, &w)?;
+            }
             let round = duplicate(
                 &model,
                 set,
@@ -216,6 +239,9 @@ pub fn train(
             )?;
             rounds.push(round);
         }
+    }
+    if let Some((_, w)) = best.take() {
+        restore(&model, &w)?;
     }
     let (hits, _) = top1_hits(&model, set, &held, &holders)?;
     copies.sort_unstable();
@@ -232,6 +258,21 @@ pub fn train(
     })
 }
 
+fn snapshot(model: &Mlp) -> Result<Vec<Tensor>, MlpError> {
+    Ok(model
+        .vars()
+        .iter()
+        .map(|v| v.as_tensor().copy())
+        .collect::<Result<_, _>>()?)
+}
+
+fn restore(model: &Mlp, weights: &[Tensor]) -> Result<(), MlpError> {
+    for (v, w) in model.vars().iter().zip(weights) {
+        v.set(w)?;
+    }
+    Ok(())
+}
+
 fn check_settings(cfg: &TrainConfig) -> Result<(), MlpError> {
     let bad = |m: String| Err(MlpError::BadConfig(m));
     if cfg.epochs == 0 || cfg.batch == 0 || cfg.hidden == 0 {
@@ -239,6 +280,12 @@ fn check_settings(cfg: &TrainConfig) -> Result<(), MlpError> {
     }
     if !(cfg.lr.is_finite() && cfg.lr > 0.0) {
         return bad(format!("--lr must be a positive number, got {}", cfg.lr));
+    }
+    if !(cfg.weight_decay.is_finite() && cfg.weight_decay >= 0.0) {
+        return bad(format!(
+            "--weight-decay must be >= 0, got {}",
+            cfg.weight_decay
+        ));
     }
     if !(cfg.noise.is_finite() && cfg.noise >= 0.0) {
         return bad(format!("--noise must be >= 0, got {}", cfg.noise));

@@ -250,6 +250,7 @@ fn duplicated_index_holds_the_copies_and_returns_each_id_once() {
     let dup = Index::open(&dup_dir, OpenOptions::default()).unwrap();
     let total: u64 = dup.partition_sizes().iter().sum();
     assert_eq!(total, 10_000 + tr.copies.len() as u64);
+    assert_eq!((dup.len(), dup.stored_vectors()), (10_000, total));
     let h = dup.holders().unwrap();
     for &(id, p) in &tr.copies {
         assert!(h[id as usize].contains(&p) && h[id as usize].len() >= 2);
@@ -280,6 +281,8 @@ fn closure_replication_build_is_exact_when_probing_everything() {
     let total: u64 = index.partition_sizes().iter().sum();
     let replicas = index.manifest().build["replicas"].as_u64().unwrap();
     assert!(replicas > 0 && total == 10_000 + replicas);
+    // Copies are stored vectors, not more vectors: k is bounded by the distinct ids.
+    assert_eq!((index.len(), index.stored_vectors()), (10_000, total));
     let h = index.holders().unwrap();
     let bad: Vec<_> = h
         .iter()

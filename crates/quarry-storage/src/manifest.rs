@@ -31,7 +31,13 @@ pub struct Manifest {
     pub dim: usize,
     pub dtype: DType,
     pub metric: Metric,
+    /// Stored vectors: with replicas or duplicates, copies count (the partition
+    /// counts add up to it).
     pub num_vectors: u64,
+    /// Distinct vector ids when copies are stored (replicated or duplicated indexes);
+    /// absent when every vector is stored once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distinct_vectors: Option<u64>,
     pub num_partitions: usize,
     /// Build parameters as the engine recorded them (seed, balance eps, ...).
     pub build: serde_json::Value,
@@ -190,6 +196,7 @@ mod tests {
             dtype: DType::F32,
             metric: Metric::L2,
             num_vectors: 300,
+            distinct_vectors: None,
             num_partitions: 4,
             build: serde_json::json!({"seed": 42, "balance_eps": 0.1, "sizes": [75, 75, 75, 75]}),
             routers: vec![],

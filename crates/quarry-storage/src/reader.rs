@@ -47,6 +47,15 @@ impl IndexFiles {
                 what: "partition counts do not add up to the manifest's vector count".into(),
             });
         }
+        if manifest
+            .distinct_vectors
+            .is_some_and(|d| d > manifest.num_vectors)
+        {
+            return Err(StorageError::Corrupt {
+                file: dir.join(files::MANIFEST),
+                what: "more distinct vectors than stored vectors".into(),
+            });
+        }
         let cbytes = read_verified(dir, &manifest, files::CENTROIDS)?;
         let want = manifest
             .num_partitions

@@ -29,6 +29,7 @@ pub struct IndexWriter {
     table: Vec<PartitionEntry>,
     files: BTreeMap<String, FileEntry>,
     extent: Vec<u8>,
+    distinct_vectors: Option<u64>,
 }
 
 impl IndexWriter {
@@ -71,6 +72,7 @@ impl IndexWriter {
             table: Vec::new(),
             files: BTreeMap::new(),
             extent: Vec::new(),
+            distinct_vectors: None,
         })
     }
 
@@ -127,6 +129,12 @@ impl IndexWriter {
     }
 
     /// Writes the table and the manifest, syncs, and renames the directory into place.
+    /// Records how many distinct ids the partitions hold, for indexes that store
+    /// copies (`Manifest::distinct_vectors`).
+    pub fn set_distinct_vectors(&mut self, n: u64) {
+        self.distinct_vectors = Some(n);
+    }
+
     pub fn finish(
         mut self,
         build: serde_json::Value,
@@ -149,13 +157,15 @@ impl IndexWriter {
         );
         let table_bytes = table::encode(&self.table);
         self.write_file(files::TABLE, &table_bytes)?;
+        let stored: u64 = self.table.iter().map(|e| e.count).sum();
         let manifest = Manifest {
             format: FORMAT_NAME.to_string(),
             format_version: FORMAT_VERSION,
             dim: self.dim,
             dtype: self.dtype,
             metric: self.metric,
-            num_vectors: self.table.iter().map(|e| e.count).sum(),
+            num_vectors: stored,
+            distinct_vectors: self.distinct_vectors.filter(|&d| d != stored),
             num_partitions: self.table.len(),
             build,
             routers,

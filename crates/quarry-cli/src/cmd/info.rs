@@ -46,7 +46,7 @@ pub fn run(a: Args) -> Result<()> {
             "{}",
             serde_json::json!({
                 "dir": a.index, "format_version": m.format_version, "dim": m.dim, "dtype": m.dtype,
-                "metric": m.metric, "num_vectors": m.num_vectors, "num_partitions": m.num_partitions,
+                "metric": m.metric, "num_vectors": idx.len(), "stored_vectors": idx.stored_vectors(), "num_partitions": m.num_partitions,
                 "sizes": sizes, "data_bytes": data_bytes, "memory": mem, "build": m.build, "routers": m.routers,
                 "direct_read_mib_per_s": read_mib_s, "graphs": idx.graph_memory(),
             })
@@ -56,8 +56,18 @@ pub fn run(a: Args) -> Result<()> {
         println!("format     v{}", m.format_version);
         println!(
             "vectors    {} x {} {} ({})",
-            m.num_vectors, m.dim, m.dtype, m.metric
+            idx.len(),
+            m.dim,
+            m.dtype,
+            m.metric
         );
+        if idx.stored_vectors() != idx.len() {
+            println!(
+                "copies     {} stored vectors ({:.1}% storage overhead)",
+                idx.stored_vectors(),
+                100.0 * (idx.stored_vectors() as f64 / idx.len().max(1) as f64 - 1.0)
+            );
+        }
         println!("partitions {sizes}");
         println!(
             "on disk    {:.1} MiB of partition extents",

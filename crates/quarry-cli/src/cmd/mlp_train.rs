@@ -49,6 +49,12 @@ pub struct Args {
     /// Plain MLP: no learned centroid-distance prior on the logits.
     #[arg(long)]
     pub no_centroid_prior: bool,
+    /// AdamW weight decay (decoupled).
+    #[arg(long, default_value_t = 0.0)]
+    pub weight_decay: f64,
+    /// Keep the last epoch's weights, not the best on the held-out training queries.
+    #[arg(long)]
+    pub last_epoch: bool,
     /// Write the index with the duplicates here (the model is attached to it too).
     #[arg(long)]
     pub dup_out: Option<PathBuf>,
@@ -98,6 +104,8 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
         dup_share: a.dup_share,
         dup_cap: a.dup_cap,
         centroid_prior: !a.no_centroid_prior,
+        weight_decay: a.weight_decay,
+        keep_best: !a.last_epoch,
         ..Default::default()
     };
     let trained = train(
@@ -111,8 +119,8 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
         &mut |e| {
             if e.epoch == 1 || e.epoch % 10 == 0 {
                 ui.note(&format!(
-                    "epoch {:>4}  loss {:.4}  ({:.2}s/epoch)",
-                    e.epoch, e.loss, e.secs
+                    "epoch {:>4}  loss {:.4}  held-out top-1 {:.4}  ({:.2}s/epoch)",
+                    e.epoch, e.loss, e.holdout_top1, e.secs
                 ));
             }
         },
@@ -137,6 +145,7 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
         "label_secs": label_secs,
         "train_secs": trained.secs,
         "final_loss": trained.epochs.last().map(|e| e.loss),
+        "epochs": trained.epochs,
         "holdout_top1": trained.holdout_top1,
         "holdout_chance": trained.holdout_chance,
         "holdout_queries": trained.holdout_queries,
