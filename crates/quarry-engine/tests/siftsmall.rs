@@ -64,8 +64,9 @@ fn exact_search_reproduces_the_shipped_ground_truth() {
     let gt = read_ground_truth(&fixture("siftsmall_groundtruth.ivecs")).unwrap();
     let res = exact_knn(base.as_ref(), &q, Metric::L2, 100, 3000, &NoProgress).unwrap();
     let mut same = 0;
-    for i in 0..nq {
-        let mut ours: Vec<u32> = res[i].iter().map(|n| n.id as u32).collect();
+    assert_eq!(res.len(), nq);
+    for (i, row) in res.iter().enumerate() {
+        let mut ours: Vec<u32> = row.iter().map(|n| n.id as u32).collect();
         let mut theirs = gt.row(i).to_vec();
         ours.sort();
         theirs.sort();

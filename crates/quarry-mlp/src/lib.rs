@@ -22,7 +22,7 @@ mod train;
 
 pub use data::{training_set, TrainingSet};
 pub use model::{Mlp, MlpConfig};
-pub use router::{MlpRouter, ProbeRule};
+pub use router::{MlpOrder, MlpRouter, ProbeRule};
 pub use store::{load_router, save_router, CONFIG_FILE, ROUTER_KIND, WEIGHTS_FILE};
 pub use threads::single_threaded_candle;
 pub use train::{train, DupRound, EpochLog, TrainConfig, Trained};

@@ -103,3 +103,43 @@ impl Router for MlpRouter {
             .unwrap_or_else(|e| panic!("MLP router forward pass failed: {e}"))
     }
 }
+
+/// Another router decides how many partitions each query reads (the GBDT probe-count
+/// model), the MLP decides which: the `counts` router's list length per query, filled
+/// with the MLP's most probable partitions.
+pub struct MlpOrder<'a> {
+    mlp: &'a MlpRouter,
+    counts: &'a dyn Router,
+}
+
+impl<'a> MlpOrder<'a> {
+    /// `mlp` must rank at least as many partitions as `counts` may ask for.
+    pub fn new(mlp: &'a MlpRouter, counts: &'a dyn Router) -> Result<Self, MlpError> {
+        let need = counts.candidates().min(mlp.model.cfg.partitions);
+        if mlp.candidates() < need {
+            return Err(MlpError::BadConfig(format!(
+                "the MLP ranks {} partitions but the count router may ask for {need}",
+                mlp.candidates()
+            )));
+        }
+        Ok(MlpOrder { mlp, counts })
+    }
+}
+
+impl Router for MlpOrder<'_> {
+    fn describe(&self) -> String {
+        format!("{} in mlp order", self.counts.describe())
+    }
+    fn candidates(&self) -> usize {
+        // The count router reads the centroid ranking (its features).
+        self.counts.candidates()
+    }
+    fn select(&self, queries: &[f32], ranked: &RankedPartitions) -> Vec<Vec<u32>> {
+        let counts = self.counts.select(queries, ranked);
+        let mut order = self.mlp.select(queries, ranked);
+        for (o, c) in order.iter_mut().zip(&counts) {
+            o.truncate(c.len());
+        }
+        order
+    }
+}

@@ -7,7 +7,7 @@ use quarry_engine::{
 };
 use quarry_formats::{open_vectors, read_queries};
 use quarry_mlp::{
-    load_router, save_router, train, training_set, Mlp, MlpError, MlpRouter, ProbeRule,
+    load_router, save_router, train, training_set, Mlp, MlpError, MlpOrder, MlpRouter, ProbeRule,
     TrainConfig, TrainingSet, WEIGHTS_FILE,
 };
 use quarry_routing::{FixedNprobe, Router};
@@ -107,6 +107,27 @@ fn training_lowers_loss_and_beats_chance_on_held_out_queries() {
         tr.holdout_chance
     );
     assert!(tr.copies.is_empty() && tr.rounds.is_empty());
+    // Kept weights are the best epoch's on the held-out queries.
+    let best = tr.epochs.iter().map(|e| e.holdout_top1).fold(0.0, f64::max);
+    assert_eq!(tr.holdout_top1, best);
+    // The nearest-centroid baseline on the same queries; without copies both agree.
+    assert!(tr.holdout_centroid_top1 > 0.3 && tr.holdout_centroid_top1 <= 1.0);
+    assert_eq!(tr.holdout_centroid_top1, tr.holdout_centroid_top1_dup);
+
+    // GBDT-style composition: another router's counts, filled in MLP order. With a
+    // fixed count of 3 it is exactly the MLP's top 3.
+    let q = queries();
+    // Only the count of the fixed router's lists matters here.
+    let ranked = quarry_routing::RankedPartitions {
+        per_query: vec![(0..PARTS as u32).map(|p| (p, 0.0)).collect(); q.len() / 128],
+    };
+    let mlp = MlpRouter::new(tr.model, ProbeRule::Count(PARTS)).unwrap();
+    let three = FixedNprobe::new(3).unwrap();
+    let top3 = mlp.route(&q).unwrap();
+    let composed = MlpOrder::new(&mlp, &three).unwrap().select(&q, &ranked);
+    for (c, t) in composed.iter().zip(&top3) {
+        assert_eq!(c[..], t[..3]);
+    }
 }
 
 #[test]

@@ -53,6 +53,9 @@ pub struct Args {
     /// largest --nprobe value is the cap).
     #[arg(long)]
     pub mlp_mass: Option<String>,
+    /// With --router gbdt: the GBDT picks how many partitions, the index's MLP which.
+    #[arg(long)]
+    pub mlp_order: bool,
     /// Comma-separated batch sizes of the throughput runs (over all queries).
     #[arg(long, default_value = "1000")]
     pub batch_sizes: String,
@@ -386,6 +389,7 @@ fn search_args(
         limit,
         json: false,
         mlp_mass: mass,
+        mlp_order: a.mlp_order,
         mode: a.mode,
         ef,
     }
@@ -419,7 +423,9 @@ fn point(
         label: label.to_string(),
         config: Config {
             index: a.index.display().to_string(),
-            router: if a.router == RouterKind::Gbdt {
+            router: if a.router == RouterKind::Gbdt && a.mlp_order {
+                "gbdt+mlp-order"
+            } else if a.router == RouterKind::Gbdt {
                 "gbdt"
             } else if a.router == RouterKind::Mlp {
                 "mlp"

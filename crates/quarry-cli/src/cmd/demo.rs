@@ -89,6 +89,7 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
                     limit: None,
                     json: false,
                     mlp_mass: None,
+                    mlp_order: false,
                     mode: quarry_engine::SearchMode::Scan,
                     ef: 64,
                 },

@@ -147,6 +147,8 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
         "final_loss": trained.epochs.last().map(|e| e.loss),
         "epochs": trained.epochs,
         "holdout_top1": trained.holdout_top1,
+        "holdout_centroid_top1": trained.holdout_centroid_top1,
+        "holdout_centroid_top1_dup": trained.holdout_centroid_top1_dup,
         "holdout_chance": trained.holdout_chance,
         "holdout_queries": trained.holdout_queries,
         "dup_rounds": trained.rounds,

@@ -7,7 +7,7 @@ use quarry_engine::{
     SearchParams,
 };
 use quarry_formats::{read_ground_truth, read_queries, GroundTruth};
-use quarry_mlp::{load_router, MlpRouter, ProbeRule};
+use quarry_mlp::{load_router, MlpOrder, MlpRouter, ProbeRule};
 use quarry_routing::{GbdtRouter, Router};
 use serde::Serialize;
 use std::path::PathBuf;
@@ -77,6 +77,10 @@ pub struct Args {
     /// With --router mlp: probe until the probabilities sum to this; --nprobe is the cap.
     #[arg(long)]
     pub mlp_mass: Option<f32>,
+    /// With --router gbdt: the GBDT model picks how many partitions, the index's MLP
+    /// router which ones (its most probable).
+    #[arg(long)]
+    pub mlp_order: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -196,6 +200,9 @@ pub fn execute(a: &Args, ui: &Ui) -> Result<SearchReport> {
     if a.mlp_mass.is_some() && a.router != RouterKind::Mlp {
         bail!("--mlp-mass needs --router mlp");
     }
+    if a.mlp_order && a.router != RouterKind::Gbdt {
+        bail!("--mlp-order needs --router gbdt (the GBDT picks the counts)");
+    }
     if a.spann_eps.is_some() && a.router != RouterKind::Fixed {
         bail!(
             "--spann-eps and --router {} exclude each other",
@@ -227,12 +234,25 @@ pub fn execute(a: &Args, ui: &Ui) -> Result<SearchReport> {
             };
             Some(MlpRouter::new(load_router(&index)?, rule)?)
         }
+        RouterKind::Gbdt if a.mlp_order => {
+            let model = load_router(&index)?;
+            let cap = gbdt
+                .as_ref()
+                .map_or(a.nprobe, |g| g.candidates())
+                .min(model.cfg.partitions);
+            Some(MlpRouter::new(model, ProbeRule::Count(cap))?)
+        }
         _ => None,
     };
     let fixed = params.router.router()?;
-    let router: &dyn Router = match (&gbdt, &mlp) {
-        (Some(g), _) => g,
-        (_, Some(m)) => m,
+    let ordered = match (&gbdt, &mlp) {
+        (Some(g), Some(m)) => Some(MlpOrder::new(m, g)?),
+        _ => None,
+    };
+    let router: &dyn Router = match (&ordered, &gbdt, &mlp) {
+        (Some(o), _, _) => o,
+        (_, Some(g), _) => g,
+        (_, _, Some(m)) => m,
         _ => fixed.as_ref(),
     };
 
@@ -304,7 +324,7 @@ pub fn execute(a: &Args, ui: &Ui) -> Result<SearchReport> {
             "index": a.index, "router": router_json, "nprobe": a.nprobe, "io_threads": a.io_threads, "order": a.order,
             "router_kind": a.router, "margin": gbdt.as_ref().filter(|_| a.target_recall.is_none()).map(|g| g.margin()),
             "target_recall": a.target_recall, "max_nprobe": gbdt.as_ref().map(|g| g.max_nprobe()),
-            "mlp_mass": a.mlp_mass, "mode": a.mode, "ef": a.ef,
+            "mlp_mass": a.mlp_mass, "mlp_order": a.mlp_order, "mode": a.mode, "ef": a.ef,
         }),
         k: a.k,
         queries: q.n,
