@@ -114,6 +114,33 @@ fn build_trains_the_model_and_search_and_bench_use_it() {
         &search(&["--target-recall", "0.9", "--k", "100"]),
         "--label-k",
     );
+
+    // GBDT counts in MLP order: needs the MLP, then reads the counts' partitions.
+    fails_with(&search(&["--k", "10", "--mlp-order"]), "quarry mlp-train");
+    ok(&quarry(&[
+        "mlp-train",
+        "--index",
+        s(&idx),
+        "--base",
+        s(&base),
+        "--train-queries",
+        "500",
+        "--epochs",
+        "2",
+        "--hidden",
+        "16",
+        "--dup-every",
+        "0",
+        "--quiet",
+    ]));
+    let out = search(&["--k", "10", "--gt", s(&gt), "--mlp-order", "--json"]);
+    ok(&out);
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(r["recall_at_k"].as_f64().unwrap() > 0.5);
+    assert!(r["router_desc"].as_str().unwrap().contains("in mlp order"));
+    let mut a = vec!["search", "--index", s(&idx), "--queries", s(&queries)];
+    a.push("--mlp-order");
+    fails_with(&quarry(&a), "--mlp-order needs --router gbdt");
 }
 
 #[test]
