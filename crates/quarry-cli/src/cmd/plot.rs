@@ -187,6 +187,12 @@ where
         full_palette::ORANGE,
         full_palette::BROWN,
         full_palette::PURPLE,
+        full_palette::TEAL,
+        full_palette::PINK,
+        full_palette::GREY,
+        full_palette::INDIGO,
+        full_palette::LIME_900,
+        full_palette::AMBER_900,
     ];
     macro_rules! plot_lines {
         ($chart:ident) => {
