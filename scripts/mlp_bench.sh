@@ -11,6 +11,7 @@
 #   kmeans-on-wide    centroid order on the mlp+dup-wide index (duplication without the MLP)
 #   gbdt              GBDT probe counts (label: partitions until the nearest neighbour), centroid order
 #   gbdt+mlp          the same counts, MLP order
+#   gbdt(+mlp)-on-dup the same two on the mlp+dup index (GBDT trained on it)
 # Writes bench/results/mlp/<dataset>/{results.jsonl,results.csv,recall1_vs_vectors.png,
 # train-*.json}; indexes go to data/mlp-<dataset>/. EPOCHS / DUP_EVERY / NOISE /
 # TRAIN_QUERIES set the training (README figures: EPOCHS=30 DUP_EVERY=10, because the
@@ -55,6 +56,8 @@ run_dataset() {
   # GBDT probe counts for recall@1: label = partitions (centroid order) until the neighbour.
   grep -q '"gbdt"' "$dir/mlp-$parts/manifest.json" || "$Q" --quiet train-pruning --index "$dir/mlp-$parts" --base "$BASE" \
     --label-k 1 --label-fraction 1.0 --features-k 16 --rounds 100 --learning-rate 0.25 --json > "$out/train-gbdt.json"
+  grep -q '"gbdt"' "$dir/mlpdup-$parts/manifest.json" || "$Q" --quiet train-pruning --index "$dir/mlpdup-$parts" --base "$BASE" \
+    --label-k 1 --label-fraction 1.0 --features-k 16 --rounds 100 --learning-rate 0.25 --json > "$out/train-gbdt-dup.json"
   local common=(--queries "$queries" --gt "$gt" --k 10 --batch-sizes 1000 --single-limit 0 --out-dir "$out")
   "$Q" --quiet bench --index "$dir/kmeans-$parts" --nprobe "$nprobes" --label kmeans "${common[@]}"
   for e in $qeps; do # SPANN's query rule; 100 = no pruning, just the cap
@@ -68,12 +71,14 @@ run_dataset() {
   "$Q" --quiet bench --index "$dir/mlpwide-$parts" --nprobe "$nprobes" --label kmeans-on-wide "${common[@]}"
   "$Q" --quiet bench --index "$dir/mlp-$parts" --router gbdt --margins "$margins" --label gbdt "${common[@]}"
   "$Q" --quiet bench --index "$dir/mlp-$parts" --router gbdt --mlp-order --margins "$margins" --label gbdt+mlp "${common[@]}"
+  "$Q" --quiet bench --index "$dir/mlpdup-$parts" --router gbdt --margins "$margins" --label gbdt-on-dup "${common[@]}"
+  "$Q" --quiet bench --index "$dir/mlpdup-$parts" --router gbdt --mlp-order --margins "$margins" --label gbdt+mlp-on-dup "${common[@]}"
   "$Q" plot --input "$out/results.jsonl" --out-dir "$out" --title "$ds" --k 10
 }
 
 case "${1:-all}" in
   glove-50|all) run_dataset glove-50 1024 fbin cosine "$DATA/glove-50/learn.fbin" 1,2,3,4,6,8,12,16,24,32,48,64 "0.3 0.6 100" \
-    -1,-0.5,0,0.25,0.5,0.75,1,1.5 ;;&
+    -1,-0.5,0,0.25,0.5,0.75,1,1.5,2 ;;&
   fashion-mnist|all) run_dataset fashion-mnist 256 u8bin l2 "" 1,2,3,4,6,8,12,16,24,32 "0.1 0.3 100" -1,-0.5,0,0.25,0.5,0.75,1,1.5 ;;
 esac
 python3 scripts/mlp_summary.py
