@@ -8,7 +8,7 @@ use quarry_engine::{
 use quarry_formats::{open_vectors, read_queries};
 use quarry_mlp::{
     load_router, save_router, train, training_set, Mlp, MlpError, MlpOrder, MlpRouter, ProbeRule,
-    TrainConfig, TrainingSet, WEIGHTS_FILE,
+    TrainConfig, Trained, TrainingSet, WEIGHTS_FILE,
 };
 use quarry_routing::{FixedNprobe, Router};
 use std::path::{Path, PathBuf};
@@ -57,6 +57,22 @@ fn cfg(epochs: usize, dup_every: usize) -> TrainConfig {
     }
 }
 
+/// Trains on `index` as it stores its vectors now.
+fn train_with(index: &Index, set: &TrainingSet, c: &TrainConfig) -> Result<Trained, MlpError> {
+    let holders = index.holders().unwrap();
+    let centroids = index.centroids().centroids();
+    train(
+        set,
+        &holders,
+        PARTS,
+        Metric::L2,
+        centroids,
+        c,
+        &NoProgress,
+        &mut |_| {},
+    )
+}
+
 fn queries() -> Vec<f32> {
     read_queries(&fixture("siftsmall_query.fvecs"))
         .unwrap()
@@ -85,18 +101,7 @@ fn training_lowers_loss_and_beats_chance_on_held_out_queries() {
     let set = small_set(3000);
     // Leave-one-out: no training query is labelled with itself.
     assert!(set.nn_gap.iter().all(|&g| g > 0.0));
-    let holders = index.holders().unwrap();
-    let tr = train(
-        &set,
-        &holders,
-        PARTS,
-        Metric::L2,
-        index.centroids().centroids(),
-        &cfg(25, 0),
-        &NoProgress,
-        &mut |_| {},
-    )
-    .unwrap();
+    let tr = train_with(&index, &set, &cfg(25, 0)).unwrap();
     let first = tr.epochs[0].loss;
     let last = tr.epochs.last().unwrap().loss;
     assert!(last < 0.7 * first, "loss {first} -> {last}");
@@ -135,21 +140,10 @@ fn same_seed_same_model_and_other_seed_differs() {
     let t = tmp();
     let index = build(&t.path().join("idx"), None);
     let set = small_set(1000);
-    let holders = index.holders().unwrap();
     let run = |seed: u64| {
         let mut c = cfg(4, 2);
         c.seed = seed;
-        let tr = train(
-            &set,
-            &holders,
-            PARTS,
-            Metric::L2,
-            index.centroids().centroids(),
-            &c,
-            &NoProgress,
-            &mut |_| {},
-        )
-        .unwrap();
+        let tr = train_with(&index, &set, &c).unwrap();
         (
             tr.model.to_bytes(serde_json::Value::Null).unwrap(),
             tr.copies,
@@ -167,40 +161,19 @@ fn model_roundtrips_through_the_index_and_corruption_is_detected() {
     let mut index = build(&dir, None);
     assert!(matches!(load_router(&index), Err(MlpError::NoModel(_))));
     let set = small_set(500);
-    let holders = index.holders().unwrap();
     // The plain MLP round-trips too (no prior tensors).
     let plain = TrainConfig {
         centroid_prior: false,
         ..cfg(2, 0)
     };
-    let tr = train(
-        &set,
-        &holders,
-        PARTS,
-        Metric::L2,
-        index.centroids().centroids(),
-        &plain,
-        &NoProgress,
-        &mut |_| {},
-    )
-    .unwrap();
+    let tr = train_with(&index, &set, &plain).unwrap();
     let (w, c) = tr.model.to_bytes(serde_json::Value::Null).unwrap();
     let back = Mlp::from_bytes(&w, &c).unwrap();
     assert_eq!(
         tr.model.probabilities(&queries()).unwrap(),
         back.probabilities(&queries()).unwrap()
     );
-    let tr = train(
-        &set,
-        &holders,
-        PARTS,
-        Metric::L2,
-        index.centroids().centroids(),
-        &cfg(2, 0),
-        &NoProgress,
-        &mut |_| {},
-    )
-    .unwrap();
+    let tr = train_with(&index, &set, &cfg(2, 0)).unwrap();
     save_router(&mut index, &tr.model, serde_json::json!({"test": true})).unwrap();
     let reopened = Index::open(&dir, OpenOptions::default()).unwrap();
     let loaded = load_router(&reopened).unwrap();
@@ -240,18 +213,7 @@ fn duplicated_index_holds_the_copies_and_returns_each_id_once() {
     let t = tmp();
     let index = build(&t.path().join("idx"), None);
     let set = small_set(2000);
-    let holders = index.holders().unwrap();
-    let tr = train(
-        &set,
-        &holders,
-        PARTS,
-        Metric::L2,
-        index.centroids().centroids(),
-        &cfg(6, 3),
-        &NoProgress,
-        &mut |_| {},
-    )
-    .unwrap();
+    let tr = train_with(&index, &set, &cfg(6, 3)).unwrap();
     assert_eq!(tr.rounds.len(), 2);
     assert!(!tr.copies.is_empty());
     assert!(tr.copies.len() <= 1000, "cap is 10% of 10,000");
@@ -323,19 +285,7 @@ fn bad_settings_are_clear_errors() {
     let t = tmp();
     let index = build(&t.path().join("idx"), None);
     let set = small_set(200);
-    let holders = index.holders().unwrap();
-    let go = |c: TrainConfig| {
-        train(
-            &set,
-            &holders,
-            PARTS,
-            Metric::L2,
-            index.centroids().centroids(),
-            &c,
-            &NoProgress,
-            &mut |_| {},
-        )
-    };
+    let go = |c: TrainConfig| train_with(&index, &set, &c);
     for c in [
         TrainConfig {
             epochs: 0,
