@@ -14,6 +14,8 @@
 //! QUARRY_REGENERATE_FIXTURE=1 cargo test -p quarry-engine --test format_fixture -- --ignored
 //! ```
 
+mod common;
+use common::tmp;
 use quarry_engine::{
     build_index, exact_knn, BuildConfig, EngineError, Index, IoMode, Metric, NoProgress,
     OpenOptions, SearchParams,
@@ -32,11 +34,6 @@ const INDEX_FILES: [&str; 4] = [files::MANIFEST, files::CENTROIDS, files::TABLE,
 
 fn fixture_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/index-v1")
-}
-
-fn tmp() -> tempfile::TempDir {
-    // Under target/: /tmp may be a tmpfs without O_DIRECT.
-    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap()
 }
 
 /// splitmix64 -> uniform f32 in [-1, 1), with a few clusters so partitions differ.

@@ -1,6 +1,8 @@
 //! Per-partition graphs on the SIFT10K fixture: search modes against exact ground
 //! truth, distance counts, partial reads, determinism, checksums, reopen, bad input.
 
+mod common;
+use common::{fixture, tmp};
 use quarry_engine::{
     build_index, BuildConfig, EngineError, GraphSearch, HnswParams, Index, IoMode, Metric,
     NoProgress, OpenOptions, SearchMode, SearchParams, GRAPHS_FILE,
@@ -9,17 +11,6 @@ use quarry_formats::{read_ground_truth, read_queries};
 use quarry_storage::files;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/siftsmall")
-        .join(name)
-}
-
-fn tmp() -> tempfile::TempDir {
-    // Under target/: /tmp may be a tmpfs without O_DIRECT.
-    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap()
-}
 
 const PARTS: usize = 4;
 const NPROBE: usize = 2;

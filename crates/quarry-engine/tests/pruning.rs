@@ -1,6 +1,8 @@
 //! Learned pruning on the SIFT10K fixture: labels against brute force and the real
 //! executor, model persistence and corruption, determinism, target-recall mode.
 
+mod common;
+use common::{fixture, tmp};
 use quarry_engine::learn::{
     coverage_positions, label_from_positions, load_pruning_model, pruning_router, recall_at_count,
     train_pruning, PartitionMap, PruningConfig, TrainQueries, PRUNING_FILE,
@@ -11,17 +13,7 @@ use quarry_engine::{
 use quarry_formats::{open_vectors, read_queries};
 use quarry_routing::pruning::{FeatureSet, GbdtParams};
 use quarry_routing::{FixedNprobe, PruningModel, Router, RoutingError};
-use std::path::{Path, PathBuf};
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/siftsmall")
-        .join(name)
-}
-
-fn tmp() -> tempfile::TempDir {
-    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap()
-}
+use std::path::PathBuf;
 
 const PARTS: usize = 32;
 

@@ -1,6 +1,8 @@
 //! Acceptance tests on the real SIFT10K fixture (10,000 x 128 u8, 100 queries, exact
 //! top-100 ground truth shipped with the data).
 
+mod common;
+use common::{fixture, tmp};
 use quarry_engine::{
     build_index, exact_knn, BuildConfig, EngineError, Index, IoMode, Metric, NoProgress,
     OpenOptions, SearchParams,
@@ -9,17 +11,6 @@ use quarry_formats::{open_vectors, read_ground_truth, read_queries};
 use quarry_storage::{files, IndexFiles, StorageError};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-
-fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/fixtures/siftsmall")
-        .join(name)
-}
-
-fn tmp() -> tempfile::TempDir {
-    // Under target/: /tmp may be a tmpfs without O_DIRECT.
-    tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap()
-}
 
 const PARTS: usize = 16;
 
