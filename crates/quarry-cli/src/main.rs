@@ -4,7 +4,7 @@ mod cmd;
 mod progress;
 mod rss;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(
@@ -55,6 +55,13 @@ enum Command {
     Plot(cmd::plot::Args),
 }
 
+/// "kernels: avx2 (this CPU: portable, avx2, avx512)".
+pub(crate) fn kernels_line() -> String {
+    use quarry_kernels::{isa, Isa};
+    let have: Vec<_> = Isa::available().iter().map(|i| i.name()).collect();
+    format!("kernels: {} (this CPU: {})", isa::active(), have.join(", "))
+}
+
 fn main() {
     // Like other Unix tools, end quietly when stdout is closed early (`quarry ... | head`)
     // instead of panicking on a failed print.
@@ -62,7 +69,20 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let cli = Cli::parse();
+    // The kernel path is decided before anything computes; a bad QUARRY_KERNELS
+    // value is a clean error, not a panic inside a kernel.
+    if let Err(e) = quarry_kernels::isa::configure_from_env() {
+        eprintln!("error: {}: {e}", quarry_kernels::isa::ENV);
+        std::process::exit(1);
+    }
+    // clap wants a 'static string; one small leak for the process's lifetime.
+    let version: &'static str =
+        Box::leak(format!("{} ({})", env!("CARGO_PKG_VERSION"), kernels_line()).into_boxed_str());
+    let matches = Cli::command()
+        .version(version)
+        .long_version(version)
+        .get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("QUARRY_LOG"))
         .with_writer(std::io::stderr)

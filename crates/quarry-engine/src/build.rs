@@ -63,6 +63,27 @@ pub struct BuildReport {
     pub assign_secs: f64,
     pub write_secs: f64,
     pub total_secs: f64,
+    /// Process CPU seconds (all threads) spent in each phase: CPU utilisation of
+    /// a phase is `cpu / (wall x threads)`.
+    pub train_cpu_secs: f64,
+    pub assign_cpu_secs: f64,
+    pub write_cpu_secs: f64,
+    /// Compute threads the build ran with (rayon's pool).
+    pub threads: usize,
+}
+
+/// CPU seconds this process has used so far, all threads together.
+pub fn process_cpu_secs() -> f64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we pass; the clock id is valid.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return 0.0;
+    }
+    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }
 
 pub fn build_index(
@@ -120,10 +141,10 @@ pub fn build_index(
         src: src.as_ref(),
         spherical: cfg.metric == Metric::Cosine,
     };
-    let t = Instant::now();
+    let (t, c0) = (Instant::now(), process_cpu_secs());
     let centroids = train_centroids(&rows, &km, progress)?;
     let train_time = t.elapsed();
-    let t = Instant::now();
+    let (t, c1) = (Instant::now(), process_cpu_secs());
     let assignment = assign_balanced(&rows, &centroids, cfg.balance_eps, chunk_rows, progress)?;
     let extras = match cfg.replicate {
         Some((eps, copies)) => closure_replicas(
@@ -144,7 +165,7 @@ pub fn build_index(
     }
     let sizes = SizeStats::of(&part_sizes);
 
-    let t = Instant::now();
+    let (t, c2) = (Instant::now(), process_cpu_secs());
     let mut writer = IndexWriter::create(out, dim, dtype, cfg.metric)?;
     writer.write_centroids(&centroids)?;
     let passes = write_partitions(
@@ -158,6 +179,7 @@ pub fn build_index(
         progress,
     )?;
     let write_time = t.elapsed();
+    let c3 = process_cpu_secs();
     let build = serde_json::json!({
         "partitions": cfg.partitions,
         "seed": cfg.seed,
@@ -189,6 +211,10 @@ pub fn build_index(
         assign_secs: assign_time.as_secs_f64(),
         write_secs: write_time.as_secs_f64(),
         total_secs: total.elapsed().as_secs_f64(),
+        train_cpu_secs: c1 - c0,
+        assign_cpu_secs: c2 - c1,
+        write_cpu_secs: c3 - c2,
+        threads: rayon::current_num_threads(),
     })
 }
 

@@ -1,8 +1,9 @@
 //! Kernel throughput. Run briefly with
 //! `cargo bench -p quarry-kernels --bench kernels -- --warm-up-time 1 --measurement-time 2`.
+//! Every kernel runs on every path this CPU supports (`portable`, `avx2`, `avx512`).
 
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use quarry_kernels::{batch_distances_with, simd, BatchScratch, Element, Metric, TopK};
+use quarry_kernels::{batch_distances_on, simd, BatchScratch, Element, Isa, Metric, TopK};
 
 /// Small deterministic generator so runs are comparable without a rand dependency.
 struct Lcg(u64);
@@ -37,46 +38,67 @@ fn pair_kernels(c: &mut Criterion) {
         let xu = u8_vec(&mut rng, dim);
         let mut g = c.benchmark_group(format!("pair/{dim}"));
         g.throughput(Throughput::Elements(dim as u64));
-        g.bench_function("dot_f32", |b| {
-            b.iter(|| simd::dot(black_box(&q), black_box(&xf)))
-        });
-        g.bench_function("l2_f32", |b| {
-            b.iter(|| simd::l2_sq(black_box(&q), black_box(&xf)))
-        });
-        g.bench_function("dot_u8", |b| {
-            b.iter(|| simd::dot(black_box(&q), black_box(&xu)))
-        });
-        g.bench_function("l2_u8", |b| {
-            b.iter(|| simd::l2_sq(black_box(&q), black_box(&xu)))
-        });
+        for isa in Isa::available() {
+            g.bench_function(format!("{isa}/dot_f32"), |b| {
+                b.iter(|| simd::dot_on(isa, black_box(&q), black_box(&xf)))
+            });
+            g.bench_function(format!("{isa}/l2_f32"), |b| {
+                b.iter(|| simd::l2_sq_on(isa, black_box(&q), black_box(&xf)))
+            });
+            g.bench_function(format!("{isa}/dot_u8"), |b| {
+                b.iter(|| simd::dot_on(isa, black_box(&q), black_box(&xu)))
+            });
+            g.bench_function(format!("{isa}/l2_u8"), |b| {
+                b.iter(|| simd::l2_sq_on(isa, black_box(&q), black_box(&xu)))
+            });
+        }
         g.finish();
     }
 }
 
+/// Batch distances on every path. Throughput is counted in flops (2 per
+/// multiply-add), so criterion's "Gelem/s" reads as GFLOP/s.
 fn bench_batch<T: Element>(c: &mut Criterion, name: &str, data: &[T], queries: &[f32], dim: usize) {
     let (nq, n) = (queries.len() / dim, data.len() / dim);
     let mut out = vec![0.0f32; nq * n];
     let mut scratch = BatchScratch::default();
     let mut g = c.benchmark_group(format!("batch/{nq}x{n}/{dim}"));
-    // Throughput in multiply-adds so different dims compare directly.
-    g.throughput(Throughput::Elements((nq * n * dim) as u64));
-    for metric in [Metric::L2, Metric::InnerProduct] {
-        g.bench_with_input(BenchmarkId::new(name, metric), &metric, |b, &m| {
-            b.iter(|| batch_distances_with(m, queries, nq, data, n, dim, &mut out, &mut scratch))
-        });
+    g.throughput(Throughput::Elements((2 * nq * n * dim) as u64));
+    for isa in Isa::available() {
+        for metric in [Metric::InnerProduct, Metric::L2] {
+            g.bench_with_input(
+                BenchmarkId::new(format!("{isa}/{name}"), metric),
+                &metric,
+                |b, &m| {
+                    b.iter(|| {
+                        batch_distances_on(
+                            isa,
+                            m,
+                            queries,
+                            nq,
+                            data,
+                            n,
+                            dim,
+                            &mut out,
+                            &mut scratch,
+                        )
+                    })
+                },
+            );
+        }
     }
     g.finish();
 }
 
-/// Plain faer GEMM (no norms, no widening) on the same shape: the ceiling the
-/// batch kernel is compared against.
+/// Plain faer GEMM, single-threaded (no norms, no widening) on the same shape: the
+/// ceiling the batch kernel is compared against. faer picks its own SIMD path.
 fn bench_faer(c: &mut Criterion, data: &[f32], queries: &[f32], dim: usize) {
     use faer::{linalg::matmul::matmul, Accum, MatMut, MatRef, Par};
     let (nq, n) = (queries.len() / dim, data.len() / dim);
     let mut out = vec![0.0f32; nq * n];
     let mut g = c.benchmark_group(format!("batch/{nq}x{n}/{dim}"));
-    g.throughput(Throughput::Elements((nq * n * dim) as u64));
-    g.bench_function("faer_gemm_only", |b| {
+    g.throughput(Throughput::Elements((2 * nq * n * dim) as u64));
+    g.bench_function("faer_sgemm", |b| {
         b.iter(|| {
             let q = MatRef::from_row_major_slice(queries, nq, dim);
             let x = MatRef::from_row_major_slice(data, n, dim);
@@ -89,10 +111,11 @@ fn bench_faer(c: &mut Criterion, data: &[f32], queries: &[f32], dim: usize) {
 
 fn batch(c: &mut Criterion) {
     let mut rng = Lcg(2);
-    for dim in [50usize, 128] {
-        let queries = f32_vec(&mut rng, 1000 * dim);
-        let xf = f32_vec(&mut rng, 400 * dim);
-        let xu = u8_vec(&mut rng, 400 * dim);
+    // Acceptance shapes: >= 64 queries x >= 1000 vectors.
+    for dim in [50usize, 128, 784] {
+        let queries = f32_vec(&mut rng, 64 * dim);
+        let xf = f32_vec(&mut rng, 2000 * dim);
+        let xu = u8_vec(&mut rng, 2000 * dim);
         bench_batch(c, "f32", &xf, &queries, dim);
         bench_batch(c, "u8", &xu, &queries, dim);
         bench_faer(c, &xf, &queries, dim);

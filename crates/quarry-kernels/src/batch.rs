@@ -11,6 +11,7 @@
 //! Single-threaded by design: parallelism is at partition / query level with rayon.
 
 use crate::gemm::{self, MR, NR};
+use crate::isa::{self, Isa};
 use crate::{metric::cosine_from_parts, Element, Metric};
 
 /// Stored vectors are packed a block at a time. With several query tiles, a block
@@ -56,6 +57,26 @@ pub fn batch_distances_with<T: Element>(
     out: &mut [f32],
     scratch: &mut BatchScratch,
 ) {
+    let isa = isa::active();
+    batch_distances_on(isa, metric, queries, nq, data, n, dim, out, scratch);
+}
+
+/// `batch_distances_with` on an explicit kernel path (benchmarks, cross-path tests).
+///
+/// # Panics
+/// If `isa` is not supported by this CPU, or the buffers do not match the shape.
+#[allow(clippy::too_many_arguments)]
+pub fn batch_distances_on<T: Element>(
+    isa: Isa,
+    metric: Metric,
+    queries: &[f32],
+    nq: usize,
+    data: &[T],
+    n: usize,
+    dim: usize,
+    out: &mut [f32],
+    scratch: &mut BatchScratch,
+) {
     assert_eq!(
         queries.len(),
         nq * dim,
@@ -63,6 +84,7 @@ pub fn batch_distances_with<T: Element>(
     );
     assert_eq!(data.len(), n * dim, "data buffer does not match n x dim");
     assert_eq!(out.len(), nq * n, "output buffer does not match nq x n");
+    let isa = crate::simd::checked(isa);
     if nq == 0 || n == 0 {
         return;
     }
@@ -79,7 +101,7 @@ pub fn batch_distances_with<T: Element>(
         BLOCK_BYTES
     };
     let per_block = (bytes / 4 / (NR * dim)).max(1) * NR;
-    query_norms(metric, queries, nq, dim, scratch);
+    query_norms(isa, metric, queries, nq, dim, scratch);
     let BatchScratch {
         panels,
         x_norms,
@@ -91,14 +113,14 @@ pub fn batch_distances_with<T: Element>(
     let need_norms = metric != Metric::InnerProduct;
     for j0 in (0..n).step_by(per_block) {
         let nb = (n - j0).min(per_block);
-        gemm::pack(&data[j0 * dim..(j0 + nb) * dim], nb, dim, panels);
+        gemm::pack(isa, &data[j0 * dim..(j0 + nb) * dim], nb, dim, panels);
         if need_norms {
-            gemm::norms(panels, nb, dim, x_norms);
+            gemm::norms(isa, panels, nb, dim, x_norms);
         }
         for i0 in (0..nq).step_by(MR) {
             let mr = (nq - i0).min(MR);
             let q = &queries[i0 * dim..(i0 + mr) * dim];
-            gemm::dots(q, mr, dim, panels, nb, &mut out[i0 * n + j0..], n);
+            gemm::dots(isa, q, mr, dim, panels, nb, &mut out[i0 * n + j0..], n);
             for i in 0..mr {
                 let row = &mut out[(i0 + i) * n + j0..][..nb];
                 let qn = if need_norms { q_norms[i0 + i] } else { 0.0 };
@@ -117,7 +139,14 @@ fn grow(v: &mut Vec<f32>, len: usize) {
 
 /// Squared query norms by the same chain as the stored vectors' norms and the dots,
 /// so identical query and vector give an L2 distance of exactly 0.
-fn query_norms(metric: Metric, queries: &[f32], nq: usize, dim: usize, scratch: &mut BatchScratch) {
+fn query_norms(
+    isa: Isa,
+    metric: Metric,
+    queries: &[f32],
+    nq: usize,
+    dim: usize,
+    scratch: &mut BatchScratch,
+) {
     scratch.q_norms.clear();
     if metric == Metric::InnerProduct {
         return;
@@ -129,12 +158,13 @@ fn query_norms(metric: Metric, queries: &[f32], nq: usize, dim: usize, scratch: 
     for i0 in (0..nq).step_by(chunk) {
         let m = (nq - i0).min(chunk);
         gemm::pack(
+            isa,
             &queries[i0 * dim..(i0 + m) * dim],
             m,
             dim,
             &mut scratch.panels,
         );
-        gemm::norms(&scratch.panels, m, dim, &mut scratch.q_norms[i0..]);
+        gemm::norms(isa, &scratch.panels, m, dim, &mut scratch.q_norms[i0..]);
     }
 }
 

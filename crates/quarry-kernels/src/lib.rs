@@ -8,18 +8,21 @@
 //! depend on the batch shape. `distance` and `batch_distances` use different
 //! orders (and L2 in the batch goes through norms), so they agree only to rounding.
 
+mod argmin;
 pub mod batch;
 pub mod dtype;
 mod gemm;
-mod isa;
+pub mod isa;
 pub mod metric;
 mod norms;
 pub mod scalar;
 pub mod simd;
 pub mod topk;
 
-pub use batch::{batch_distances, batch_distances_with, BatchScratch};
+pub use argmin::argmin;
+pub use batch::{batch_distances, batch_distances_on, batch_distances_with, BatchScratch};
 pub use dtype::{DType, Element};
+pub use isa::{Isa, IsaError};
 pub use metric::Metric;
 pub use norms::{normalize, squared_norms};
 pub use topk::{Neighbor, TopK};

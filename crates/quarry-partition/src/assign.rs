@@ -2,7 +2,7 @@
 
 use crate::{PartitionError, Progress, Rows};
 use quarry_formats::FormatError;
-use quarry_kernels::{batch_distances_with, BatchScratch, Metric};
+use quarry_kernels::{argmin, batch_distances_with, BatchScratch, Metric};
 use rayon::prelude::*;
 
 /// Result of assigning every vector to a partition.
@@ -43,13 +43,8 @@ pub(crate) fn nearest(points: &[f32], dim: usize, centroids: &[f32]) -> Vec<(u32
             batch_distances_with(Metric::L2, blk, m, centroids, k, dim, &mut d, &mut s);
             d.chunks_exact(k)
                 .map(|row| {
-                    let mut best = (0u32, f32::INFINITY);
-                    for (c, &v) in row.iter().enumerate() {
-                        if v < best.1 {
-                            best = (c as u32, v);
-                        }
-                    }
-                    best
+                    let (c, v) = argmin(row);
+                    (c as u32, v)
                 })
                 .collect::<Vec<_>>()
         })
@@ -101,7 +96,11 @@ where
     // Pass 2: overflow, in id order, to the nearest centroid that still has room.
     overflow.sort_unstable();
     let moved = overflow.len() as u64;
-    let mut scratch = BatchScratch::default();
+    // Distances for the overflow rows are computed in parallel, a bounded group of
+    // blocks at a time; the greedy placement that follows is sequential (each row
+    // sees the sizes left by the rows before it).
+    let br = block_rows(k);
+    let group_rows = br * 2 * rayon::current_num_threads();
     let mut idx = 0;
     while idx < overflow.len() {
         let first = overflow[idx] as usize;
@@ -121,28 +120,29 @@ where
                     .copied()
             })
             .collect();
-        let m = end - idx;
-        let mut d = vec![0.0f32; m * k];
-        batch_distances_with(
-            Metric::L2,
-            &rows,
-            m,
-            centroids,
-            k,
-            dim,
-            &mut d,
-            &mut scratch,
-        );
-        for (j, row) in d.chunks_exact(k).enumerate() {
-            let mut best = (usize::MAX, f32::INFINITY);
-            for (c, &v) in row.iter().enumerate() {
-                if sizes[c] < cap && (v < best.1 || best.0 == usize::MAX) {
-                    best = (c, v);
+        drop(pts);
+        for (g, grp) in rows.chunks(group_rows * dim).enumerate() {
+            let blocks: Vec<Vec<f32>> = grp
+                .par_chunks(br * dim)
+                .map(|blk| {
+                    let m = blk.len() / dim;
+                    let mut d = vec![0.0f32; m * k];
+                    let mut s = BatchScratch::default();
+                    batch_distances_with(Metric::L2, blk, m, centroids, k, dim, &mut d, &mut s);
+                    d
+                })
+                .collect();
+            for (j, row) in blocks.iter().flat_map(|d| d.chunks_exact(k)).enumerate() {
+                let mut best = (usize::MAX, f32::INFINITY);
+                for (c, &v) in row.iter().enumerate() {
+                    if sizes[c] < cap && (v < best.1 || best.0 == usize::MAX) {
+                        best = (c, v);
+                    }
                 }
+                // Total capacity >= n, so some partition always has room.
+                sizes[best.0] += 1;
+                partition_of[overflow[idx + g * group_rows + j] as usize] = best.0 as u32;
             }
-            // Total capacity >= n, so some partition always has room.
-            sizes[best.0] += 1;
-            partition_of[overflow[idx + j] as usize] = best.0 as u32;
         }
         idx = end;
     }

@@ -91,12 +91,22 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
             report.dtype,
             report.sizes
         );
+        // CPU utilisation of a phase: its CPU time over wall time x threads.
+        let util = |cpu: f64, wall: f64| 100.0 * cpu / (wall * report.threads as f64).max(1e-9);
         println!(
-            "moved by size bound: {} | replicas: {} | write passes: {} | train {:.2}s, assign {:.2}s, write {:.2}s, total {:.2}s | peak RSS {:.1} MiB",
+            "moved by size bound: {} | replicas: {} | write passes: {} | train {:.2}s ({:.0}% of {} threads), assign {:.2}s ({:.0}%), write {:.2}s ({:.0}%), total {:.2}s | kernels {} | peak RSS {:.1} MiB",
             report.moved,
             report.replicas,
             report.write_passes,
-            report.train_secs, report.assign_secs, report.write_secs, report.total_secs,
+            report.train_secs,
+            util(report.train_cpu_secs, report.train_secs),
+            report.threads,
+            report.assign_secs,
+            util(report.assign_cpu_secs, report.assign_secs),
+            report.write_secs,
+            util(report.write_cpu_secs, report.write_secs),
+            report.total_secs,
+            quarry_kernels::isa::active(),
             rss
         );
         if let Some(p) = &pruning {

@@ -49,6 +49,8 @@ pub fn run(a: Args) -> Result<()> {
                 "metric": m.metric, "num_vectors": idx.len(), "stored_vectors": idx.stored_vectors(), "num_partitions": m.num_partitions,
                 "sizes": sizes, "data_bytes": data_bytes, "memory": mem, "build": m.build, "routers": m.routers,
                 "direct_read_mib_per_s": read_mib_s, "graphs": idx.graph_memory(),
+                "kernels": quarry_kernels::isa::active().name(),
+                "kernels_supported": quarry_kernels::Isa::available().iter().map(|i| i.name()).collect::<Vec<_>>(),
             })
         );
     } else {
@@ -112,6 +114,7 @@ pub fn run(a: Args) -> Result<()> {
                 m.routers.join(", ")
             }
         );
+        println!("kernels    {}", crate::kernels_line());
     }
     Ok(())
 }

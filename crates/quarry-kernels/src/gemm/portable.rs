@@ -1,31 +1,61 @@
-//! Plain-Rust pack, norms and dots: the fallback, and the bit-exact spec for the
-//! intrinsic path (one fused chain over k per output).
+//! Plain-Rust pack, norms and dots. Same chains as the intrinsic paths (one
+//! multiply-add per k per output, in k order); vectorised by LLVM across the
+//! outputs: each tile keeps `[f32; L]` accumulators per query and applies one
+//! lane-wise step per k, which becomes SSE2 on x86-64 and NEON on aarch64.
 
 use super::NR;
 use crate::isa::fmadd;
 use crate::Element;
 
 pub(super) fn pack<T: Element>(src: &[T], rows: usize, dim: usize, panel: &mut [f32]) {
-    for r in 0..rows {
-        for (k, v) in src[r * dim..(r + 1) * dim].iter().enumerate() {
+    for (r, row) in src[..rows * dim].chunks_exact(dim.max(1)).enumerate() {
+        for (k, v) in row.iter().enumerate() {
             panel[k * NR + r] = v.to_f32();
         }
     }
 }
 
-/// Element k of packed vector j.
-#[inline(always)]
-fn at(panels: &[f32], dim: usize, j: usize, k: usize) -> f32 {
-    panels[(j / NR) * NR * dim + k * NR + j % NR]
+pub(super) fn norms(panels: &[f32], nvec: usize, dim: usize, norms: &mut [f32]) {
+    if dim == 0 {
+        norms[..nvec].fill(0.0);
+        return;
+    }
+    for (p, panel) in panels
+        .chunks_exact(NR * dim)
+        .take(nvec.div_ceil(NR))
+        .enumerate()
+    {
+        let mut acc = [0.0f32; NR];
+        for x in panel.chunks_exact(NR) {
+            let x: &[f32; NR] = x.try_into().expect("panel row");
+            for l in 0..NR {
+                acc[l] = fmadd(x[l], x[l], acc[l]);
+            }
+        }
+        let valid = (nvec - p * NR).min(NR);
+        norms[p * NR..p * NR + valid].copy_from_slice(&acc[..valid]);
+    }
 }
 
-pub(super) fn norms(panels: &[f32], nvec: usize, dim: usize, norms: &mut [f32]) {
-    for (j, n) in norms.iter_mut().enumerate().take(nvec) {
-        *n = (0..dim).fold(0.0f32, |acc, k| {
-            let v = at(panels, dim, j, k);
-            fmadd(v, v, acc)
-        });
+/// Lanes per tile: 16 f32 = four SSE / NEON registers per query.
+const L: usize = 16;
+/// Queries per tile: M x 4 accumulator registers + 4 panel registers <= 16.
+const M: usize = 2;
+
+/// `M2` queries (<= M) against lanes `lane0..lane0 + L` of one panel.
+#[inline(always)]
+fn tile<const M2: usize>(q: &[f32], dim: usize, panel: &[f32], lane0: usize) -> [[f32; L]; M2] {
+    let mut acc = [[0.0f32; L]; M2];
+    for (k, x) in panel.chunks_exact(NR).take(dim).enumerate() {
+        let x: &[f32; L] = x[lane0..lane0 + L].try_into().expect("lanes");
+        for (i, a) in acc.iter_mut().enumerate() {
+            let qv = q[i * dim + k];
+            for l in 0..L {
+                a[l] = fmadd(qv, x[l], a[l]);
+            }
+        }
     }
+    acc
 }
 
 pub(super) fn dots(
@@ -37,12 +67,38 @@ pub(super) fn dots(
     out: &mut [f32],
     ldo: usize,
 ) {
-    for i in 0..mr {
-        let qi = &q[i * dim..(i + 1) * dim];
-        for j in 0..nvec {
-            out[i * ldo + j] = qi.iter().enumerate().fold(0.0f32, |acc, (k, &qv)| {
-                fmadd(qv, at(panels, dim, j, k), acc)
-            });
+    if dim == 0 {
+        for i in 0..mr {
+            out[i * ldo..i * ldo + nvec].fill(0.0);
+        }
+        return;
+    }
+    for (p, panel) in panels
+        .chunks_exact(NR * dim)
+        .take(nvec.div_ceil(NR))
+        .enumerate()
+    {
+        for lane0 in (0..NR).step_by(L) {
+            let j0 = p * NR + lane0;
+            if j0 >= nvec {
+                break;
+            }
+            let valid = (nvec - j0).min(L);
+            let mut i = 0;
+            while i < mr {
+                let qi = &q[i * dim..];
+                if mr - i >= M {
+                    let acc = tile::<M>(qi, dim, panel, lane0);
+                    for (r, a) in acc.iter().enumerate() {
+                        out[(i + r) * ldo + j0..][..valid].copy_from_slice(&a[..valid]);
+                    }
+                    i += M;
+                } else {
+                    let acc = tile::<1>(qi, dim, panel, lane0);
+                    out[i * ldo + j0..][..valid].copy_from_slice(&acc[0][..valid]);
+                    i += 1;
+                }
+            }
         }
     }
 }

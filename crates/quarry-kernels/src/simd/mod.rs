@@ -13,67 +13,119 @@
 //! with one accumulator were latency-bound at ~5 cycles per 16 elements.
 
 #[cfg(target_arch = "x86_64")]
+pub(crate) mod avx2;
+#[cfg(target_arch = "x86_64")]
 pub(crate) mod avx512;
 mod portable;
 
 use crate::dtype::{native, Native};
-use crate::{isa, Element};
+use crate::isa::{self, Isa};
+use crate::Element;
+
+/// Which pair kernel.
+#[derive(Clone, Copy)]
+enum Op {
+    Dot,
+    L2,
+}
+
+/// Runs `op` over `(q, x)` on `isa`: the one dispatch of the pair kernels.
+#[inline]
+fn run<A: Element, T: Element>(isa: Isa, op: Op, q: &[A], x: &[T]) -> f32 {
+    let n = q.len().min(x.len());
+    let (q, x) = (&q[..n], &x[..n]);
+    #[cfg(target_arch = "x86_64")]
+    match isa {
+        // SAFETY (both arms): `isa` is only ever a path `Isa::supported` accepted
+        // (`active()`, or a caller of `*_on` that checked); slices have equal length.
+        Isa::Avx512 => {
+            return unsafe {
+                match (native(q), native(x), op) {
+                    (Native::F32(q), Native::F32(x), Op::Dot) => avx512::dot(q, x),
+                    (Native::F32(q), Native::U8(x), Op::Dot) => avx512::dot(q, x),
+                    (Native::F32(q), Native::I8(x), Op::Dot) => avx512::dot(q, x),
+                    (Native::F32(q), Native::F32(x), Op::L2) => avx512::l2_sq(q, x),
+                    (Native::F32(q), Native::U8(x), Op::L2) => avx512::l2_sq(q, x),
+                    (Native::F32(q), Native::I8(x), Op::L2) => avx512::l2_sq(q, x),
+                    (Native::U8(x), _, _) => avx512::norm_sq(x),
+                    (Native::I8(x), _, _) => avx512::norm_sq(x),
+                }
+            }
+        }
+        Isa::Avx2 => {
+            return unsafe {
+                match (native(q), native(x), op) {
+                    (Native::F32(q), Native::F32(x), Op::Dot) => avx2::dot(q, x),
+                    (Native::F32(q), Native::U8(x), Op::Dot) => avx2::dot(q, x),
+                    (Native::F32(q), Native::I8(x), Op::Dot) => avx2::dot(q, x),
+                    (Native::F32(q), Native::F32(x), Op::L2) => avx2::l2_sq(q, x),
+                    (Native::F32(q), Native::U8(x), Op::L2) => avx2::l2_sq(q, x),
+                    (Native::F32(q), Native::I8(x), Op::L2) => avx2::l2_sq(q, x),
+                    (Native::U8(x), _, _) => avx2::norm_sq(x),
+                    (Native::I8(x), _, _) => avx2::norm_sq(x),
+                }
+            }
+        }
+        Isa::Portable => {}
+    }
+    let _ = isa;
+    match op {
+        Op::Dot => portable::dot(q, x),
+        Op::L2 => portable::l2_sq(q, x),
+    }
+}
 
 /// Inner product `q . x`.
 #[inline]
 pub fn dot<T: Element>(q: &[f32], x: &[T]) -> f32 {
     debug_assert_eq!(q.len(), x.len());
-    let n = q.len().min(x.len());
-    let q = &q[..n];
-    #[cfg(target_arch = "x86_64")]
-    if isa::avx512() {
-        // SAFETY: AVX-512F/BW/VL are available; slices have equal length.
-        return unsafe {
-            match native(&x[..n]) {
-                Native::F32(x) => avx512::dot(q, x),
-                Native::U8(x) => avx512::dot(q, x),
-                Native::I8(x) => avx512::dot(q, x),
-            }
-        };
-    }
-    portable::dot(q, &x[..n])
+    run(isa::active(), Op::Dot, q, x)
 }
 
 /// Squared Euclidean distance `|q - x|^2`, from the differences (no cancellation).
 #[inline]
 pub fn l2_sq<T: Element>(q: &[f32], x: &[T]) -> f32 {
     debug_assert_eq!(q.len(), x.len());
-    let n = q.len().min(x.len());
-    let q = &q[..n];
-    #[cfg(target_arch = "x86_64")]
-    if isa::avx512() {
-        // SAFETY: AVX-512F/BW/VL are available; slices have equal length.
-        return unsafe {
-            match native(&x[..n]) {
-                Native::F32(x) => avx512::l2_sq(q, x),
-                Native::U8(x) => avx512::l2_sq(q, x),
-                Native::I8(x) => avx512::l2_sq(q, x),
-            }
-        };
-    }
-    portable::l2_sq(q, &x[..n])
+    run(isa::active(), Op::L2, q, x)
 }
 
 /// Squared norm `|x|^2`; equals `dot(x, x)` bit for bit for f32 `x`.
 #[inline]
 pub fn norm_sq<T: Element>(x: &[T]) -> f32 {
-    #[cfg(target_arch = "x86_64")]
-    if isa::avx512() {
-        // SAFETY: AVX-512F/BW/VL are available.
-        return unsafe {
-            match native(x) {
-                Native::F32(x) => avx512::norm_sq(x),
-                Native::U8(x) => avx512::norm_sq(x),
-                Native::I8(x) => avx512::norm_sq(x),
-            }
-        };
-    }
-    portable::norm_sq(x)
+    run(isa::active(), Op::Dot, x, x)
+}
+
+/// `dot` on an explicit path (benchmarks and cross-path tests).
+///
+/// # Panics
+/// If `isa` is not supported by this CPU.
+#[inline]
+pub fn dot_on<T: Element>(isa: Isa, q: &[f32], x: &[T]) -> f32 {
+    debug_assert_eq!(q.len(), x.len());
+    run(checked(isa), Op::Dot, q, x)
+}
+
+/// `l2_sq` on an explicit path. Panics if `isa` is not supported.
+#[inline]
+pub fn l2_sq_on<T: Element>(isa: Isa, q: &[f32], x: &[T]) -> f32 {
+    debug_assert_eq!(q.len(), x.len());
+    run(checked(isa), Op::L2, q, x)
+}
+
+/// `norm_sq` on an explicit path. Panics if `isa` is not supported.
+#[inline]
+pub fn norm_sq_on<T: Element>(isa: Isa, x: &[T]) -> f32 {
+    run(checked(isa), Op::Dot, x, x)
+}
+
+/// Asserts that `isa` can run here; free for `active()` paths (already checked).
+#[inline(always)]
+pub(crate) fn checked(isa: Isa) -> Isa {
+    assert!(
+        isa == Isa::Portable || isa == isa::active() || isa.supported(),
+        "kernel path {isa} is not supported by this CPU"
+    );
+    isa
 }
 
 #[cfg(test)]
@@ -92,63 +144,147 @@ mod tests {
             .collect()
     }
 
-    /// With hardware FMA the dispatched path must equal the portable one exactly:
-    /// this pins the intrinsic code to the documented summation order.
-    #[test]
-    fn dispatched_equals_portable_bitwise() {
-        if !cfg!(target_feature = "fma") {
-            return;
+    /// The documented order with every step fused (`f32::mul_add` is exact even
+    /// where it is a software call): the specification every fusing path meets.
+    fn spec<A: Element, B: Element>(a: &[A], b: &[B], l2: bool) -> f32 {
+        let mut acc = [[0.0f32; 16]; 4];
+        let n = a.len();
+        let step = |x: f32, y: f32, s: f32| {
+            if l2 {
+                (x - y).mul_add(x - y, s)
+            } else {
+                x.mul_add(y, s)
+            }
+        };
+        let mut i = 0;
+        while i + 64 <= n {
+            for (j, lanes) in acc.iter_mut().enumerate() {
+                for (l, s) in lanes.iter_mut().enumerate() {
+                    let k = i + 16 * j + l;
+                    *s = step(a[k].to_f32(), b[k].to_f32(), *s);
+                }
+            }
+            i += 64;
         }
-        for n in (0..200).chain([255, 256, 257, 784, 960]) {
-            let q = vals(n as u64, n);
-            let xf = vals(n as u64 + 1000, n);
-            let xu: Vec<u8> = xf.iter().map(|v| ((v + 1.0) * 127.5) as u8).collect();
-            let xi: Vec<i8> = xf.iter().map(|v| (v * 127.0) as i8).collect();
+        let mut j = 0;
+        while i < n {
+            for (l, s) in acc[j].iter_mut().enumerate() {
+                let (x, y) = if i + l < n {
+                    (a[i + l].to_f32(), b[i + l].to_f32())
+                } else {
+                    (0.0, 0.0)
+                };
+                *s = step(x, y, *s);
+            }
+            i += 16;
+            j += 1;
+        }
+        let mut s: Vec<f32> = (0..16)
+            .map(|l| (acc[0][l] + acc[1][l]) + (acc[2][l] + acc[3][l]))
+            .collect();
+        let mut w = 8;
+        while w > 0 {
+            for l in 0..w {
+                s[l] += s[l + w];
+            }
+            w /= 2;
+        }
+        s[0]
+    }
+
+    /// Sum of the magnitudes of the terms: the scale of an unfused path's error.
+    fn mag<A: Element, B: Element>(a: &[A], b: &[B]) -> f32 {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x.to_f32() * y.to_f32()).abs())
+            .sum()
+    }
+
+    fn same(isa: Isa, got: f32, want: f32, scale: f32, what: &str) {
+        if isa != Isa::Portable || isa::PORTABLE_FUSES {
             assert_eq!(
-                dot(&q, &xf).to_bits(),
-                portable::dot(&q, &xf).to_bits(),
-                "dot f32 {n}"
+                got.to_bits(),
+                want.to_bits(),
+                "{isa} {what}: {got} vs {want}"
             );
-            assert_eq!(
-                dot(&q, &xu).to_bits(),
-                portable::dot(&q, &xu).to_bits(),
-                "dot u8 {n}"
-            );
-            assert_eq!(
-                dot(&q, &xi).to_bits(),
-                portable::dot(&q, &xi).to_bits(),
-                "dot i8 {n}"
-            );
-            assert_eq!(
-                l2_sq(&q, &xf).to_bits(),
-                portable::l2_sq(&q, &xf).to_bits(),
-                "l2 f32 {n}"
-            );
-            assert_eq!(
-                l2_sq(&q, &xu).to_bits(),
-                portable::l2_sq(&q, &xu).to_bits(),
-                "l2 u8 {n}"
-            );
-            assert_eq!(
-                l2_sq(&q, &xi).to_bits(),
-                portable::l2_sq(&q, &xi).to_bits(),
-                "l2 i8 {n}"
-            );
-            assert_eq!(
-                norm_sq(&xu).to_bits(),
-                portable::norm_sq(&xu).to_bits(),
-                "norm u8 {n}"
-            );
-            assert_eq!(
-                norm_sq(&xi).to_bits(),
-                portable::norm_sq(&xi).to_bits(),
-                "norm i8 {n}"
-            );
-            assert_eq!(
-                norm_sq(&q).to_bits(),
-                dot(&q, &q).to_bits(),
-                "norm == self dot {n}"
-            );
+        } else {
+            let tol = 1e-5 * scale.max(want.abs()).max(1.0);
+            assert!((got - want).abs() <= tol, "{isa} {what}: {got} vs {want}");
+        }
+    }
+
+    /// Every path this CPU runs meets the fused specification: bit for bit where
+    /// it fuses (AVX2, AVX-512, portable on aarch64), within rounding otherwise.
+    #[test]
+    fn every_path_meets_the_spec() {
+        for isa in Isa::available() {
+            for n in (0..200).chain([255, 256, 257, 784, 960]) {
+                let q = vals(n as u64, n);
+                let xf = vals(n as u64 + 1000, n);
+                let xu: Vec<u8> = xf.iter().map(|v| ((v + 1.0) * 127.5) as u8).collect();
+                let xi: Vec<i8> = xf.iter().map(|v| (v * 127.0) as i8).collect();
+                same(
+                    isa,
+                    dot_on(isa, &q, &xf),
+                    spec(&q, &xf, false),
+                    mag(&q, &xf),
+                    &format!("dot f32 {n}"),
+                );
+                same(
+                    isa,
+                    dot_on(isa, &q, &xu),
+                    spec(&q, &xu, false),
+                    mag(&q, &xu),
+                    &format!("dot u8 {n}"),
+                );
+                same(
+                    isa,
+                    dot_on(isa, &q, &xi),
+                    spec(&q, &xi, false),
+                    mag(&q, &xi),
+                    &format!("dot i8 {n}"),
+                );
+                same(
+                    isa,
+                    l2_sq_on(isa, &q, &xf),
+                    spec(&q, &xf, true),
+                    0.0,
+                    &format!("l2 f32 {n}"),
+                );
+                same(
+                    isa,
+                    l2_sq_on(isa, &q, &xu),
+                    spec(&q, &xu, true),
+                    0.0,
+                    &format!("l2 u8 {n}"),
+                );
+                same(
+                    isa,
+                    l2_sq_on(isa, &q, &xi),
+                    spec(&q, &xi, true),
+                    0.0,
+                    &format!("l2 i8 {n}"),
+                );
+                same(
+                    isa,
+                    norm_sq_on(isa, &xu),
+                    spec(&xu, &xu, false),
+                    0.0,
+                    &format!("norm u8 {n}"),
+                );
+                same(
+                    isa,
+                    norm_sq_on(isa, &xi),
+                    spec(&xi, &xi, false),
+                    0.0,
+                    &format!("norm i8 {n}"),
+                );
+                assert_eq!(
+                    norm_sq_on(isa, &q).to_bits(),
+                    dot_on(isa, &q, &q).to_bits(),
+                    "{isa} norm == self dot {n}"
+                );
+            }
         }
     }
 }

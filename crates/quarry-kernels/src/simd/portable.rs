@@ -1,37 +1,52 @@
-//! Plain-Rust kernels in the documented order (see `simd`). They are the fallback
-//! on CPUs without AVX-512 and the bit-exact specification the intrinsics follow.
+//! Plain-Rust kernels in the documented order (see `simd`): the path for CPUs
+//! without AVX2 (and for aarch64, where LLVM turns the 16-lane arrays into NEON).
+//! Written over fixed-size arrays so every step is a lane-wise operation LLVM
+//! vectorises; no bounds checks in the loops.
 
 use crate::isa::fmadd;
 use crate::Element;
 
 const W: usize = 16;
 
+#[inline(always)]
+fn lanes<T: Element>(s: &[T]) -> [f32; W] {
+    let s: &[T; W] = s.try_into().expect("16-element chunk");
+    s.map(Element::to_f32)
+}
+
+#[inline(always)]
+fn step_all(acc: &mut [f32; W], a: [f32; W], b: [f32; W], step: &impl Fn(f32, f32, f32) -> f32) {
+    for l in 0..W {
+        acc[l] = step(a[l], b[l], acc[l]);
+    }
+}
+
 /// Runs `step(a_i, b_i, acc)` over both slices in the fixed order and folds the
 /// accumulators. Padding lanes see `step(0, 0, acc)`, as the masked SIMD loads do.
 #[inline(always)]
 fn fold<A: Element, B: Element>(a: &[A], b: &[B], step: impl Fn(f32, f32, f32) -> f32) -> f32 {
-    let n = a.len();
+    let n = a.len().min(b.len());
     let mut acc = [[0.0f32; W]; 4];
-    let mut i = 0;
-    while i + 4 * W <= n {
-        for (j, lanes) in acc.iter_mut().enumerate() {
-            for (l, s) in lanes.iter_mut().enumerate() {
-                let k = i + j * W + l;
-                *s = step(a[k].to_f32(), b[k].to_f32(), *s);
-            }
+    let whole = n / (4 * W) * (4 * W);
+    for (ca, cb) in a[..whole]
+        .chunks_exact(4 * W)
+        .zip(b[..whole].chunks_exact(4 * W))
+    {
+        for (j, s) in acc.iter_mut().enumerate() {
+            let r = j * W..(j + 1) * W;
+            step_all(s, lanes(&ca[r.clone()]), lanes(&cb[r]), &step);
         }
-        i += 4 * W;
     }
+    let mut i = whole;
     let mut j = 0;
     while i < n {
-        for (l, s) in acc[j].iter_mut().enumerate() {
-            let (x, y) = if i + l < n {
-                (a[i + l].to_f32(), b[i + l].to_f32())
-            } else {
-                (0.0, 0.0)
-            };
-            *s = step(x, y, *s);
+        let len = (n - i).min(W);
+        let (mut x, mut y) = ([0.0f32; W], [0.0f32; W]);
+        for l in 0..len {
+            x[l] = a[i + l].to_f32();
+            y[l] = b[i + l].to_f32();
         }
+        step_all(&mut acc[j], x, y, &step);
         i += W;
         j += 1;
     }
@@ -49,17 +64,13 @@ fn fold<A: Element, B: Element>(a: &[A], b: &[B], step: impl Fn(f32, f32, f32) -
     s[0]
 }
 
-pub fn dot<T: Element>(q: &[f32], x: &[T]) -> f32 {
+pub fn dot<A: Element, T: Element>(q: &[A], x: &[T]) -> f32 {
     fold(q, x, fmadd)
 }
 
-pub fn l2_sq<T: Element>(q: &[f32], x: &[T]) -> f32 {
+pub fn l2_sq<A: Element, T: Element>(q: &[A], x: &[T]) -> f32 {
     fold(q, x, |a, b, acc| {
         let d = a - b;
         fmadd(d, d, acc)
     })
-}
-
-pub fn norm_sq<T: Element>(x: &[T]) -> f32 {
-    fold(x, x, fmadd)
 }

@@ -1,0 +1,161 @@
+//! AVX2 + FMA versions of the pairwise kernels, in exactly the documented order:
+//! each 16-lane accumulator of the specification is a pair of 8-lane registers
+//! (lanes 0-7, 8-15), so every lane sees the same fused chain as on AVX-512.
+
+use core::arch::x86_64::*;
+
+/// Sixteen lanes as two registers.
+#[derive(Clone, Copy)]
+pub(crate) struct V16(pub __m256, pub __m256);
+
+/// Loads 16 elements as f32 lanes; u8 / i8 widen exactly.
+pub(crate) trait Load: Copy + Default {
+    /// # Safety
+    /// AVX2 + FMA available; `p` valid for 16 reads.
+    unsafe fn load16(p: *const Self) -> V16;
+    /// # Safety
+    /// AVX2 + FMA available; `p` valid for 8 reads.
+    unsafe fn load8(p: *const Self) -> __m256;
+}
+
+impl Load for f32 {
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn load16(p: *const f32) -> V16 {
+        V16(_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)))
+    }
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn load8(p: *const f32) -> __m256 {
+        _mm256_loadu_ps(p)
+    }
+}
+
+macro_rules! byte_load {
+    ($t:ty, $widen:ident) => {
+        impl Load for $t {
+            #[inline]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn load16(p: *const $t) -> V16 {
+                let b = _mm_loadu_si128(p as *const __m128i);
+                V16(
+                    _mm256_cvtepi32_ps($widen(b)),
+                    _mm256_cvtepi32_ps($widen(_mm_srli_si128::<8>(b))),
+                )
+            }
+            #[inline]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn load8(p: *const $t) -> __m256 {
+                _mm256_cvtepi32_ps($widen(_mm_loadl_epi64(p as *const __m128i)))
+            }
+        }
+    };
+}
+byte_load!(u8, _mm256_cvtepu8_epi32);
+byte_load!(i8, _mm256_cvtepi8_epi32);
+
+/// Loads `len < 16` elements, zero-padded (as the masked AVX-512 loads).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn load_part<T: Load>(p: *const T, len: usize) -> V16 {
+    let mut buf = [T::default(); 16];
+    core::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), len);
+    T::load16(buf.as_ptr())
+}
+
+trait Step {
+    unsafe fn step(a: __m256, b: __m256, acc: __m256) -> __m256;
+}
+struct Dot;
+struct L2;
+impl Step for Dot {
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn step(a: __m256, b: __m256, acc: __m256) -> __m256 {
+        _mm256_fmadd_ps(a, b, acc)
+    }
+}
+impl Step for L2 {
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn step(a: __m256, b: __m256, acc: __m256) -> __m256 {
+        let d = _mm256_sub_ps(a, b);
+        _mm256_fmadd_ps(d, d, acc)
+    }
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn step16<S: Step>(a: V16, b: V16, acc: V16) -> V16 {
+    V16(S::step(a.0, b.0, acc.0), S::step(a.1, b.1, acc.1))
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn add16(a: V16, b: V16) -> V16 {
+    V16(_mm256_add_ps(a.0, b.0), _mm256_add_ps(a.1, b.1))
+}
+
+/// Folds 16 lanes by halves: `l + l+8`, `l + l+4`, `l + l+2`, `l + l+1`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn hsum(s: V16) -> f32 {
+    let a8 = _mm256_add_ps(s.0, s.1);
+    let a4 = _mm_add_ps(_mm256_castps256_ps128(a8), _mm256_extractf128_ps::<1>(a8));
+    let a2 = _mm_add_ps(a4, _mm_movehl_ps(a4, a4));
+    let a1 = _mm_add_ss(a2, _mm_shuffle_ps::<1>(a2, a2));
+    _mm_cvtss_f32(a1)
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fold<A: Load, B: Load, S: Step>(a: &[A], b: &[B]) -> f32 {
+    let n = a.len();
+    debug_assert_eq!(n, b.len());
+    let (pa, pb) = (a.as_ptr(), b.as_ptr());
+    let z = _mm256_setzero_ps();
+    let mut acc = [V16(z, z); 4];
+    let mut i = 0;
+    while i + 64 <= n {
+        for (j, s) in acc.iter_mut().enumerate() {
+            let k = i + 16 * j;
+            *s = step16::<S>(A::load16(pa.add(k)), B::load16(pb.add(k)), *s);
+        }
+        i += 64;
+    }
+    // Fewer than 64 left: whole chunks, then the partial one, into slots 0, 1, 2, 3.
+    for s in acc.iter_mut() {
+        if i + 16 <= n {
+            *s = step16::<S>(A::load16(pa.add(i)), B::load16(pb.add(i)), *s);
+            i += 16;
+        } else {
+            if i < n {
+                let len = n - i;
+                *s = step16::<S>(load_part(pa.add(i), len), load_part(pb.add(i), len), *s);
+            }
+            break;
+        }
+    }
+    hsum(add16(add16(acc[0], acc[1]), add16(acc[2], acc[3])))
+}
+
+/// # Safety
+/// AVX2 + FMA available; `q.len() == x.len()`.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn dot<T: Load>(q: &[f32], x: &[T]) -> f32 {
+    fold::<f32, T, Dot>(q, x)
+}
+
+/// # Safety
+/// AVX2 + FMA available; `q.len() == x.len()`.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn l2_sq<T: Load>(q: &[f32], x: &[T]) -> f32 {
+    fold::<f32, T, L2>(q, x)
+}
+
+/// # Safety
+/// AVX2 + FMA available.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn norm_sq<T: Load>(x: &[T]) -> f32 {
+    fold::<T, T, Dot>(x, x)
+}
