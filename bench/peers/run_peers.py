@@ -62,6 +62,14 @@ DATASETS = {
         "dtype": np.float32,
         "metric": "cosine",
     },
+    "synth-1m": {
+        "dir": "synth-1m",
+        "base": "base.u8bin",
+        "queries": "queries.u8bin",
+        "gt": "gt100.ibin",
+        "dtype": np.uint8,
+        "metric": "l2",
+    },
     "fashion-mnist": {
         "dir": "fashion-mnist",
         "base": "base.u8bin",
@@ -258,11 +266,15 @@ class FaissIVF(FaissBase):
     knob = "nprobe"
 
     def build_params(self):
-        return {"nlist": self.args.partitions, "seed": self.args.seed}
+        p = {"nlist": self.args.partitions, "seed": self.args.seed}
+        if self.args.faiss_niter != 25:  # keeps the directory names of earlier runs
+            p["niter"] = self.args.faiss_niter
+        return p
 
     def config_extra(self):
-        # FAISS defaults, recorded: k-means iterations and training sample cap.
-        return {"niter": 25, "max_points_per_centroid": 256}
+        # k-means iterations (25 = FAISS's Clustering default; IndexIVF's own is 10)
+        # and training sample cap, recorded.
+        return {"niter": self.args.faiss_niter, "max_points_per_centroid": 256}
 
     def build(self, base, out):
         faiss = self.faiss
@@ -272,7 +284,7 @@ class FaissIVF(FaissBase):
         quantizer = faiss.IndexFlatIP(d) if self.metric == "cosine" else faiss.IndexFlatL2(d)
         index = faiss.IndexIVFFlat(quantizer, d, self.args.partitions, self.faiss_metric)
         index.cp.seed = self.args.seed
-        index.cp.niter = 25
+        index.cp.niter = self.args.faiss_niter
         index.cp.max_points_per_centroid = 256
         index.cp.spherical = self.metric == "cosine"  # FAISS's IP default too
         index.train(x)
@@ -638,6 +650,8 @@ def main() -> None:
     ap.add_argument("--sweep", action="append", metavar="ENGINE=V1,V2,...",
                     help="override an engine's sweep, e.g. faiss-ivf=1,8,64 (repeatable)")
     ap.add_argument("--build-threads", type=int, default=1)
+    ap.add_argument("--faiss-niter", type=int, default=25,
+                    help="FAISS IVF k-means iterations (IndexIVF's own default is 10)")
     ap.add_argument("--hnsw-m", type=int, default=32)
     ap.add_argument("--hnsw-ef-construction", type=int, default=200)
     ap.add_argument("--diskann-r", type=int, default=64, help="graph degree R")

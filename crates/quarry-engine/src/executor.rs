@@ -345,15 +345,24 @@ fn select_best(row: &[f32], keep: usize, sel: &mut Vec<(f32, u32)>) {
     }
     let cap = 4 * keep;
     let mut tau = f32::INFINITY;
-    for (i, &d) in row.iter().enumerate() {
-        if d <= tau {
-            sel.push((d, i as u32));
-            if sel.len() == cap {
-                sel.select_nth_unstable_by(keep - 1, cmp);
-                sel.truncate(keep);
-                tau = sel[keep - 1].0;
+    // Once the threshold has fallen, most 16-distance chunks hold no candidate: one
+    // lane-wise compare (vectorised) rejects the whole chunk.
+    const L: usize = 16;
+    let mut base = 0;
+    for chunk in row.chunks(L) {
+        if chunk.iter().fold(false, |hit, &d| hit | (d <= tau)) {
+            for (j, &d) in chunk.iter().enumerate() {
+                if d <= tau {
+                    sel.push((d, (base + j) as u32));
+                    if sel.len() == cap {
+                        sel.select_nth_unstable_by(keep - 1, cmp);
+                        sel.truncate(keep);
+                        tau = sel[keep - 1].0;
+                    }
+                }
             }
         }
+        base += chunk.len();
     }
     if sel.len() > keep {
         sel.select_nth_unstable_by(keep - 1, cmp);
