@@ -7,6 +7,7 @@
 use quarry_kernels::isa::PORTABLE_FUSES;
 use quarry_kernels::{batch_distances_on, BatchScratch, Element, Isa, Metric};
 
+#[allow(clippy::too_many_arguments)]
 fn batch_distances<T: Element>(
     isa: Isa,
     metric: Metric,
