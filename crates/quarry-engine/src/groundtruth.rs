@@ -100,9 +100,17 @@ fn scan_chunk<T: Element>(
                     &mut scratch,
                 );
                 for (h, row) in hs.iter_mut().zip(d.chunks_exact(m)) {
-                    for (i, &v) in row.iter().enumerate() {
-                        if v <= h.threshold() {
-                            h.push((start + s + i) as u64, v);
+                    // Most 16-distance chunks hold nothing under the threshold: one
+                    // lane-wise compare (vectorised) rejects them whole.
+                    for (c, chunk) in row.chunks(16).enumerate() {
+                        let t = h.threshold();
+                        if !chunk.iter().fold(false, |hit, &v| hit | (v <= t)) {
+                            continue;
+                        }
+                        for (i, &v) in chunk.iter().enumerate() {
+                            if v <= h.threshold() {
+                                h.push((start + s + c * 16 + i) as u64, v);
+                            }
                         }
                     }
                 }

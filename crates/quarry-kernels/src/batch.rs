@@ -124,7 +124,7 @@ pub fn batch_distances_on<T: Element>(
             for i in 0..mr {
                 let row = &mut out[(i0 + i) * n + j0..][..nb];
                 let qn = if need_norms { q_norms[i0 + i] } else { 0.0 };
-                finish(metric, row, qn, &x_norms[..nb]);
+                finish_on(isa, metric, row, qn, &x_norms[..nb]);
             }
         }
     }
@@ -168,9 +168,38 @@ fn query_norms(
     }
 }
 
+/// `finish` compiled for the path's vector width (sqrt and divide for cosine are
+/// the costly part at small dims). Element-wise with no contraction, so every
+/// instantiation gives the same bits.
+#[inline]
+fn finish_on(isa: Isa, metric: Metric, row: &mut [f32], qn: f32, xn: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    match isa {
+        // SAFETY: the path is supported (checked by the caller's `checked`).
+        Isa::Avx512 => return unsafe { finish_avx512(metric, row, qn, xn) },
+        // SAFETY: as above.
+        Isa::Avx2 => return unsafe { finish_avx2(metric, row, qn, xn) },
+        Isa::Portable => {}
+    }
+    let _ = isa;
+    finish(metric, row, qn, xn)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn finish_avx2(metric: Metric, row: &mut [f32], qn: f32, xn: &[f32]) {
+    finish(metric, row, qn, xn)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn finish_avx512(metric: Metric, row: &mut [f32], qn: f32, xn: &[f32]) {
+    finish(metric, row, qn, xn)
+}
+
 /// Turns raw dot products into distances, element by element (no reductions, so
 /// vectorising this loop cannot change any bit).
-#[inline]
+#[inline(always)]
 fn finish(metric: Metric, row: &mut [f32], qn: f32, xn: &[f32]) {
     match metric {
         Metric::InnerProduct => row.iter_mut().for_each(|v| *v = -*v),
