@@ -335,18 +335,34 @@ fn scan_typed<T: Element>(
 }
 
 /// The `keep` smallest (distance, index) pairs of `row`, in no particular order.
-/// A buffer of up to 4 x keep candidates under a falling threshold: most entries
-/// are rejected by one comparison, and the result is exactly the `keep` smallest.
+///
+/// A threshold first: the `keep`-th smallest of the 8-wide chunk minima bounds the
+/// `keep`-th smallest distance from above (those minima are `keep` distinct
+/// entries). Then one pass collects everything at or under it, rejecting whole
+/// 16-distance chunks with one lane-wise compare (vectorised), and one selection
+/// cuts to exactly the `keep` smallest by (distance, index). Short rows skip the
+/// bound. NaN never enters (`<=` is false), as before.
 fn select_best(row: &[f32], keep: usize, sel: &mut Vec<(f32, u32)>) {
     let cmp = |a: &(f32, u32), b: &(f32, u32)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
     sel.clear();
     if keep == 0 {
         return;
     }
-    let cap = 4 * keep;
-    let mut tau = f32::INFINITY;
-    // Once the threshold has fallen, most 16-distance chunks hold no candidate: one
-    // lane-wise compare (vectorised) rejects the whole chunk.
+    const M: usize = 8;
+    let tau = if row.len() >= 2 * keep * M {
+        let mut mins: Vec<f32> = row
+            .chunks(M)
+            .map(|c| {
+                c.iter()
+                    .fold(f32::INFINITY, |m, &d| if d < m { d } else { m })
+            })
+            .collect();
+        *mins
+            .select_nth_unstable_by(keep - 1, |a, b| a.total_cmp(b))
+            .1
+    } else {
+        f32::INFINITY
+    };
     const L: usize = 16;
     let mut base = 0;
     for chunk in row.chunks(L) {
@@ -354,11 +370,6 @@ fn select_best(row: &[f32], keep: usize, sel: &mut Vec<(f32, u32)>) {
             for (j, &d) in chunk.iter().enumerate() {
                 if d <= tau {
                     sel.push((d, (base + j) as u32));
-                    if sel.len() == cap {
-                        sel.select_nth_unstable_by(keep - 1, cmp);
-                        sel.truncate(keep);
-                        tau = sel[keep - 1].0;
-                    }
                 }
             }
         }
@@ -385,7 +396,7 @@ mod tests {
     #[test]
     fn selection_equals_sorting_with_ties() {
         let mut state = 7u64;
-        for n in [1usize, 5, 33, 400] {
+        for n in [1usize, 5, 33, 400, 1000, 5000] {
             // Few distinct values, so ties are common.
             let row: Vec<f32> = (0..n)
                 .map(|_| {

@@ -549,12 +549,7 @@ impl Index {
         let qs: Vec<u32> = (0..q as u32).collect();
         let mut buf = AlignedBuf::new();
         self.store.read_into(pid, &mut buf)?;
-        let loaded = quarry_storage::LoadedPartition {
-            pid,
-            buf,
-            bytes: 0,
-            read_time: Default::default(),
-        };
+        let loaded = quarry_storage::LoadedPartition::new(pid, buf, 0, Default::default());
         let n = self.table[pid as usize].count as usize;
         let t = thread_cpu_secs();
         crate::executor::scan(

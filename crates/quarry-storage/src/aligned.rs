@@ -39,6 +39,11 @@ impl AlignedBuf {
         self.len = len;
     }
 
+    /// Bytes allocated (at least `len`).
+    pub fn capacity(&self) -> usize {
+        self.cap
+    }
+
     pub fn len(&self) -> usize {
         self.len
     }
