@@ -223,13 +223,22 @@ impl Index {
     /// Builds one HNSW graph per partition (reading each partition back, verified),
     /// in parallel across partitions, single-threaded and seeded within each, and
     /// attaches them (`graphs.bin`) with the page checksums partial reads verify
-    /// against (`pages.crc32c`). Replaces graphs built before.
+    /// against (`pages.crc32c`). Replaces graphs built before. Holds the writer lock
+    /// from the start (a second writer fails before any graph is built).
     pub fn build_graphs(
         &mut self,
         params: HnswParams,
         progress: &dyn Progress,
     ) -> Result<GraphBuildReport, EngineError> {
         params.validate()?;
+        self.with_writer(|index| index.build_graphs_locked(params, progress))
+    }
+
+    fn build_graphs_locked(
+        &mut self,
+        params: HnswParams,
+        progress: &dyn Progress,
+    ) -> Result<GraphBuildReport, EngineError> {
         let t = Instant::now();
         let total: u64 = self.table.iter().map(|e| e.count).sum();
         progress.stage("graphs", total);
@@ -295,6 +304,15 @@ impl Index {
     /// where ranking every centroid per query would dominate), attaches it and routes
     /// with it from now on. `ef` is the search breadth (at least nprobe is used).
     pub fn build_centroid_graph(
+        &mut self,
+        params: HnswParams,
+        ef: usize,
+        progress: &dyn Progress,
+    ) -> Result<f64, EngineError> {
+        self.with_writer(|index| index.build_centroid_graph_locked(params, ef, progress))
+    }
+
+    fn build_centroid_graph_locked(
         &mut self,
         params: HnswParams,
         ef: usize,

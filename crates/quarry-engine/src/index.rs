@@ -3,7 +3,7 @@ use crate::{BatchResult, EngineError, SearchParams};
 use quarry_kernels::{DType, Metric};
 use quarry_routing::{CentroidIndex, Router};
 use quarry_storage::{
-    open_store, IndexFiles, IoMode, IoPool, Manifest, PartitionEntry, PartitionStore,
+    open_store, IndexFiles, IoMode, IoPool, Manifest, PartitionEntry, PartitionStore, WriterLock,
 };
 use serde::Serialize;
 use std::path::Path;
@@ -47,6 +47,9 @@ pub struct Index {
     pub(crate) graph_search: crate::GraphSearch,
     /// Threads that run graph-guided partial reads (created on first use).
     pub(crate) partial_pool: std::sync::OnceLock<rayon::ThreadPool>,
+    /// The index's writer lock while this handle changes the index (see
+    /// [`Index::lock_writer`]); `None` for a reader.
+    pub(crate) writer: Option<WriterLock>,
 }
 
 /// RAM an open index holds, by part.
@@ -83,6 +86,7 @@ impl Index {
             graphs: None,
             graph_search: Default::default(),
             partial_pool: Default::default(),
+            writer: None,
         };
         index.graphs = crate::graphs::load(&index)?.map(Arc::new);
         crate::graphs::load_centroid_graph(&mut index)?;
@@ -120,16 +124,57 @@ impl Index {
         Ok(files.read_file(name)?)
     }
 
+    /// Makes this handle the index's one writer until it is dropped or
+    /// [`Index::unlock_writer`] is called: a command that changes the index takes the
+    /// lock before its expensive work, so a second writer fails at once with
+    /// "index is being changed by another process (pid N)" instead of both racing.
+    /// Holding it already is fine. Searches need no lock.
+    pub fn lock_writer(&mut self) -> Result<(), EngineError> {
+        if self.writer.is_none() {
+            self.writer = Some(WriterLock::acquire(&self.dir)?);
+        }
+        Ok(())
+    }
+
+    /// Releases the writer lock taken by [`Index::lock_writer`] (a no-op without one).
+    pub fn unlock_writer(&mut self) {
+        self.writer = None;
+    }
+
+    /// Whether this handle holds the index's writer lock.
+    pub fn holds_writer_lock(&self) -> bool {
+        self.writer.is_some()
+    }
+
+    /// Runs `f` holding the writer lock: the lock already held stays held, otherwise
+    /// it is taken for `f` alone (and released whatever `f` returns).
+    pub fn with_writer<R>(
+        &mut self,
+        f: impl FnOnce(&mut Index) -> Result<R, EngineError>,
+    ) -> Result<R, EngineError> {
+        if self.writer.is_some() {
+            return f(self);
+        }
+        self.lock_writer()?;
+        let r = f(self);
+        self.writer = None;
+        r
+    }
+
     /// Adds `bytes` as file `name` to this index on disk (see
-    /// [`quarry_storage::attach_file`]) and to this handle's manifest.
+    /// [`quarry_storage::attach_file`]) and to this handle's manifest, under the
+    /// writer lock (taken for this call if the handle does not hold it).
     pub fn attach_file(
         &mut self,
         name: &str,
         bytes: &[u8],
         router: Option<&str>,
     ) -> Result<(), EngineError> {
-        self.manifest = quarry_storage::attach_file(&self.dir, name, bytes, router)?;
-        Ok(())
+        self.with_writer(|index| {
+            let lock = index.writer.as_ref().expect("held by with_writer");
+            index.manifest = quarry_storage::attach_file(lock, name, bytes, router)?;
+            Ok(())
+        })
     }
 
     pub fn manifest(&self) -> &Manifest {

@@ -25,6 +25,8 @@ pub enum StorageError {
     DirectUnsupported { path: PathBuf },
     #[error("invalid partition payload: {0}")]
     Payload(String),
+    #[error("{dir}: index is being changed by another process ({holder}); wait for it to finish, or stop it, and run this command again")]
+    Locked { dir: PathBuf, holder: String },
 }
 
 impl StorageError {

@@ -1,7 +1,7 @@
 use quarry_kernels::{DType, Metric};
 use quarry_storage::{
     files, open_store, AlignedBuf, IndexFiles, IndexWriter, IoMode, IoPool, PartitionPayload,
-    PartitionView, StorageError,
+    PartitionView, StorageError, WriterLock,
 };
 use std::path::Path;
 
@@ -174,12 +174,13 @@ fn attached_files_are_listed_checksummed_and_verified() {
     let t = tmp();
     let dir = t.path().join("idx");
     write_index(&dir);
-    let m = quarry_storage::attach_file(&dir, "router.model", b"weights", Some("gbdt")).unwrap();
+    let lock = WriterLock::acquire(&dir).unwrap();
+    let m = quarry_storage::attach_file(&lock, "router.model", b"weights", Some("gbdt")).unwrap();
     assert_eq!(m.routers, vec!["gbdt".to_string()]);
     let files = IndexFiles::open(&dir).unwrap();
     assert_eq!(files.read_file("router.model").unwrap(), b"weights");
     // Re-attaching replaces the file and does not repeat the router kind.
-    let m = quarry_storage::attach_file(&dir, "router.model", b"weights2", Some("gbdt")).unwrap();
+    let m = quarry_storage::attach_file(&lock, "router.model", b"weights2", Some("gbdt")).unwrap();
     assert_eq!(m.routers.len(), 1);
     assert_eq!(
         IndexFiles::open(&dir)
@@ -201,8 +202,49 @@ fn attached_files_are_listed_checksummed_and_verified() {
     // Core files and odd names are refused.
     for bad in [files::DATA, files::MANIFEST, "../x", "", ".hidden"] {
         assert!(
-            quarry_storage::attach_file(&dir, bad, b"x", None).is_err(),
+            quarry_storage::attach_file(&lock, bad, b"x", None).is_err(),
             "{bad}"
         );
     }
+}
+
+#[test]
+fn one_writer_at_a_time_and_no_shared_temp_names() {
+    let t = tmp();
+    let dir = t.path().join("idx");
+    write_index(&dir);
+    let first = WriterLock::acquire(&dir).unwrap();
+    // A second writer (another open file: what another process holds) fails at once,
+    // naming the holder.
+    let err = WriterLock::acquire(&dir).unwrap_err();
+    assert!(matches!(err, StorageError::Locked { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("index is being changed by another process")
+            && msg.contains(&format!("(pid {})", std::process::id())),
+        "{msg}"
+    );
+    quarry_storage::attach_file(&first, "a.bin", b"one", None).unwrap();
+    // No temp file is left, and none would collide with another process's.
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.contains("quarry-tmp")), "{names:?}");
+    // The lock file is not part of the index, and the index still opens.
+    assert!(names.iter().any(|n| n == quarry_storage::LOCK_FILE));
+    assert_eq!(
+        IndexFiles::open(&dir).unwrap().read_file("a.bin").unwrap(),
+        b"one"
+    );
+    // Released on drop (and by the kernel when a holder dies).
+    drop(first);
+    let again = WriterLock::acquire(&dir).unwrap();
+    assert_eq!(again.dir(), dir.as_path());
+    // Not an index directory: a clear error, no lock file created.
+    let missing = t.path().join("missing");
+    assert!(matches!(
+        WriterLock::acquire(&missing).unwrap_err(),
+        StorageError::NotAnIndex { .. }
+    ));
 }

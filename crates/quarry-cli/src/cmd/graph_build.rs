@@ -64,6 +64,8 @@ fn build_with(
             ..Default::default()
         },
     )?;
+    // One writer: fail now, not after the graphs are built, if another holds the index.
+    index.lock_writer()?;
     let r = index
         .build_graphs(p, ui)
         .with_context(|| format!("building graphs for {}", dir.display()))?;

@@ -116,6 +116,8 @@ pub fn train(
     ui: &Ui,
 ) -> Result<PruningReport> {
     let mut idx = Index::open(index, OpenOptions::default())?;
+    // One writer: fail now, not after the training, if another holds the index.
+    idx.lock_writer()?;
     let base_src = open_vectors(base)?;
     let learn = match &p.learn {
         Some(l) => Some(open_vectors(l)?),
