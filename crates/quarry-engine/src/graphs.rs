@@ -309,6 +309,7 @@ impl Index {
         ef: usize,
         progress: &dyn Progress,
     ) -> Result<f64, EngineError> {
+        crate::error::check_range("centroid ef", ef, 1, quarry_graph::MAX_EF)?;
         self.with_writer(|index| index.build_centroid_graph_locked(params, ef, progress))
     }
 
@@ -349,6 +350,7 @@ impl Index {
                 self.dir.display()
             )));
         };
+        crate::error::check_range("centroid ef", ef, 1, quarry_graph::MAX_EF)?;
         let mut g = g.clone();
         g.set_ef(ef);
         self.centroids.set_graph(Some(std::sync::Arc::new(g)))?;
@@ -374,6 +376,7 @@ impl Index {
                 "ef must be at least 1 (64 is typical)".into(),
             ));
         }
+        crate::error::check_range("ef", s.ef, 1, quarry_graph::MAX_EF)?;
         if s.mode.needs_graphs() && self.graphs.is_none() {
             return Err(EngineError::NoGraphs {
                 mode: s.mode.name(),

@@ -4,6 +4,7 @@ use quarry_kernels::{DType, Metric};
 use quarry_routing::{CentroidIndex, Router};
 use quarry_storage::{
     open_store, IndexFiles, IoMode, IoPool, Manifest, PartitionEntry, PartitionStore, WriterLock,
+    MAX_IO_THREADS, MAX_READ_AHEAD,
 };
 use serde::Serialize;
 use std::path::Path;
@@ -66,6 +67,9 @@ pub struct MemoryReport {
 
 impl Index {
     pub fn open(dir: &Path, opts: OpenOptions) -> Result<Index, EngineError> {
+        // Checked before anything is allocated or spawned from them.
+        crate::error::check_range("io_threads", opts.io_threads, 1, MAX_IO_THREADS)?;
+        crate::error::check_range("read_ahead", opts.read_ahead, 1, MAX_READ_AHEAD)?;
         let files = IndexFiles::open(dir)?;
         let store = open_store(&files, opts.io)?;
         let IndexFiles {
@@ -77,7 +81,7 @@ impl Index {
         let centroids = CentroidIndex::new(centroids, manifest.dim, manifest.metric);
         let mut index = Index {
             dir,
-            pool: IoPool::new(opts.io_threads),
+            pool: IoPool::new(opts.io_threads)?,
             manifest,
             table,
             centroids,
@@ -321,10 +325,13 @@ impl Index {
     ) -> Result<BatchResult, EngineError> {
         self.validate(queries, k)?;
         let dim = self.dim();
-        // Before the merge a query holds up to k neighbours per probed partition.
-        let per_query =
-            router.candidates().max(1) * k * std::mem::size_of::<quarry_kernels::Neighbor>()
-                + dim * 4;
+        // Before the merge a query holds up to k neighbours per probed partition (a
+        // router may ask for more partitions than exist: at most all of them).
+        let probed = router.candidates().clamp(1, self.num_partitions().max(1));
+        let per_query = probed
+            .saturating_mul(k)
+            .saturating_mul(std::mem::size_of::<quarry_kernels::Neighbor>())
+            .saturating_add(dim * 4);
         let slice = (self.opts.max_batch_bytes / per_query).max(1);
         if queries.len() / dim <= slice {
             return executor::run(self, queries, k, router);

@@ -24,7 +24,7 @@ pub use error::StorageError;
 pub use layout::{PartitionView, ALIGN};
 pub use lock::{WriterLock, LOCK_FILE};
 pub use manifest::{FileEntry, Manifest, FORMAT_NAME, FORMAT_VERSION};
-pub use pool::{IoPool, LoadedPartition, PartitionStream};
+pub use pool::{IoPool, LoadedPartition, PartitionStream, MAX_IO_THREADS, MAX_READ_AHEAD};
 pub use reader::IndexFiles;
 pub use table::PartitionEntry;
 pub use writer::{IndexWriter, PartitionPayload};

@@ -63,7 +63,7 @@ fn written_partitions_read_back_through_both_backends() {
             }
         }
         // The pool returns every requested partition once.
-        let pool = IoPool::new(4);
+        let pool = IoPool::new(4).unwrap();
         let mut got: Vec<u32> = pool
             .stream(store.clone(), &[2, 0, 1], 2)
             .map(|r| r.unwrap().pid)
@@ -247,4 +247,23 @@ fn one_writer_at_a_time_and_no_shared_temp_names() {
         WriterLock::acquire(&missing).unwrap_err(),
         StorageError::NotAnIndex { .. }
     ));
+}
+
+#[test]
+fn io_thread_counts_are_bounded() {
+    // Issue 14 defect 5: `--io-threads 10000` panicked spawning threads (pool.rs:42).
+    for bad in [0, quarry_storage::MAX_IO_THREADS + 1, 10_000] {
+        let e = IoPool::new(bad).err().expect("out of range");
+        assert!(
+            matches!(e, StorageError::OutOfRange { got, max: 256, .. } if got == bad as u64),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("use 1..=256"), "{e}");
+    }
+    assert_eq!(
+        IoPool::new(quarry_storage::MAX_IO_THREADS)
+            .unwrap()
+            .threads(),
+        256
+    );
 }
