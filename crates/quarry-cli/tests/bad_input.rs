@@ -408,9 +408,13 @@ fn gt_with_k_zero() {
     let sh = shared();
     let t = tmp();
     let out = t.path().join("gt.ivecs");
-    fails_with(
-        &gt(&sh.base, &sh.queries, 0, &out),
-        &["k must be at least 1"],
+    // A flag out of its range is a usage error (exit 2) naming the range.
+    let o = gt(&sh.base, &sh.queries, 0, &out);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--k") && err.contains("0 is out of range: use 1..=100000"),
+        "{err}"
     );
     assert!(!out.exists());
 }

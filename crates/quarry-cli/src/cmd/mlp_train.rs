@@ -28,7 +28,7 @@ pub struct Args {
     /// Width of both hidden layers.
     #[arg(long, default_value_t = 256)]
     pub hidden: usize,
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = 1024, value_parser = crate::bounds::batch_size)]
     pub batch: usize,
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
