@@ -81,6 +81,11 @@ pub fn batch_size(s: &str) -> Result<usize, String> {
     in_range(s, 1..=MAX_BATCH, "")
 }
 
+/// Width of the MLP router's hidden layers (sizes its weight matrices).
+pub fn hidden(s: &str) -> Result<usize, String> {
+    in_range(s, 1..=quarry_mlp::MAX_HIDDEN, " (256 is typical)")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,5 +110,6 @@ mod tests {
         assert!(k("100001").is_err() && k("100000").is_ok());
         assert!(batch_size("0").is_err() && batch_size("1048576").is_ok());
         assert!(nprobe("4294967296").is_err() && nprobe("4294967295").is_ok());
+        assert!(hidden("8193").unwrap_err().contains("use 1..=8192"));
     }
 }

@@ -65,6 +65,16 @@ fn out_of_range_flags_are_usage_errors_with_the_range() {
         "100000000000",
     ]);
     usage_error(&o, "--ef-construction", "1..=65536");
+    let o = quarry(&[
+        "mlp-train",
+        "--index",
+        s(&idx),
+        "--base",
+        s(&q),
+        "--hidden",
+        "100000",
+    ]);
+    usage_error(&o, "--hidden", "1..=8192");
     // In range, the command runs and fails only on the missing index.
     let o = quarry(&["--threads", &max.to_string(), "info", "--index", s(&idx)]);
     assert_eq!(o.status.code(), Some(1), "{o:?}");

@@ -26,7 +26,7 @@ pub struct Args {
     #[arg(long, default_value_t = 150)]
     pub epochs: usize,
     /// Width of both hidden layers.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = crate::bounds::hidden)]
     pub hidden: usize,
     #[arg(long, default_value_t = 1024, value_parser = crate::bounds::batch_size)]
     pub batch: usize,
