@@ -5,7 +5,8 @@
 mod common;
 use common::*;
 use quarry_storage::WriterLock;
-use std::time::Instant;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 #[test]
 fn writing_commands_fail_at_once_while_another_process_writes() {
@@ -85,4 +86,83 @@ fn writing_commands_fail_at_once_while_another_process_writes() {
         .collect();
     assert!(names.iter().any(|n| n == "graphs.bin"), "{names:?}");
     assert!(!names.iter().any(|n| n.contains("quarry-tmp")), "{names:?}");
+}
+
+/// Two real writer processes: a `graph-build` is caught holding the lock (frozen by
+/// SIGSTOP so the overlap is certain, not a matter of timing), and a second
+/// `graph-build`, `train-pruning` and `mlp-train` each get the lock error naming its
+/// pid; the first then finishes and the index opens with its graphs.
+#[test]
+fn two_writer_processes_one_gets_the_lock_error() {
+    let t = tmp();
+    let idx = t.path().join("idx");
+    let base = fixture("siftsmall_base.bvecs");
+    ok(&quarry(&[
+        "build",
+        "--base",
+        s(&base),
+        "--out",
+        s(&idx),
+        "--partitions",
+        "4",
+    ]));
+    let lock_file = idx.join(quarry_storage::LOCK_FILE);
+    let mut caught = false;
+    for _attempt in 0..5 {
+        let mut first = Command::new(env!("CARGO_BIN_EXE_quarry"))
+            .args([
+                "--quiet",
+                "graph-build",
+                "--index",
+                s(&idx),
+                "--m",
+                "16",
+                "--ef-construction",
+                "400",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = first.id();
+        // Wait until it has taken the lock (it writes its pid after locking).
+        let start = Instant::now();
+        while std::fs::read_to_string(&lock_file).map_or(true, |p| p.trim() != pid.to_string())
+            && start.elapsed() < Duration::from_secs(60)
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // SAFETY: signalling our own child by its pid.
+        unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
+        if first.try_wait().unwrap().is_some() {
+            // Finished before it could be frozen: the overlap was missed, try again.
+            continue;
+        }
+        let want = format!("index is being changed by another process (pid {pid})");
+        for args in [
+            vec!["graph-build", "--index", s(&idx)],
+            vec!["train-pruning", "--index", s(&idx), "--base", s(&base)],
+            vec!["mlp-train", "--index", s(&idx), "--base", s(&base)],
+        ] {
+            fails_with(&quarry(&args), &want);
+        }
+        // SAFETY: as above.
+        unsafe { libc::kill(pid as i32, libc::SIGCONT) };
+        let out = first.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        caught = true;
+        break;
+    }
+    assert!(caught, "graph-build never overlapped a second writer");
+    let names: Vec<String> = std::fs::read_dir(&idx)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.contains("quarry-tmp")), "{names:?}");
+    let index = quarry_engine::Index::open(&idx, quarry_engine::OpenOptions::default()).unwrap();
+    assert!(index.has_graphs());
 }
