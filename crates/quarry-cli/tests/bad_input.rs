@@ -184,9 +184,14 @@ fn gt(base: &Path, queries: &Path, k: usize, out: &Path) -> Output {
 fn nothing_left(out: &Path) {
     assert!(!out.exists(), "{} exists", out.display());
     let name = out.file_name().unwrap().to_str().unwrap();
-    assert!(!out
-        .with_file_name(format!(".{name}.quarry-partial"))
-        .exists());
+    let prefix = format!(".{name}.");
+    for e in std::fs::read_dir(out.parent().unwrap()).unwrap() {
+        let f = e.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(
+            !(f.starts_with(&prefix) && f.ends_with(".quarry-partial")),
+            "{f} left behind"
+        );
+    }
 }
 
 fn fbin_with(rows: usize, bad_at: usize, value: f32, path: &Path) {

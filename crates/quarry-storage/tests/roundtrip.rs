@@ -267,3 +267,66 @@ fn io_thread_counts_are_bounded() {
         256
     );
 }
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn scratch_directories_are_per_process_and_cleaned_up() {
+    let t = tmp();
+    let dest = t.path().join("idx");
+    let me = std::process::id();
+    // Left by a killed build (its process is gone), by this process, and by the
+    // pid-less name of earlier versions: removed. A running build's (pid 1 always
+    // exists) and another destination's: kept.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    for name in [
+        format!(".idx.{dead}.quarry-partial"),
+        format!(".idx.{me}.quarry-partial"),
+        ".idx.quarry-partial".to_string(),
+        ".idx.1.quarry-partial".to_string(),
+        ".idx2.77.quarry-partial".to_string(),
+    ] {
+        std::fs::create_dir(t.path().join(&name)).unwrap();
+        std::fs::write(t.path().join(&name).join("data.bin"), b"old").unwrap();
+    }
+    let w = IndexWriter::create(&dest, 5, DType::F32, Metric::L2).unwrap();
+    assert_eq!(
+        entries(t.path()),
+        vec![
+            ".idx.1.quarry-partial".to_string(),
+            format!(".idx.{me}.quarry-partial"),
+            ".idx2.77.quarry-partial".to_string(),
+        ]
+    );
+    assert_eq!(
+        entries(&t.path().join(format!(".idx.{me}.quarry-partial"))),
+        vec!["data.bin"],
+        "this build's scratch directory is a fresh one"
+    );
+    // A writer that ends without finishing (an error) leaves nothing.
+    drop(w);
+    assert!(!t.path().join(format!(".idx.{me}.quarry-partial")).exists());
+    // Another build (another process) finishing first wins; this one gets Exists
+    // and leaves nothing. The other build's rename is simulated.
+    let mut w = IndexWriter::create(&dest, 5, DType::F32, Metric::L2).unwrap();
+    w.write_centroids(&[0.0; 5]).unwrap();
+    let elsewhere = t.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    write_index(&elsewhere.join("idx"));
+    std::fs::rename(elsewhere.join("idx"), &dest).unwrap();
+    let before = entries(&dest);
+    let err = w.finish(serde_json::json!({}), Vec::new()).unwrap_err();
+    assert!(matches!(err, StorageError::Exists { .. }), "{err:?}");
+    assert_eq!(entries(&dest), before);
+    assert!(!t.path().join(format!(".idx.{me}.quarry-partial")).exists());
+    IndexFiles::open(&dest).unwrap();
+}
