@@ -40,6 +40,12 @@ pub enum EngineError {
     },
     #[error("invalid search parameter: {0}")]
     BadSearch(String),
+    #[error("cannot start {threads} {what} threads: {source}; use fewer I/O threads")]
+    Threads {
+        what: &'static str,
+        threads: usize,
+        source: rayon::ThreadPoolBuildError,
+    },
     #[error("{what} = {got} is out of range: use {min}..={max}")]
     OutOfRange {
         what: &'static str,

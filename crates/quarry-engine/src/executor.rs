@@ -224,9 +224,10 @@ fn partial_stage(
             compute: t.elapsed(),
         })
     };
-    index
-        .partial_pool()
-        .install(|| pids.par_iter().map(|&p| run(p)).collect())
+    match index.partial_pool() {
+        Ok(pool) => pool.install(|| pids.par_iter().map(|&p| run(p)).collect()),
+        Err(e) => vec![Err(e)],
+    }
 }
 
 /// Counts the time scanners spend waiting for the next completed read.

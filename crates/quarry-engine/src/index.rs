@@ -97,14 +97,24 @@ impl Index {
         Ok(index)
     }
 
-    pub(crate) fn partial_pool(&self) -> &rayon::ThreadPool {
-        self.partial_pool.get_or_init(|| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(self.opts.io_threads.max(1))
-                .thread_name(|i| format!("quarry-partial-{i}"))
-                .build()
-                .expect("spawn partial-read threads")
-        })
+    /// The partial-read threads, started on first use (an error, not a panic, when
+    /// the system refuses them).
+    pub(crate) fn partial_pool(&self) -> Result<&rayon::ThreadPool, EngineError> {
+        if let Some(pool) = self.partial_pool.get() {
+            return Ok(pool);
+        }
+        let threads = self.opts.io_threads;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("quarry-partial-{i}"))
+            .build()
+            .map_err(|source| EngineError::Threads {
+                what: "partial-read",
+                threads,
+                source,
+            })?;
+        // Two searches may race to start it: the loser's pool is dropped.
+        Ok(self.partial_pool.get_or_init(|| pool))
     }
 
     /// The index directory.
