@@ -1,5 +1,6 @@
 //! `quarry`: build, search and measure on-disk vector indexes.
 
+mod bounds;
 mod cmd;
 mod progress;
 mod rss;
@@ -13,8 +14,8 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
     about = "Vector search for collections larger than memory"
 )]
 struct Cli {
-    /// Worker threads for compute (default: all cores).
-    #[arg(long, global = true)]
+    /// Worker threads for compute (default: all cores; at most 4 x the cores).
+    #[arg(long, global = true, value_parser = bounds::threads)]
     threads: Option<usize>,
     /// Hide progress bars.
     #[arg(long, global = true)]
@@ -89,7 +90,7 @@ fn main() {
         .init();
     if let Some(t) = cli.threads {
         if let Err(e) = rayon::ThreadPoolBuilder::new()
-            .num_threads(t.max(1))
+            .num_threads(t)
             .build_global()
         {
             eprintln!("error: cannot set up {t} threads: {e}");

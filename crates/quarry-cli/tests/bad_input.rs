@@ -184,9 +184,14 @@ fn gt(base: &Path, queries: &Path, k: usize, out: &Path) -> Output {
 fn nothing_left(out: &Path) {
     assert!(!out.exists(), "{} exists", out.display());
     let name = out.file_name().unwrap().to_str().unwrap();
-    assert!(!out
-        .with_file_name(format!(".{name}.quarry-partial"))
-        .exists());
+    let prefix = format!(".{name}.");
+    for e in std::fs::read_dir(out.parent().unwrap()).unwrap() {
+        let f = e.unwrap().file_name().to_string_lossy().into_owned();
+        assert!(
+            !(f.starts_with(&prefix) && f.ends_with(".quarry-partial")),
+            "{f} left behind"
+        );
+    }
 }
 
 fn fbin_with(rows: usize, bad_at: usize, value: f32, path: &Path) {
@@ -408,9 +413,13 @@ fn gt_with_k_zero() {
     let sh = shared();
     let t = tmp();
     let out = t.path().join("gt.ivecs");
-    fails_with(
-        &gt(&sh.base, &sh.queries, 0, &out),
-        &["k must be at least 1"],
+    // A flag out of its range is a usage error (exit 2) naming the range.
+    let o = gt(&sh.base, &sh.queries, 0, &out);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--k") && err.contains("0 is out of range: use 1..=100000"),
+        "{err}"
     );
     assert!(!out.exists());
 }

@@ -145,12 +145,20 @@ fn errors_are_one_line_with_exit_code_one() {
         quarry(&a)
     };
     fails_with(&search(&["--k", "10001"]), "exceeds the 10000 vectors");
-    fails_with(&search(&["--k", "0"]), "k must be at least 1");
-    fails_with(&search(&["--nprobe", "0"]), "nprobe must be at least 1");
-    fails_with(
-        &search(&["--batch-size", "0"]),
-        "--batch-size must be at least 1",
-    );
+    // Flags outside their range are usage errors (exit 2) naming the range.
+    for (flag, range) in [
+        ("--k", "1..=100000"),
+        ("--nprobe", "1..=4294967295"),
+        ("--batch-size", "1..=1048576"),
+    ] {
+        let o = search(&[flag, "0"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{flag}: {err}");
+        assert!(
+            err.contains(flag) && err.contains(&format!("0 is out of range: use {range}")),
+            "{err}"
+        );
+    }
     fails_with(
         &search(&["--gt", s(&fixture("siftsmall_base.bvecs"))]),
         "siftsmall_base.bvecs",

@@ -2,7 +2,7 @@
 //! the destination holds no directory or a complete index (byte-identical to an
 //! uninterrupted build with the same seed, opens, and a full search is exact); a
 //! rerun of the same build to the same destination then succeeds, removing the stale
-//! `.NAME.quarry-partial` the kill left.
+//! `.NAME.PID.quarry-partial` the kill left.
 //!
 //! Timing: a full build is measured first (wall time W, and the write phase w from
 //! the `--json` report). The index directory exists only during the write phase, the
@@ -103,7 +103,22 @@ fn sigkill_during_build_leaves_no_index_or_a_complete_one() {
     let parent = t.path().join("out");
     std::fs::create_dir(&parent).unwrap();
     let dest = parent.join("idx");
-    let partial = parent.join(".idx.quarry-partial");
+    // The writer's scratch directory: `.idx.PID.quarry-partial`, PID the build's.
+    let is_partial = |p: &Path| {
+        p.parent() == Some(parent.as_path())
+            && p.file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_prefix(".idx."))
+                .and_then(|n| n.strip_suffix(".quarry-partial"))
+                .is_some_and(|pid| pid.parse::<u32>().is_ok())
+    };
+    let partials = || {
+        std::fs::read_dir(&parent)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| is_partial(p))
+            .count()
+    };
     let q = read_queries(&fixture("siftsmall_query.fvecs")).unwrap();
     let gt = read_ground_truth(&fixture("siftsmall_groundtruth.ivecs")).unwrap();
     let truth: Vec<Vec<u32>> = (0..q.n).map(|i| gt.row(i)[..10].to_vec()).collect();
@@ -159,7 +174,7 @@ fn sigkill_during_build_leaves_no_index_or_a_complete_one() {
         for e in std::fs::read_dir(&parent).unwrap() {
             let p = e.unwrap().path();
             assert!(
-                p == dest || p == partial,
+                p == dest || is_partial(&p),
                 "trial {trial}: stray {}",
                 p.display()
             );
@@ -168,7 +183,7 @@ fn sigkill_during_build_leaves_no_index_or_a_complete_one() {
             complete += 1;
             check_complete(&dest, &reference, &q.data, &truth);
             std::fs::remove_dir_all(&dest).unwrap();
-        } else if partial.exists() {
+        } else if partials() > 0 {
             // Killed while writing: the stale scratch directory must not stop a rerun.
             stale += 1;
             reruns += 1;
@@ -179,7 +194,7 @@ fn sigkill_during_build_leaves_no_index_or_a_complete_one() {
                 String::from_utf8_lossy(&out.stderr)
             );
             assert!(
-                !partial.exists(),
+                partials() == 0,
                 "trial {trial}: rerun left the scratch directory"
             );
             check_complete(&dest, &reference, &q.data, &truth);

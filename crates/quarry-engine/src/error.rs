@@ -40,6 +40,38 @@ pub enum EngineError {
     },
     #[error("invalid search parameter: {0}")]
     BadSearch(String),
+    #[error("cannot start {threads} {what} threads: {source}; use fewer I/O threads")]
+    Threads {
+        what: &'static str,
+        threads: usize,
+        source: rayon::ThreadPoolBuildError,
+    },
+    #[error("{what} = {got} is out of range: use {min}..={max}")]
+    OutOfRange {
+        what: &'static str,
+        got: u64,
+        min: u64,
+        max: u64,
+    },
+}
+
+/// `got` in `min..=max`, or [`EngineError::OutOfRange`] naming `what`.
+pub(crate) fn check_range(
+    what: &'static str,
+    got: usize,
+    min: usize,
+    max: usize,
+) -> Result<(), EngineError> {
+    if (min..=max).contains(&got) {
+        Ok(())
+    } else {
+        Err(EngineError::OutOfRange {
+            what,
+            got: got as u64,
+            min: min as u64,
+            max: max as u64,
+        })
+    }
 }
 
 /// Checks shared by every entry point that takes a row-major block of queries:

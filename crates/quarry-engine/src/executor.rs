@@ -224,9 +224,10 @@ fn partial_stage(
             compute: t.elapsed(),
         })
     };
-    index
-        .partial_pool()
-        .install(|| pids.par_iter().map(|&p| run(p)).collect())
+    match index.partial_pool() {
+        Ok(pool) => pool.install(|| pids.par_iter().map(|&p| run(p)).collect()),
+        Err(e) => vec![Err(e)],
+    }
 }
 
 /// Counts the time scanners spend waiting for the next completed read.
@@ -273,6 +274,11 @@ fn scan_typed<T: Element>(
     k: usize,
 ) -> Vec<Vec<Neighbor>> {
     let (n, dim) = (view.count, view.dim);
+    if n == 0 {
+        // An empty partition (legal: duplicates or a tight balance bound can leave
+        // one) holds no candidates; the GEMM below needs at least one row.
+        return vec![Vec::new(); qs.len()];
+    }
     let data: &[T] = view.vectors();
     let keep = (k + RESCORE_SLACK).min(n);
     let x_norms = if metric == Metric::Cosine {

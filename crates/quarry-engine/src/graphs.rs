@@ -223,13 +223,22 @@ impl Index {
     /// Builds one HNSW graph per partition (reading each partition back, verified),
     /// in parallel across partitions, single-threaded and seeded within each, and
     /// attaches them (`graphs.bin`) with the page checksums partial reads verify
-    /// against (`pages.crc32c`). Replaces graphs built before.
+    /// against (`pages.crc32c`). Replaces graphs built before. Holds the writer lock
+    /// from the start (a second writer fails before any graph is built).
     pub fn build_graphs(
         &mut self,
         params: HnswParams,
         progress: &dyn Progress,
     ) -> Result<GraphBuildReport, EngineError> {
         params.validate()?;
+        self.with_writer(|index| index.build_graphs_locked(params, progress))
+    }
+
+    fn build_graphs_locked(
+        &mut self,
+        params: HnswParams,
+        progress: &dyn Progress,
+    ) -> Result<GraphBuildReport, EngineError> {
         let t = Instant::now();
         let total: u64 = self.table.iter().map(|e| e.count).sum();
         progress.stage("graphs", total);
@@ -300,6 +309,16 @@ impl Index {
         ef: usize,
         progress: &dyn Progress,
     ) -> Result<f64, EngineError> {
+        crate::error::check_range("centroid ef", ef, 1, quarry_graph::MAX_EF)?;
+        self.with_writer(|index| index.build_centroid_graph_locked(params, ef, progress))
+    }
+
+    fn build_centroid_graph_locked(
+        &mut self,
+        params: HnswParams,
+        ef: usize,
+        progress: &dyn Progress,
+    ) -> Result<f64, EngineError> {
         let t = Instant::now();
         progress.stage("centroid graph", self.num_partitions() as u64);
         let last = std::sync::atomic::AtomicUsize::new(0);
@@ -331,6 +350,7 @@ impl Index {
                 self.dir.display()
             )));
         };
+        crate::error::check_range("centroid ef", ef, 1, quarry_graph::MAX_EF)?;
         let mut g = g.clone();
         g.set_ef(ef);
         self.centroids.set_graph(Some(std::sync::Arc::new(g)))?;
@@ -356,6 +376,7 @@ impl Index {
                 "ef must be at least 1 (64 is typical)".into(),
             ));
         }
+        crate::error::check_range("ef", s.ef, 1, quarry_graph::MAX_EF)?;
         if s.mode.needs_graphs() && self.graphs.is_none() {
             return Err(EngineError::NoGraphs {
                 mode: s.mode.name(),

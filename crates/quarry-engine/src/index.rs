@@ -3,7 +3,8 @@ use crate::{BatchResult, EngineError, SearchParams};
 use quarry_kernels::{DType, Metric};
 use quarry_routing::{CentroidIndex, Router};
 use quarry_storage::{
-    open_store, IndexFiles, IoMode, IoPool, Manifest, PartitionEntry, PartitionStore,
+    open_store, IndexFiles, IoMode, IoPool, Manifest, PartitionEntry, PartitionStore, WriterLock,
+    MAX_IO_THREADS, MAX_READ_AHEAD,
 };
 use serde::Serialize;
 use std::path::Path;
@@ -47,6 +48,9 @@ pub struct Index {
     pub(crate) graph_search: crate::GraphSearch,
     /// Threads that run graph-guided partial reads (created on first use).
     pub(crate) partial_pool: std::sync::OnceLock<rayon::ThreadPool>,
+    /// The index's writer lock while this handle changes the index (see
+    /// [`Index::lock_writer`]); `None` for a reader.
+    pub(crate) writer: Option<WriterLock>,
 }
 
 /// RAM an open index holds, by part.
@@ -63,6 +67,9 @@ pub struct MemoryReport {
 
 impl Index {
     pub fn open(dir: &Path, opts: OpenOptions) -> Result<Index, EngineError> {
+        // Checked before anything is allocated or spawned from them.
+        crate::error::check_range("io_threads", opts.io_threads, 1, MAX_IO_THREADS)?;
+        crate::error::check_range("read_ahead", opts.read_ahead, 1, MAX_READ_AHEAD)?;
         let files = IndexFiles::open(dir)?;
         let store = open_store(&files, opts.io)?;
         let IndexFiles {
@@ -74,7 +81,7 @@ impl Index {
         let centroids = CentroidIndex::new(centroids, manifest.dim, manifest.metric);
         let mut index = Index {
             dir,
-            pool: IoPool::new(opts.io_threads),
+            pool: IoPool::new(opts.io_threads)?,
             manifest,
             table,
             centroids,
@@ -83,20 +90,31 @@ impl Index {
             graphs: None,
             graph_search: Default::default(),
             partial_pool: Default::default(),
+            writer: None,
         };
         index.graphs = crate::graphs::load(&index)?.map(Arc::new);
         crate::graphs::load_centroid_graph(&mut index)?;
         Ok(index)
     }
 
-    pub(crate) fn partial_pool(&self) -> &rayon::ThreadPool {
-        self.partial_pool.get_or_init(|| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(self.opts.io_threads.max(1))
-                .thread_name(|i| format!("quarry-partial-{i}"))
-                .build()
-                .expect("spawn partial-read threads")
-        })
+    /// The partial-read threads, started on first use (an error, not a panic, when
+    /// the system refuses them).
+    pub(crate) fn partial_pool(&self) -> Result<&rayon::ThreadPool, EngineError> {
+        if let Some(pool) = self.partial_pool.get() {
+            return Ok(pool);
+        }
+        let threads = self.opts.io_threads;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("quarry-partial-{i}"))
+            .build()
+            .map_err(|source| EngineError::Threads {
+                what: "partial-read",
+                threads,
+                source,
+            })?;
+        // Two searches may race to start it: the loser's pool is dropped.
+        Ok(self.partial_pool.get_or_init(|| pool))
     }
 
     /// The index directory.
@@ -120,16 +138,57 @@ impl Index {
         Ok(files.read_file(name)?)
     }
 
+    /// Makes this handle the index's one writer until it is dropped or
+    /// [`Index::unlock_writer`] is called: a command that changes the index takes the
+    /// lock before its expensive work, so a second writer fails at once with
+    /// "index is being changed by another process (pid N)" instead of both racing.
+    /// Holding it already is fine. Searches need no lock.
+    pub fn lock_writer(&mut self) -> Result<(), EngineError> {
+        if self.writer.is_none() {
+            self.writer = Some(WriterLock::acquire(&self.dir)?);
+        }
+        Ok(())
+    }
+
+    /// Releases the writer lock taken by [`Index::lock_writer`] (a no-op without one).
+    pub fn unlock_writer(&mut self) {
+        self.writer = None;
+    }
+
+    /// Whether this handle holds the index's writer lock.
+    pub fn holds_writer_lock(&self) -> bool {
+        self.writer.is_some()
+    }
+
+    /// Runs `f` holding the writer lock: the lock already held stays held, otherwise
+    /// it is taken for `f` alone (and released whatever `f` returns).
+    pub fn with_writer<R>(
+        &mut self,
+        f: impl FnOnce(&mut Index) -> Result<R, EngineError>,
+    ) -> Result<R, EngineError> {
+        if self.writer.is_some() {
+            return f(self);
+        }
+        self.lock_writer()?;
+        let r = f(self);
+        self.writer = None;
+        r
+    }
+
     /// Adds `bytes` as file `name` to this index on disk (see
-    /// [`quarry_storage::attach_file`]) and to this handle's manifest.
+    /// [`quarry_storage::attach_file`]) and to this handle's manifest, under the
+    /// writer lock (taken for this call if the handle does not hold it).
     pub fn attach_file(
         &mut self,
         name: &str,
         bytes: &[u8],
         router: Option<&str>,
     ) -> Result<(), EngineError> {
-        self.manifest = quarry_storage::attach_file(&self.dir, name, bytes, router)?;
-        Ok(())
+        self.with_writer(|index| {
+            let lock = index.writer.as_ref().expect("held by with_writer");
+            index.manifest = quarry_storage::attach_file(lock, name, bytes, router)?;
+            Ok(())
+        })
     }
 
     pub fn manifest(&self) -> &Manifest {
@@ -276,10 +335,13 @@ impl Index {
     ) -> Result<BatchResult, EngineError> {
         self.validate(queries, k)?;
         let dim = self.dim();
-        // Before the merge a query holds up to k neighbours per probed partition.
-        let per_query =
-            router.candidates().max(1) * k * std::mem::size_of::<quarry_kernels::Neighbor>()
-                + dim * 4;
+        // Before the merge a query holds up to k neighbours per probed partition (a
+        // router may ask for more partitions than exist: at most all of them).
+        let probed = router.candidates().clamp(1, self.num_partitions().max(1));
+        let per_query = probed
+            .saturating_mul(k)
+            .saturating_mul(std::mem::size_of::<quarry_kernels::Neighbor>())
+            .saturating_add(dim * 4);
         let slice = (self.opts.max_batch_bytes / per_query).max(1);
         if queries.len() / dim <= slice {
             return executor::run(self, queries, k, router);

@@ -13,6 +13,10 @@ const MAGIC: &[u8; 6] = b"\x93NUMPY";
 /// Real headers are a few hundred bytes; a huge length means a corrupt file, and
 /// capping it keeps a lying length field from causing a large allocation.
 const MAX_HEADER_LEN: u64 = 1 << 20;
+/// Brackets a header may nest. The parser recurses once per level (and so do the
+/// value's `repr` and drop), so without a bound a header of `[[[[...` 40,000 deep
+/// overflows the stack; real headers nest at most a few levels (structured dtypes).
+pub(crate) const MAX_NESTING: usize = 32;
 
 pub(crate) fn open(path: &Path) -> Result<DenseSource, FormatError> {
     let raw = RawFile::open(path)?;
@@ -141,7 +145,11 @@ fn shape_repr(shape: &[u64]) -> String {
 type ParseResult<T> = Result<T, (u64, String)>;
 
 fn parse_header(bytes: &[u8]) -> ParseResult<Header> {
-    let mut p = Parser { s: bytes, pos: 0 };
+    let mut p = Parser {
+        s: bytes,
+        pos: 0,
+        depth: 0,
+    };
     let entries = p.dict()?;
     p.ws();
     if p.pos < bytes.len() {
@@ -194,6 +202,8 @@ fn parse_header(bytes: &[u8]) -> ParseResult<Header> {
 struct Parser<'a> {
     s: &'a [u8],
     pos: usize,
+    /// Brackets open at `pos` (bounded by [`MAX_NESTING`]).
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -255,6 +265,12 @@ impl Parser<'_> {
     }
 
     fn seq(&mut self, open: u8, close: u8) -> ParseResult<Value> {
+        if self.depth == MAX_NESTING {
+            return Err(self.fail(&format!(
+                "brackets nested more than {MAX_NESTING} deep (a numpy header nests a few)"
+            )));
+        }
+        self.depth += 1;
         self.pos += 1; // the opening bracket, already peeked
         let mut items = Vec::new();
         loop {
@@ -267,6 +283,7 @@ impl Parser<'_> {
                 break;
             }
         }
+        self.depth -= 1;
         Ok(Value::Seq(items, open as char))
     }
 
@@ -404,5 +421,28 @@ mod tests {
         }
         let (pos, _) = parse("{'descr' ; }").unwrap_err();
         assert_eq!(pos, 9);
+    }
+
+    #[test]
+    fn nesting_is_bounded_not_a_stack_overflow() {
+        // 40,000 deep used to recurse 40,000 frames and abort the process.
+        let deep = format!(
+            "{{'descr': {}{}, 'fortran_order': False, 'shape': (1, 2)}}",
+            "[".repeat(40_000),
+            "]".repeat(40_000)
+        );
+        let (pos, reason) = parse(&deep).unwrap_err();
+        assert!(reason.contains("nested more than 32 deep"), "{reason}");
+        assert_eq!(pos, 10 + MAX_NESTING as u64, "the first bracket too deep");
+        // Unterminated, in a tuple: the same error, not a crash.
+        let (_, reason) = parse(&format!("{{'shape': {}", "(".repeat(100_000))).unwrap_err();
+        assert!(reason.contains("nested more than"), "{reason}");
+        // The limit itself still parses (a deeply structured but legal descr).
+        let ok = format!(
+            "{{'descr': {}{}, 'fortran_order': False, 'shape': (1, 2)}}",
+            "[".repeat(MAX_NESTING),
+            "]".repeat(MAX_NESTING)
+        );
+        assert_eq!(parse(&ok).unwrap().descr, None);
     }
 }

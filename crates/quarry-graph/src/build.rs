@@ -4,7 +4,7 @@
 //! byte for byte. Parallelism belongs one level up (one graph per partition).
 
 use crate::hnsw::{search_layer, Adjacency, Cand, Graph, Layer, SearchScratch, UPPER_EF};
-use crate::{GraphError, SliceVectors, VectorAccess};
+use crate::{GraphError, SliceVectors, VectorAccess, MAX_EF};
 use quarry_kernels::{squared_norms, Element, Metric};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -40,6 +40,12 @@ impl HnswParams {
             return Err(GraphError::BadParam(format!(
                 "ef_construction = {} must be at least m = {}",
                 self.ef_construction, self.m
+            )));
+        }
+        if self.ef_construction > MAX_EF {
+            return Err(GraphError::BadParam(format!(
+                "ef_construction = {} exceeds {MAX_EF} (100..400 is typical)",
+                self.ef_construction
             )));
         }
         Ok(())

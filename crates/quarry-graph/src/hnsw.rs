@@ -128,7 +128,10 @@ pub(crate) fn search_layer<G: Adjacency, A: VectorAccess + ?Sized>(
     s: &mut SearchScratch,
 ) -> Result<Vec<Cand>, GraphError> {
     s.next_generation(g.len());
-    let mut results: BinaryHeap<Cand> = BinaryHeap::with_capacity(ef + 1);
+    // A level holds at most `g.len()` results whatever `ef` asks for: size the heap by
+    // that, so an absurd ef (a flag of 10^11) costs nothing rather than aborting on
+    // an 800 GB allocation.
+    let mut results: BinaryHeap<Cand> = BinaryHeap::with_capacity(ef.min(g.len()) + 1);
     let mut cands: BinaryHeap<Reverse<Cand>> = BinaryHeap::new();
     for &e in entries {
         if s.visit(e.1) {

@@ -18,6 +18,11 @@ pub use build::{build_graph, HnswParams};
 pub use file::{decode_graphs, encode_graphs, GraphSet};
 pub use hnsw::{Graph, SearchScratch, SearchStats};
 
+/// Largest search breadth (`ef`, `ef_construction`) a caller may ask for: beyond it a
+/// search explores a partition exhaustively anyway, and a scan is cheaper. Front ends
+/// check their flags against it; searches size their buffers by the graph, not `ef`.
+pub const MAX_EF: usize = 1 << 16;
+
 #[derive(Debug, thiserror::Error)]
 pub enum GraphError {
     #[error("graph file is corrupt: {0}; rebuild it with `quarry graph-build`")]

@@ -145,3 +145,35 @@ fn bad_parameters_are_errors() {
     let g = build_graph(&empty, &params(), &|_| {}).unwrap();
     assert!(g.is_empty());
 }
+
+#[test]
+fn absurd_ef_is_bounded_by_the_graph_not_allocated() {
+    // Issue 14 defect 5: `--ef 100000000000` aborted allocating 800 GB for the
+    // result heap. The heap is now sized by the graph; the answer equals ef = n.
+    let data: Vec<f32> = (0..40).map(|i| ((i * 37) % 23) as f32).collect();
+    let vecs = SliceVectors::<f32> {
+        data: &data,
+        dim: 2,
+        metric: Metric::L2,
+        norms: None,
+    };
+    let g = build_graph(&vecs, &params(), &|_| {}).unwrap();
+    let mut a = SliceVectors { ..vecs };
+    let mut s = SearchScratch::default();
+    let huge = g
+        .search(&mut a, &[3.0, 4.0], 5, 100_000_000_000, &mut s)
+        .unwrap();
+    let all = g.search(&mut a, &[3.0, 4.0], 5, 20, &mut s).unwrap();
+    assert_eq!(huge, all);
+    // Building with such a breadth is refused with the limit in the message.
+    let e = build_graph(
+        &vecs,
+        &HnswParams {
+            ef_construction: 100_000_000_000,
+            ..params()
+        },
+        &|_| {},
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("exceeds 65536"), "{e}");
+}

@@ -21,7 +21,7 @@ mod threads;
 mod train;
 
 pub use data::{training_set, TrainingSet};
-pub use model::{Mlp, MlpConfig};
+pub use model::{Mlp, MlpConfig, MAX_HIDDEN};
 pub use router::{MlpOrder, MlpRouter, ProbeRule};
 pub use store::{load_router, save_router, CONFIG_FILE, ROUTER_KIND, WEIGHTS_FILE};
 pub use threads::single_threaded_candle;

@@ -206,11 +206,22 @@ pub(crate) fn prior_tensors(
     ))
 }
 
+/// Widest hidden layer: its hidden x hidden weights (and Adam's two moments) are
+/// allocated from this number, which comes from a flag or a model file; 8192 is
+/// 256 MiB per copy, far beyond the few hundred the router needs.
+pub const MAX_HIDDEN: usize = 8192;
+
 pub(crate) fn check_config(cfg: &MlpConfig) -> Result<(), MlpError> {
     if cfg.dim == 0 || cfg.hidden == 0 || cfg.partitions < 2 {
         return Err(MlpError::BadConfig(format!(
             "dim {}, hidden {}, partitions {}: all must be positive and partitions at least 2",
             cfg.dim, cfg.hidden, cfg.partitions
+        )));
+    }
+    if cfg.hidden > MAX_HIDDEN {
+        return Err(MlpError::BadConfig(format!(
+            "hidden {} exceeds {MAX_HIDDEN} (256 is typical)",
+            cfg.hidden
         )));
     }
     Ok(())

@@ -324,6 +324,13 @@ fn check_settings(cfg: &TrainConfig) -> Result<(), MlpError> {
     if cfg.epochs == 0 || cfg.batch == 0 || cfg.hidden == 0 {
         return bad("--epochs, --batch and --hidden must be at least 1".into());
     }
+    if cfg.hidden > crate::model::MAX_HIDDEN {
+        return bad(format!(
+            "--hidden {} exceeds {} (256 is typical)",
+            cfg.hidden,
+            crate::model::MAX_HIDDEN
+        ));
+    }
     if !(cfg.lr.is_finite() && cfg.lr > 0.0) {
         return bad(format!("--lr must be a positive number, got {}", cfg.lr));
     }

@@ -330,3 +330,28 @@ fn bad_settings_are_clear_errors() {
     .unwrap();
     assert!(err.to_string().contains("dimensions"), "{err}");
 }
+
+#[test]
+fn hidden_width_is_bounded_before_allocating() {
+    // Issue 14 defect 5: a width from a flag or a model file sizes hidden x hidden
+    // weights; 2^40 used to be allocated (and initialised) as asked.
+    let cfg = quarry_mlp::MlpConfig {
+        dim: 4,
+        hidden: 1 << 40,
+        partitions: 4,
+        metric: Metric::L2,
+        centroid_prior: false,
+    };
+    let e = quarry_mlp::Mlp::new(cfg.clone(), vec![0.0; 4], 1.0, 1, &[], 1.0)
+        .err()
+        .expect("refused");
+    assert!(
+        matches!(&e, MlpError::BadConfig(m) if m.contains("exceeds 8192")),
+        "{e}"
+    );
+    let ok = quarry_mlp::MlpConfig {
+        hidden: quarry_mlp::MAX_HIDDEN.min(64),
+        ..cfg
+    };
+    quarry_mlp::Mlp::new(ok, vec![0.0; 4], 1.0, 1, &[], 1.0).unwrap();
+}

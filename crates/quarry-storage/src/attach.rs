@@ -8,16 +8,18 @@
 //! names a missing or partial file.
 
 use crate::manifest::{FileEntry, Manifest};
-use crate::{files, StorageError};
+use crate::{files, StorageError, WriterLock};
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 
-/// Writes `bytes` as `dir/name`, lists it in the manifest with its crc32c and, when
-/// `router` is given, records that router kind in `manifest.routers`. Replacing a
-/// file attached before is allowed; the core index files are not.
+/// Writes `bytes` as `name` in the index `lock` guards, lists it in the manifest with
+/// its crc32c and, when `router` is given, records that router kind in
+/// `manifest.routers`. Replacing a file attached before is allowed; the core index
+/// files are not. Only the holder of the index's [`WriterLock`] may call this, so
+/// two writers never interleave their manifest changes.
 pub fn attach_file(
-    dir: &Path,
+    lock: &WriterLock,
     name: &str,
     bytes: &[u8],
     router: Option<&str>,
@@ -34,6 +36,7 @@ pub fn attach_file(
              the core index files"
         )));
     }
+    let dir = lock.dir();
     let mut manifest = Manifest::load(dir)?;
     write_synced(&dir.join(name), bytes)?;
     manifest.files.insert(
@@ -55,13 +58,22 @@ pub fn attach_file(
     Ok(manifest)
 }
 
-/// Temporary sibling, synced, then renamed over `path`.
+/// Temporary sibling (named by this process's pid, so no two processes ever share
+/// one), synced, then renamed over `path`.
 fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
     let mut tmp = path.as_os_str().to_owned();
-    tmp.push(".quarry-tmp");
+    tmp.push(format!(".{}.quarry-tmp", std::process::id()));
     let tmp = std::path::PathBuf::from(tmp);
-    let mut f = File::create(&tmp).map_err(|e| StorageError::io(&tmp, e))?;
-    f.write_all(bytes).map_err(|e| StorageError::io(&tmp, e))?;
-    f.sync_all().map_err(|e| StorageError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| StorageError::io(path, e))
+    let written = File::create(&tmp)
+        .and_then(|mut f| {
+            f.write_all(bytes)?;
+            f.sync_all()
+        })
+        .map_err(|e| StorageError::io(&tmp, e))
+        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| StorageError::io(path, e)));
+    if written.is_err() {
+        // Full disk, I/O error: leave nothing behind.
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }

@@ -25,6 +25,22 @@ pub enum StorageError {
     DirectUnsupported { path: PathBuf },
     #[error("invalid partition payload: {0}")]
     Payload(String),
+    #[error("{what} = {got} is out of range: use {min}..={max}")]
+    OutOfRange {
+        what: &'static str,
+        got: u64,
+        min: u64,
+        max: u64,
+    },
+    #[error("cannot start {what} {index} of {threads}: {source}; use fewer threads")]
+    Spawn {
+        what: &'static str,
+        index: usize,
+        threads: usize,
+        source: std::io::Error,
+    },
+    #[error("{dir}: index is being changed by another process ({holder}); wait for it to finish, or stop it, and run this command again")]
+    Locked { dir: PathBuf, holder: String },
 }
 
 impl StorageError {

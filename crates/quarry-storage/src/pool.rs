@@ -75,6 +75,15 @@ impl BufPool {
 
 type Job = Box<dyn FnOnce() + Send>;
 
+/// Most I/O threads a pool may have: far more than any device's useful queue depth
+/// (NVMe saturates at a few dozen reads in flight); beyond it threads only cost
+/// memory and scheduling.
+pub const MAX_IO_THREADS: usize = 256;
+
+/// Most finished reads a stream lets wait for its consumer (each one is a whole
+/// partition buffer, and the channel's slots are allocated up front).
+pub const MAX_READ_AHEAD: usize = 4096;
+
 /// A fixed set of I/O threads shared by all searches of an index.
 pub struct IoPool {
     jobs: Sender<Job>,
@@ -83,8 +92,16 @@ pub struct IoPool {
 }
 
 impl IoPool {
-    pub fn new(threads: usize) -> IoPool {
-        let threads = threads.max(1);
+    /// Starts `threads` I/O threads (1..=[`MAX_IO_THREADS`]).
+    pub fn new(threads: usize) -> Result<IoPool, StorageError> {
+        if !(1..=MAX_IO_THREADS).contains(&threads) {
+            return Err(StorageError::OutOfRange {
+                what: "I/O threads",
+                got: threads as u64,
+                min: 1,
+                max: MAX_IO_THREADS as u64,
+            });
+        }
         let (tx, rx) = crossbeam_channel::unbounded::<Job>();
         for i in 0..threads {
             let rx = rx.clone();
@@ -95,13 +112,19 @@ impl IoPool {
                         job();
                     }
                 })
-                .expect("spawn I/O thread");
+                // Threads already started end when `tx` drops with this error.
+                .map_err(|source| StorageError::Spawn {
+                    what: "I/O thread",
+                    index: i,
+                    threads,
+                    source,
+                })?;
         }
-        IoPool {
+        Ok(IoPool {
             jobs: tx,
             threads,
             bufs: Arc::default(),
-        }
+        })
     }
 
     pub fn threads(&self) -> usize {
@@ -115,7 +138,7 @@ impl IoPool {
         pids: &[u32],
         ahead: usize,
     ) -> PartitionStream {
-        let (tx, rx) = bounded(ahead.max(1));
+        let (tx, rx) = bounded(ahead.clamp(1, MAX_READ_AHEAD));
         let cancelled = Arc::new(AtomicBool::new(false));
         for &pid in pids {
             let tx = tx.clone();

@@ -1,5 +1,12 @@
 //! Writes an index into a temporary sibling directory and renames it into place
 //! only after every file is written and synced: a crash leaves no index or a whole one.
+//!
+//! The scratch directory is `.NAME.PID.quarry-partial`: named by the writing process,
+//! so two builds to one destination never write into (or delete) each other's; the
+//! loser of the final rename gets `Exists`. A writer that fails removes its scratch
+//! directory; one that was killed leaves it, and the next build of the same
+//! destination removes every scratch directory whose process is gone (and one of its
+//! own process: a process builds one destination at a time).
 
 use crate::layout::{encode_extent, payload_bytes};
 use crate::manifest::{FileEntry, Manifest, FORMAT_NAME, FORMAT_VERSION};
@@ -30,6 +37,61 @@ pub struct IndexWriter {
     files: BTreeMap<String, FileEntry>,
     extent: Vec<u8>,
     distinct_vectors: Option<u64>,
+    /// Renamed into place: nothing to clean up on drop.
+    finished: bool,
+}
+
+const PARTIAL_SUFFIX: &str = "quarry-partial";
+
+/// `.NAME.PID.quarry-partial`: the scratch directory of process `pid` building `name`.
+fn partial_name(name: &str, pid: u32) -> String {
+    format!(".{name}.{pid}.{PARTIAL_SUFFIX}")
+}
+
+/// Whether process `pid` exists (signal 0 checks without sending anything).
+fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: kill with signal 0 has no effect beyond the existence/permission check.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Removes the scratch directories of `name` in `parent` left by builds that are no
+/// longer running (and the pid-less name earlier versions used); those of running
+/// builds stay.
+fn remove_stale_partials(parent: &Path, name: &str) -> Result<(), StorageError> {
+    let legacy = format!(".{name}.{PARTIAL_SUFFIX}");
+    let prefix = format!(".{name}.");
+    let suffix = format!(".{PARTIAL_SUFFIX}");
+    let entries = std::fs::read_dir(parent).map_err(|e| StorageError::io(parent, e))?;
+    for e in entries {
+        let e = e.map_err(|e| StorageError::io(parent, e))?;
+        let file_name = e.file_name();
+        let Some(f) = file_name.to_str() else {
+            continue;
+        };
+        let stale = f == legacy
+            || f.strip_prefix(&prefix)
+                .and_then(|r| r.strip_suffix(&suffix))
+                .and_then(|pid| pid.parse::<u32>().ok())
+                .is_some_and(|pid| pid == std::process::id() || !process_alive(pid));
+        if stale {
+            let p = e.path();
+            std::fs::remove_dir_all(&p).map_err(|e| StorageError::io(&p, e))?;
+        }
+    }
+    Ok(())
+}
+
+impl Drop for IndexWriter {
+    fn drop(&mut self) {
+        if !self.finished {
+            // An error (a full disk, a refused input) ended this build: leave nothing.
+            let _ = std::fs::remove_dir_all(&self.tmp_dir);
+        }
+    }
 }
 
 impl IndexWriter {
@@ -53,11 +115,10 @@ impl IndexWriter {
             _ => PathBuf::from("."),
         };
         std::fs::create_dir_all(&parent).map_err(|e| StorageError::io(&parent, e))?;
-        let tmp_dir = parent.join(format!(".{}.quarry-partial", name.to_string_lossy()));
-        if tmp_dir.exists() {
-            // Left by an interrupted build of this same destination: never an index.
-            std::fs::remove_dir_all(&tmp_dir).map_err(|e| StorageError::io(&tmp_dir, e))?;
-        }
+        let name = name.to_string_lossy();
+        // Left by interrupted builds of this same destination: never an index.
+        remove_stale_partials(&parent, &name)?;
+        let tmp_dir = parent.join(partial_name(&name, std::process::id()));
         std::fs::create_dir(&tmp_dir).map_err(|e| StorageError::io(&tmp_dir, e))?;
         let data_path = tmp_dir.join(files::DATA);
         let data = File::create(&data_path).map_err(|e| StorageError::io(&data_path, e))?;
@@ -73,6 +134,7 @@ impl IndexWriter {
             files: BTreeMap::new(),
             extent: Vec::new(),
             distinct_vectors: None,
+            finished: false,
         })
     }
 
@@ -181,8 +243,20 @@ impl IndexWriter {
                 path: self.final_dir.clone(),
             });
         }
-        std::fs::rename(&self.tmp_dir, &self.final_dir)
-            .map_err(|e| StorageError::io(&self.final_dir, e))?;
+        // Another build to the same destination may finish between the check and the
+        // rename: renaming onto its (non-empty) directory then fails, never replaces it.
+        if let Err(e) = std::fs::rename(&self.tmp_dir, &self.final_dir) {
+            return Err(
+                if matches!(e.raw_os_error(), Some(libc::ENOTEMPTY | libc::EEXIST)) {
+                    StorageError::Exists {
+                        path: self.final_dir.clone(),
+                    }
+                } else {
+                    StorageError::io(&self.final_dir, e)
+                },
+            );
+        }
+        self.finished = true;
         if let Some(parent) = self.final_dir.parent() {
             // Persist the rename itself.
             if let Ok(d) = File::open(if parent.as_os_str().is_empty() {

@@ -1,7 +1,7 @@
 use quarry_kernels::{DType, Metric};
 use quarry_storage::{
     files, open_store, AlignedBuf, IndexFiles, IndexWriter, IoMode, IoPool, PartitionPayload,
-    PartitionView, StorageError,
+    PartitionView, StorageError, WriterLock,
 };
 use std::path::Path;
 
@@ -63,7 +63,7 @@ fn written_partitions_read_back_through_both_backends() {
             }
         }
         // The pool returns every requested partition once.
-        let pool = IoPool::new(4);
+        let pool = IoPool::new(4).unwrap();
         let mut got: Vec<u32> = pool
             .stream(store.clone(), &[2, 0, 1], 2)
             .map(|r| r.unwrap().pid)
@@ -174,12 +174,13 @@ fn attached_files_are_listed_checksummed_and_verified() {
     let t = tmp();
     let dir = t.path().join("idx");
     write_index(&dir);
-    let m = quarry_storage::attach_file(&dir, "router.model", b"weights", Some("gbdt")).unwrap();
+    let lock = WriterLock::acquire(&dir).unwrap();
+    let m = quarry_storage::attach_file(&lock, "router.model", b"weights", Some("gbdt")).unwrap();
     assert_eq!(m.routers, vec!["gbdt".to_string()]);
     let files = IndexFiles::open(&dir).unwrap();
     assert_eq!(files.read_file("router.model").unwrap(), b"weights");
     // Re-attaching replaces the file and does not repeat the router kind.
-    let m = quarry_storage::attach_file(&dir, "router.model", b"weights2", Some("gbdt")).unwrap();
+    let m = quarry_storage::attach_file(&lock, "router.model", b"weights2", Some("gbdt")).unwrap();
     assert_eq!(m.routers.len(), 1);
     assert_eq!(
         IndexFiles::open(&dir)
@@ -201,8 +202,131 @@ fn attached_files_are_listed_checksummed_and_verified() {
     // Core files and odd names are refused.
     for bad in [files::DATA, files::MANIFEST, "../x", "", ".hidden"] {
         assert!(
-            quarry_storage::attach_file(&dir, bad, b"x", None).is_err(),
+            quarry_storage::attach_file(&lock, bad, b"x", None).is_err(),
             "{bad}"
         );
     }
+}
+
+#[test]
+fn one_writer_at_a_time_and_no_shared_temp_names() {
+    let t = tmp();
+    let dir = t.path().join("idx");
+    write_index(&dir);
+    let first = WriterLock::acquire(&dir).unwrap();
+    // A second writer (another open file: what another process holds) fails at once,
+    // naming the holder.
+    let err = WriterLock::acquire(&dir).unwrap_err();
+    assert!(matches!(err, StorageError::Locked { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("index is being changed by another process")
+            && msg.contains(&format!("(pid {})", std::process::id())),
+        "{msg}"
+    );
+    quarry_storage::attach_file(&first, "a.bin", b"one", None).unwrap();
+    // No temp file is left, and none would collide with another process's.
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.contains("quarry-tmp")), "{names:?}");
+    // The lock file is not part of the index, and the index still opens.
+    assert!(names.iter().any(|n| n == quarry_storage::LOCK_FILE));
+    assert_eq!(
+        IndexFiles::open(&dir).unwrap().read_file("a.bin").unwrap(),
+        b"one"
+    );
+    // Released on drop (and by the kernel when a holder dies).
+    drop(first);
+    let again = WriterLock::acquire(&dir).unwrap();
+    assert_eq!(again.dir(), dir.as_path());
+    // Not an index directory: a clear error, no lock file created.
+    let missing = t.path().join("missing");
+    assert!(matches!(
+        WriterLock::acquire(&missing).unwrap_err(),
+        StorageError::NotAnIndex { .. }
+    ));
+}
+
+#[test]
+fn io_thread_counts_are_bounded() {
+    // Issue 14 defect 5: `--io-threads 10000` panicked spawning threads (pool.rs:42).
+    for bad in [0, quarry_storage::MAX_IO_THREADS + 1, 10_000] {
+        let e = IoPool::new(bad).err().expect("out of range");
+        assert!(
+            matches!(e, StorageError::OutOfRange { got, max: 256, .. } if got == bad as u64),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("use 1..=256"), "{e}");
+    }
+    assert_eq!(
+        IoPool::new(quarry_storage::MAX_IO_THREADS)
+            .unwrap()
+            .threads(),
+        256
+    );
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn scratch_directories_are_per_process_and_cleaned_up() {
+    let t = tmp();
+    let dest = t.path().join("idx");
+    let me = std::process::id();
+    // Left by a killed build (its process is gone), by this process, and by the
+    // pid-less name of earlier versions: removed. A running build's (pid 1 always
+    // exists) and another destination's: kept.
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let dead = child.id();
+    child.wait().unwrap();
+    for name in [
+        format!(".idx.{dead}.quarry-partial"),
+        format!(".idx.{me}.quarry-partial"),
+        ".idx.quarry-partial".to_string(),
+        ".idx.1.quarry-partial".to_string(),
+        ".idx2.77.quarry-partial".to_string(),
+    ] {
+        std::fs::create_dir(t.path().join(&name)).unwrap();
+        std::fs::write(t.path().join(&name).join("data.bin"), b"old").unwrap();
+    }
+    let w = IndexWriter::create(&dest, 5, DType::F32, Metric::L2).unwrap();
+    assert_eq!(
+        entries(t.path()),
+        vec![
+            ".idx.1.quarry-partial".to_string(),
+            format!(".idx.{me}.quarry-partial"),
+            ".idx2.77.quarry-partial".to_string(),
+        ]
+    );
+    assert_eq!(
+        entries(&t.path().join(format!(".idx.{me}.quarry-partial"))),
+        vec!["data.bin"],
+        "this build's scratch directory is a fresh one"
+    );
+    // A writer that ends without finishing (an error) leaves nothing.
+    drop(w);
+    assert!(!t.path().join(format!(".idx.{me}.quarry-partial")).exists());
+    // Another build (another process) finishing first wins; this one gets Exists
+    // and leaves nothing. The other build's rename is simulated.
+    let mut w = IndexWriter::create(&dest, 5, DType::F32, Metric::L2).unwrap();
+    w.write_centroids(&[0.0; 5]).unwrap();
+    let elsewhere = t.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    write_index(&elsewhere.join("idx"));
+    std::fs::rename(elsewhere.join("idx"), &dest).unwrap();
+    let before = entries(&dest);
+    let err = w.finish(serde_json::json!({}), Vec::new()).unwrap_err();
+    assert!(matches!(err, StorageError::Exists { .. }), "{err:?}");
+    assert_eq!(entries(&dest), before);
+    assert!(!t.path().join(format!(".idx.{me}.quarry-partial")).exists());
+    IndexFiles::open(&dest).unwrap();
 }

@@ -6,10 +6,12 @@
 //! of `OUT/results.jsonl` (appended, so several labels or configurations can share a
 //! directory); `OUT/results.csv` is rewritten from the whole jsonl after every run.
 
+use crate::bounds::{MAX_BATCH, MAX_NPROBE};
 use crate::cmd::search::{self, BatchOrder, RouterKind, SearchReport};
 use crate::progress::Ui;
 use anyhow::{bail, Context, Result};
 use quarry_engine::{Index, IoMode, OpenOptions, SearchMode};
+use quarry_graph::MAX_EF;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::fs::OpenOptions as FileOptions;
@@ -25,7 +27,7 @@ pub struct Args {
     /// Ground truth (.ivecs/.ibin) holding at least top-k per query.
     #[arg(long)]
     pub gt: PathBuf,
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = crate::bounds::k)]
     pub k: usize,
     /// Comma-separated nprobe values to sweep.
     #[arg(long, default_value = "1,2,4,8,16,32")]
@@ -46,7 +48,7 @@ pub struct Args {
     pub targets: String,
     /// gbdt: probe cap for the margin points (default: the model's; target points
     /// keep the cap they were calibrated with).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::bounds::nprobe)]
     pub max_nprobe: Option<usize>,
     /// With --router mlp: comma-separated probability masses to sweep instead of fixed
     /// counts (each probes until its partitions' probabilities reach the mass; the
@@ -66,7 +68,7 @@ pub struct Args {
     #[arg(long, default_value = "direct")]
     pub io: IoMode,
     /// Threads issuing reads (device queue depth).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = crate::bounds::io_threads)]
     pub io_threads: usize,
     /// How queries are cut into batches: centroid or input (file order).
     #[arg(long, default_value = "centroid")]
@@ -201,12 +203,12 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
         bail!("--mlp-mass needs --router mlp");
     }
     let sweep: Vec<Sweep> = match a.router {
-        RouterKind::Fixed => parse_list("--nprobe", &a.nprobe)?
+        RouterKind::Fixed => parse_list("--nprobe", &a.nprobe, MAX_NPROBE)?
             .into_iter()
             .map(Sweep::Nprobe)
             .collect(),
         RouterKind::Mlp => {
-            let counts = parse_list("--nprobe", &a.nprobe)?;
+            let counts = parse_list("--nprobe", &a.nprobe, MAX_NPROBE)?;
             match &a.mlp_mass {
                 Some(list) => {
                     let cap = counts.iter().copied().max().unwrap_or(1);
@@ -242,11 +244,11 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
         })
         .collect();
     let efs = if a.mode == SearchMode::Scan {
-        vec![parse_list("--ef", &a.ef)?[0]]
+        vec![parse_list("--ef", &a.ef, MAX_EF)?[0]]
     } else {
-        parse_list("--ef", &a.ef)?
+        parse_list("--ef", &a.ef, MAX_EF)?
     };
-    let batch_sizes = parse_list("--batch-sizes", &a.batch_sizes)?;
+    let batch_sizes = parse_list("--batch-sizes", &a.batch_sizes, MAX_BATCH)?;
     if a.k == 0 {
         bail!("--k must be at least 1");
     }
@@ -307,8 +309,8 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
     Ok(())
 }
 
-/// Parses a comma-separated list of positive integers.
-fn parse_list(flag: &str, s: &str) -> Result<Vec<usize>> {
+/// Parses a comma-separated list of integers in `1..=max`.
+fn parse_list(flag: &str, s: &str, max: usize) -> Result<Vec<usize>> {
     let items: Vec<&str> = s
         .split(',')
         .map(str::trim)
@@ -321,6 +323,7 @@ fn parse_list(flag: &str, s: &str) -> Result<Vec<usize>> {
         .iter()
         .map(|t| match t.parse::<usize>() {
             Ok(0) => bail!("{flag}: 0 is not allowed; every value must be at least 1"),
+            Ok(v) if v > max => bail!("{flag}: {v} is out of range: use 1..={max}"),
             Ok(v) => Ok(v),
             Err(_) => bail!("{flag}: '{t}' is not a positive integer; give comma-separated values such as 1,2,4,8"),
         })

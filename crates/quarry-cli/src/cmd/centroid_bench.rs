@@ -208,9 +208,19 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
     }
     let efs: Vec<usize> =
         a.ef.split(',')
-            .map(|t| t.trim().parse::<usize>().ok().filter(|&v| v > 0))
+            .map(|t| {
+                t.trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|v| (1..=quarry_graph::MAX_EF).contains(v))
+            })
             .collect::<Option<Vec<_>>>()
-            .context("--ef: give comma-separated positive integers such as 64,128")?;
+            .with_context(|| {
+                format!(
+                    "--ef: give comma-separated integers in 1..={} such as 64,128",
+                    quarry_graph::MAX_EF
+                )
+            })?;
     let t = Instant::now();
     let (cents, queries) = generate(a.n, a.dim, a.queries, a.seed, a.local_rank);
     eprintln!(

@@ -13,7 +13,7 @@ pub struct Args {
     #[arg(long, default_value_t = 16)]
     pub m: usize,
     /// Candidates kept while inserting.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = crate::bounds::ef)]
     pub ef_construction: usize,
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -64,6 +64,8 @@ fn build_with(
             ..Default::default()
         },
     )?;
+    // One writer: fail now, not after the graphs are built, if another holds the index.
+    index.lock_writer()?;
     let r = index
         .build_graphs(p, ui)
         .with_context(|| format!("building graphs for {}", dir.display()))?;

@@ -15,9 +15,9 @@ pub struct Args {
     /// Comma-separated numbers of queries routed to the partition.
     #[arg(long, default_value = "1,4,16,64,256")]
     pub q: String,
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = crate::bounds::ef)]
     pub ef: usize,
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = crate::bounds::k)]
     pub k: usize,
     /// Partitions measured (the first N).
     #[arg(long, default_value_t = 3)]

@@ -10,7 +10,7 @@ pub struct Args {
     pub base: PathBuf,
     #[arg(long)]
     pub queries: PathBuf,
-    #[arg(long)]
+    #[arg(long, value_parser = crate::bounds::k)]
     pub k: usize,
     /// Output: .ivecs or .ibin (the latter with distances).
     #[arg(long)]

@@ -12,7 +12,7 @@ pub struct Args {
     /// Also read every partition once (direct I/O, --io-threads in flight) and report MiB/s.
     #[arg(long)]
     pub read_test: bool,
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = crate::bounds::io_threads)]
     pub io_threads: usize,
 }
 
@@ -27,7 +27,7 @@ pub fn run(a: Args) -> Result<()> {
         &a.index,
         OpenOptions {
             io,
-            io_threads: a.io_threads.max(1),
+            io_threads: a.io_threads,
             ..Default::default()
         },
     )?;

@@ -26,9 +26,9 @@ pub struct Args {
     #[arg(long, default_value_t = 150)]
     pub epochs: usize,
     /// Width of both hidden layers.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = crate::bounds::hidden)]
     pub hidden: usize,
-    #[arg(long, default_value_t = 1024)]
+    #[arg(long, default_value_t = 1024, value_parser = crate::bounds::batch_size)]
     pub batch: usize,
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
@@ -69,6 +69,9 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
     let total = Instant::now();
     let mut index = Index::open(&a.index, OpenOptions::default())
         .with_context(|| format!("opening {}", a.index.display()))?;
+    // One writer: fail now, not after the training, if another holds the index; held
+    // until the weights and the config are both attached.
+    index.lock_writer()?;
     if a.dup_out.is_some() && a.dup_every == 0 {
         anyhow::bail!("--dup-out needs duplication rounds: give --dup-every >= 1");
     }
@@ -174,6 +177,7 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
         .with_context(|| format!("writing {}", dup.display()))?;
         ui.done();
         let mut dup_index = Index::open(dup, OpenOptions::default())?;
+        dup_index.lock_writer()?;
         save_router(&mut dup_index, &trained.model, out.clone())?;
         out["dup_index"] = serde_json::to_value(&rep)?;
         out["rewrite_secs"] = t.elapsed().as_secs_f64().into();

@@ -22,10 +22,10 @@ pub struct Args {
     /// Ground truth (.ivecs/.ibin) to report recall@k against.
     #[arg(long)]
     pub gt: Option<PathBuf>,
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, value_parser = crate::bounds::k)]
     pub k: usize,
     /// Partitions probed per query (the cap, with --spann-eps).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = crate::bounds::nprobe)]
     pub nprobe: usize,
     /// Use SPANN's rule: probe partitions within (1 + eps) of the nearest centroid's distance.
     #[arg(long)]
@@ -44,16 +44,16 @@ pub struct Args {
     #[arg(long)]
     pub target_recall: Option<f32>,
     /// gbdt margin mode: probe cap (default: the model's).
-    #[arg(long)]
+    #[arg(long, value_parser = crate::bounds::nprobe)]
     pub max_nprobe: Option<usize>,
     /// Queries per batch; 1 runs the single-query path.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = crate::bounds::batch_size)]
     pub batch_size: usize,
     /// direct (page cache bypassed) or buffered.
     #[arg(long, default_value = "direct")]
     pub io: IoMode,
     /// Threads issuing reads (device queue depth).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 8, value_parser = crate::bounds::io_threads)]
     pub io_threads: usize,
     /// How a query stream is cut into batches: `centroid` groups queries that share
     /// their nearest partition (BAM-ANN's batch-aware organisation), `input` keeps file order.
@@ -69,7 +69,7 @@ pub struct Args {
     #[arg(long, default_value = "scan")]
     pub mode: SearchMode,
     /// Graph search breadth (candidates kept at the base level).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = crate::bounds::ef)]
     pub ef: usize,
     /// Print one JSON object instead of a table.
     #[arg(long)]
@@ -162,7 +162,7 @@ pub fn execute(a: &Args, ui: &Ui) -> Result<SearchReport> {
         &a.index,
         OpenOptions {
             io: a.io,
-            io_threads: a.io_threads.max(1),
+            io_threads: a.io_threads,
             ..Default::default()
         },
     )?;

@@ -25,7 +25,7 @@ pub struct PruningArgs {
     #[arg(long, default_value_t = 0.2)]
     pub holdout: f32,
     /// k of the labels (exact top-k per training query).
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = crate::bounds::k)]
     pub label_k: usize,
     /// Label = partitions holding this fraction of the top-k (0.9 ranked queries
     /// better than 1.0 on GloVe and Fashion-MNIST; see README).
@@ -35,7 +35,7 @@ pub struct PruningArgs {
     #[arg(long, default_value_t = 0.0)]
     pub noise_sigma: f32,
     /// Probe cap of the learned router.
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = crate::bounds::nprobe)]
     pub max_nprobe: usize,
     /// K: features are D_2/D_1 .. D_K/D_1.
     #[arg(long, default_value_t = 64)]
@@ -116,6 +116,8 @@ pub fn train(
     ui: &Ui,
 ) -> Result<PruningReport> {
     let mut idx = Index::open(index, OpenOptions::default())?;
+    // One writer: fail now, not after the training, if another holds the index.
+    idx.lock_writer()?;
     let base_src = open_vectors(base)?;
     let learn = match &p.learn {
         Some(l) => Some(open_vectors(l)?),

@@ -106,8 +106,19 @@ fn margin_grid() -> Vec<f32> {
     (-300..=300).map(|i| i as f32 * 0.01).collect()
 }
 
-/// Trains the model, attaches it to `index` and returns it with a report.
+/// Trains the model, attaches it to `index` and returns it with a report. Holds the
+/// index's writer lock from the start (a second writer fails before the training).
 pub fn train_pruning(
+    index: &mut Index,
+    base: &dyn VectorSource,
+    source: TrainQueries<'_>,
+    cfg: &PruningConfig,
+    progress: &dyn Progress,
+) -> Result<(PruningModel, PruningReport), EngineError> {
+    index.with_writer(|index| train_locked(index, base, source, cfg, progress))
+}
+
+fn train_locked(
     index: &mut Index,
     base: &dyn VectorSource,
     source: TrainQueries<'_>,

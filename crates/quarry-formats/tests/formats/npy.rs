@@ -274,3 +274,20 @@ fn npy_non_finite() {
         &["(NaN) at byte offset 140 (vector 1, component 1)"],
     );
 }
+
+#[test]
+fn npy_deeply_nested_header_is_an_error_not_a_crash() {
+    // Issue 14 defect 4: a header nested 40,000 deep overflowed the stack (SIGABRT)
+    // in `build` and `search`. Needs a v2 header (the v1 length field is 16 bits).
+    let d = dir();
+    let dict = format!(
+        "{{'descr': {}'<f4'{}, 'fortran_order': False, 'shape': (1, 2), }}",
+        "[".repeat(40_000),
+        "]".repeat(40_000)
+    );
+    let p = d.file("deep.npy", &npy_with(2, &dict, &f32_le(&[1.0, 2.0])));
+    for e in [err(open_vectors(&p)), err(read_queries(&p))] {
+        assert!(matches!(e, FormatError::NpyHeader { .. }), "{e:?}");
+        check_msg(&e, &p, &["byte offset 54", "nested more than 32 deep"]);
+    }
+}

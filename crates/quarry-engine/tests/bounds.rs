@@ -1,0 +1,130 @@
+//! Bounded inputs (issue 14, defect 5 / scope 4): sizes that drive allocations or
+//! thread counts are checked with a typed error before anything is allocated.
+
+mod common;
+use common::tmp;
+use quarry_engine::{
+    build_index, BuildConfig, EngineError, GraphSearch, HnswParams, Index, Metric, NoProgress,
+    OpenOptions, SearchMode,
+};
+use quarry_routing::FixedNprobe;
+use quarry_storage::StorageError;
+
+const DIM: usize = 8;
+
+fn index(t: &tempfile::TempDir) -> std::path::PathBuf {
+    let base = t.path().join("base.fbin");
+    let mut state = 11u64;
+    let data: Vec<f32> = (0..800 * DIM)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 40) as f32 / (1u64 << 24) as f32
+        })
+        .collect();
+    quarry_formats::write_fbin(&base, DIM, &data).unwrap();
+    let dir = t.path().join("idx");
+    build_index(&base, &dir, &BuildConfig::new(8, Metric::L2), &NoProgress).unwrap();
+    dir
+}
+
+fn out_of_range(e: &EngineError, what: &str, max: u64) -> bool {
+    matches!(e, EngineError::OutOfRange { what: w, max: m, .. } if *w == what && *m == max)
+        && e.to_string().contains(&format!("use 1..={max}"))
+}
+
+#[test]
+fn open_rejects_thread_and_read_ahead_counts_beyond_their_bounds() {
+    let t = tmp();
+    let dir = index(&t);
+    let open = |io_threads, read_ahead| {
+        Index::open(
+            &dir,
+            OpenOptions {
+                io_threads,
+                read_ahead,
+                ..Default::default()
+            },
+        )
+    };
+    // `--io-threads 10000` panicked spawning threads; 0 silently became 1.
+    for n in [0, 257, 10_000] {
+        let e = open(n, 8).err().unwrap();
+        assert!(out_of_range(&e, "io_threads", 256), "{e}");
+    }
+    // A huge read-ahead allocated its channel slots up front.
+    let e = open(8, 1 << 40).err().unwrap();
+    assert!(out_of_range(&e, "read_ahead", 4096), "{e}");
+    let idx = open(256, 4096).unwrap();
+    let q = vec![0.5f32; DIM];
+    idx.search(&q, &quarry_engine::SearchParams::nprobe(5, 8))
+        .unwrap();
+    // The storage layer refuses too, for callers that build pools themselves.
+    assert!(matches!(
+        quarry_storage::IoPool::new(10_000).err().unwrap(),
+        StorageError::OutOfRange { .. }
+    ));
+}
+
+#[test]
+fn ef_and_nprobe_are_bounded() {
+    let t = tmp();
+    let dir = index(&t);
+    let mut idx = Index::open(&dir, OpenOptions::default()).unwrap();
+    idx.build_graphs(
+        HnswParams {
+            m: 8,
+            ef_construction: 16,
+            seed: 1,
+        },
+        &NoProgress,
+    )
+    .unwrap();
+    // `--ef 100000000000` aborted allocating 800 GB.
+    for mode in [SearchMode::Graph, SearchMode::Partial] {
+        let e = idx
+            .set_graph_search(GraphSearch {
+                mode,
+                ef: 100_000_000_000,
+            })
+            .unwrap_err();
+        assert!(out_of_range(&e, "ef", 65_536), "{e}");
+        idx.set_graph_search(GraphSearch { mode, ef: 65_536 })
+            .unwrap();
+        let q = vec![0.5f32; 2 * DIM];
+        let r = idx.search_batch_with(&q, 5, &FixedNprobe::new(2).unwrap());
+        assert!(r.unwrap().neighbors.iter().all(|l| l.len() == 5));
+    }
+    idx.set_graph_search(GraphSearch {
+        mode: SearchMode::Scan,
+        ef: 64,
+    })
+    .unwrap();
+    // A router asking for more partitions than exist (nprobe = usize::MAX) probes
+    // them all; the batch-memory estimate used to overflow on it.
+    let q = vec![0.5f32; 2 * DIM];
+    let all = idx
+        .search_batch_with(&q, 5, &FixedNprobe::new(usize::MAX).unwrap())
+        .unwrap();
+    let eight = idx
+        .search_batch_with(&q, 5, &FixedNprobe::new(8).unwrap())
+        .unwrap();
+    assert_eq!(all.neighbors, eight.neighbors);
+    // Centroid-graph breadth and graph-build breadth are bounded the same way.
+    let e = idx
+        .build_centroid_graph(HnswParams::default(), 100_000_000_000, &NoProgress)
+        .unwrap_err();
+    assert!(out_of_range(&e, "centroid ef", 65_536), "{e}");
+    let e = idx
+        .build_graphs(
+            HnswParams {
+                m: 8,
+                ef_construction: 100_000_000_000,
+                seed: 1,
+            },
+            &NoProgress,
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("exceeds 65536"), "{e}");
+}
