@@ -81,7 +81,8 @@ sweep() {  # dataset ext metric nprobes
   for path in $PATHS; do
     # Warm the page cache for the buffered rows (FAISS searches from RAM).
     QUARRY_KERNELS=$path "$Q" --quiet search --index "$idx" --queries "$d/queries.$ext" --nprobe 64 --io buffered >/dev/null
-    for t in 2 1; do
+    threads="2"; [ "$path" = avx2 ] && threads="2 1"
+    for t in $threads; do
       stamp "$ds: quarry $path, $t thread(s), buffered"
       QUARRY_KERNELS=$path "$Q" --quiet --threads $t bench --index "$idx" --queries "$d/queries.$ext" --gt "$d/gt100.ibin" \
         --k 10 --nprobe "$nprobes" --batch-sizes 1000 --single-limit 1000 --io buffered \
@@ -108,8 +109,8 @@ PY
   "$Q" --quiet plot --input "$out/all.jsonl" --out-dir "$out" --k 10 --title "$ds ($(lscpu | sed -n 's/^Model name: *//p'))"
 }
 
-sweep glove-50 fbin cosine 8,16,24,32,48,64
-sweep synth-1m u8bin l2 4,6,8,10,12,16
+sweep glove-50 fbin cosine 16,24,32,48
+sweep synth-1m u8bin l2 6,8,10,12,16
 python3 scripts/kernels_summary.py "$OUT" > "$OUT/summary.md"
 cat "$OUT/summary.md"
 stamp done

@@ -145,7 +145,7 @@ fn answer_loaded(
     };
     let (lists, dists) = match graph {
         Some(g) => crate::graphs::search_loaded(
-            loaded.buf.as_slice(),
+            loaded.bytes(),
             count,
             dim,
             dtype,
@@ -258,7 +258,7 @@ pub(crate) fn scan(
     qs: &[u32],
     k: usize,
 ) -> Result<Vec<Vec<Neighbor>>, StorageError> {
-    let view = PartitionView::parse(loaded.buf.as_slice(), count, dim, dtype)?;
+    let view = PartitionView::parse(loaded.bytes(), count, dim, dtype)?;
     Ok(match dtype {
         DType::F32 => scan_typed::<f32>(&view, metric, queries, qs, k),
         DType::U8 => scan_typed::<u8>(&view, metric, queries, qs, k),

@@ -586,7 +586,7 @@ impl Index {
         let scan_secs = thread_cpu_secs() - t;
         let t = thread_cpu_secs();
         let (_, d) = search_loaded(
-            loaded.buf.as_slice(),
+            loaded.bytes(),
             n,
             dim,
             self.dtype(),

@@ -29,8 +29,7 @@ impl Index {
         {
             let loaded = loaded?;
             let count = self.table[loaded.pid as usize].count as usize;
-            let view =
-                PartitionView::parse(loaded.buf.as_slice(), count, self.dim(), self.dtype())?;
+            let view = PartitionView::parse(loaded.bytes(), count, self.dim(), self.dtype())?;
             for id in view.ids() {
                 f(id, loaded.pid)?;
             }

@@ -41,10 +41,30 @@ pub mod files {
 
 /// Reads partitions of one index. Implementations differ only in how bytes reach
 /// memory (direct I/O, page cache); the engine never knows which it runs on.
+/// A verified extent inside a shared read-only mapping of the data file.
+#[derive(Clone)]
+pub struct MappedExtent {
+    pub map: std::sync::Arc<memmap2::Mmap>,
+    pub start: usize,
+    pub len: usize,
+}
+
+impl MappedExtent {
+    pub fn as_slice(&self) -> &[u8] {
+        &self.map[self.start..self.start + self.len]
+    }
+}
+
 pub trait PartitionStore: Send + Sync {
     /// Reads partition `pid`'s whole extent into `buf` (resized as needed) and
     /// verifies its checksum.
     fn read_into(&self, pid: u32, buf: &mut AlignedBuf) -> Result<(), StorageError>;
+    /// Partition `pid`'s whole extent as a verified view of a read-only memory map,
+    /// when the store maps its file (buffered mode): no copy out of the page cache.
+    /// `None` when the store does not map (direct I/O reads into buffers).
+    fn map_extent(&self, _pid: u32) -> Option<Result<MappedExtent, StorageError>> {
+        None
+    }
     fn entry(&self, pid: u32) -> Option<&PartitionEntry>;
     fn num_partitions(&self) -> usize;
     fn io_mode(&self) -> IoMode;

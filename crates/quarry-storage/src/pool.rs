@@ -4,7 +4,7 @@
 //! Results come back in completion order through a bounded channel, which caps the
 //! memory held by read-ahead.
 
-use crate::{AlignedBuf, PartitionStore, StorageError};
+use crate::{AlignedBuf, MappedExtent, PartitionStore, StorageError};
 use crossbeam_channel::{bounded, Receiver, Sender};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -13,7 +13,10 @@ use std::time::{Duration, Instant};
 /// One partition extent read and verified.
 pub struct LoadedPartition {
     pub pid: u32,
+    /// The extent when it was read into memory (empty when `mapped`).
     pub buf: AlignedBuf,
+    /// The extent when the store maps its file (buffered mode).
+    pub mapped: Option<MappedExtent>,
     pub bytes: u64,
     pub read_time: Duration,
     /// Where the buffer goes back to when the partition is dropped.
@@ -26,9 +29,18 @@ impl LoadedPartition {
         LoadedPartition {
             pid,
             buf,
+            mapped: None,
             bytes,
             read_time,
             recycle: None,
+        }
+    }
+
+    /// The extent's bytes, verified, wherever they live.
+    pub fn bytes(&self) -> &[u8] {
+        match &self.mapped {
+            Some(m) => m.as_slice(),
+            None => self.buf.as_slice(),
         }
     }
 }
@@ -150,12 +162,25 @@ impl IoPool {
                     return;
                 }
                 let start = Instant::now();
+                if let Some(res) = store.map_extent(pid) {
+                    let res = res.map(|m| LoadedPartition {
+                        pid,
+                        buf: AlignedBuf::new(),
+                        bytes: m.len as u64,
+                        mapped: Some(m),
+                        read_time: start.elapsed(),
+                        recycle: None,
+                    });
+                    let _ = tx.send(res);
+                    return;
+                }
                 let mut buf = bufs.get();
                 let res = match store.read_into(pid, &mut buf) {
                     Ok(()) => Ok(LoadedPartition {
                         pid,
                         bytes: buf.len() as u64,
                         buf,
+                        mapped: None,
                         read_time: start.elapsed(),
                         recycle: Some(bufs),
                     }),
