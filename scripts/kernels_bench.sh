@@ -42,12 +42,16 @@ PATHS=$(echo "$PATHS" | tr ' ' '\n' | awk '!seen[$0]++' | tr '\n' ' ')
 } > "$OUT/machine.txt"
 cat "$OUT/machine.txt" >&2
 
+# SKIP_KERNELS=1 / SKIP_BUILDS=1 keep those results from an earlier run.
+if [ "${SKIP_KERNELS:-0}" != 1 ]; then
 stamp "kernel benchmarks"
 cargo bench --locked -p quarry-kernels --bench kernels -- --warm-up-time 1 --measurement-time 2 \
   'batch/|pair/' > "$OUT/kernels.txt" 2>&1
+fi
 
 faiss_level() { [ "$1" = avx2 ] && echo avx2 || echo ""; }
 
+if [ "${SKIP_BUILDS:-0}" != 1 ]; then
 stamp "builds: 1M x 128 u8, 1024 partitions, 2 threads"
 rm -f "$OUT/build.jsonl"
 for path in $PATHS; do
@@ -69,6 +73,7 @@ if [ $# -ge 2 ]; then
   else
     echo "index bytes DIFFER: $1 and $2" >> "$OUT/machine.txt"
   fi
+fi
 fi
 
 sweep() {  # dataset ext metric nprobes

@@ -60,6 +60,20 @@ pub(crate) fn run(
     let gs = index.graph_search;
     let scanned: Vec<Result<Scanned, EngineError>> = if gs.mode == SearchMode::Partial {
         partial_stage(index, &pids, &queries_of, queries, k, gs.ef)
+    } else if index.store.maps_extents() {
+        // A mapped file (buffered mode): "reading" is verifying the extent's pages
+        // in place, done by the worker that scans it; no I/O-thread hand-off.
+        pids.par_iter()
+            .map(|&pid| {
+                let t = Instant::now();
+                let m = index
+                    .store
+                    .map_extent(pid)
+                    .expect("a store that maps extents maps every extent")?;
+                let loaded = LoadedPartition::from_mapped(pid, m, t.elapsed());
+                answer_loaded(index, loaded, &queries_of, queries, k)
+            })
+            .collect()
     } else {
         let stream = index
             .pool
@@ -286,6 +300,44 @@ fn scan_typed<T: Element>(
     } else {
         Vec::new()
     };
+    // The answer of every path: the k smallest (exact distance, id), the exact
+    // distance being the fixed-order pair kernel's.
+    let exact = |q: &[f32], q_norm: f32, i: usize| -> f32 {
+        let x = &data[i * dim..(i + 1) * dim];
+        match metric {
+            Metric::L2 => simd::l2_sq(q, x),
+            Metric::InnerProduct => -simd::dot(q, x),
+            Metric::Cosine => cosine_from_parts(simd::dot(q, x), q_norm, x_norms[i]),
+        }
+    };
+    let q_norm_of = |q: &[f32]| {
+        if metric == Metric::Cosine {
+            simd::norm_sq(q)
+        } else {
+            0.0
+        }
+    };
+    let all_exact = |q: &[f32]| -> Vec<Neighbor> {
+        let q_norm = q_norm_of(q);
+        let mut top = TopK::new(k);
+        for i in 0..n {
+            let d = exact(q, q_norm, i);
+            // Most vectors fail the threshold; only the rest need their id read.
+            if d <= top.threshold() {
+                top.push(view.id(i), d);
+            }
+        }
+        top.into_sorted()
+    };
+    // Few queries: packing the partition for a GEMM costs more than the pair kernel
+    // over every vector (which is exact, so needs no re-score).
+    if qs.len() <= PAIR_MAX_QUERIES {
+        return qs
+            .iter()
+            .map(|&qi| all_exact(&queries[qi as usize * dim..(qi as usize + 1) * dim]))
+            .collect();
+    }
+    let mut x_norm_max: Option<f32> = None;
     let mut out = Vec::with_capacity(qs.len());
     let mut scratch = BatchScratch::default();
     let mut block = Vec::new();
@@ -311,33 +363,79 @@ fn scan_typed<T: Element>(
             select_best(row, keep, &mut sel);
             // Exact re-score with the fixed-order kernel (one pass per candidate).
             let q = &block[j * dim..(j + 1) * dim];
-            let q_norm = if metric == Metric::Cosine {
-                simd::norm_sq(q)
-            } else {
-                0.0
-            };
-            let mut exact: Vec<Neighbor> = sel
+            let q_norm = q_norm_of(q);
+            let mut found: Vec<Neighbor> = sel
                 .iter()
-                .map(|&(_, i)| {
-                    let i = i as usize;
-                    let x = &data[i * dim..(i + 1) * dim];
-                    let dist = match metric {
-                        Metric::L2 => simd::l2_sq(q, x),
-                        Metric::InnerProduct => -simd::dot(q, x),
-                        Metric::Cosine => cosine_from_parts(simd::dot(q, x), q_norm, x_norms[i]),
-                    };
-                    Neighbor {
-                        id: view.id(i),
-                        dist,
-                    }
+                .map(|&(_, i)| Neighbor {
+                    id: view.id(i as usize),
+                    dist: exact(q, q_norm, i as usize),
                 })
                 .collect();
-            exact.sort_unstable_by(|a, b| a.dist.total_cmp(&b.dist).then(a.id.cmp(&b.id)));
-            exact.truncate(k);
-            out.push(exact);
+            found.sort_unstable_by(|a, b| a.dist.total_cmp(&b.dist).then(a.id.cmp(&b.id)));
+            found.truncate(k);
+            if keep < n {
+                // Certify that no vector left out by the GEMM filter could enter:
+                // its GEMM distance is at least the largest one kept, and the
+                // rounding of both kernels is bounded. Rarely it cannot be
+                // certified (near-ties across the cut): then every vector is scored
+                // exactly, so the answer never depends on GEMM rounding, i.e. on
+                // the batch a query is in.
+                let cut = sel.iter().fold(f32::NEG_INFINITY, |m, s| m.max(s.0));
+                let kth = found.last().map_or(f32::INFINITY, |n| n.dist);
+                let qn = if metric == Metric::Cosine {
+                    q_norm
+                } else {
+                    simd::norm_sq(q)
+                };
+                let xmax = if metric == Metric::InnerProduct {
+                    *x_norm_max.get_or_insert_with(|| {
+                        squared_norms(data, dim).into_iter().fold(0.0f32, f32::max)
+                    })
+                } else {
+                    0.0
+                };
+                if found.len() < k || !filtered_out_cannot_enter(metric, dim, cut, kth, qn, xmax) {
+                    found = all_exact(q);
+                }
+            }
+            out.push(found);
         }
     }
     out
+}
+
+/// Partitions with at most this many queries in a batch are scanned with the pair
+/// kernel instead of the GEMM (pack + norms cost more than they save there).
+const PAIR_MAX_QUERIES: usize = 2;
+
+/// True when every vector whose GEMM distance is at least `cut` has an exact
+/// distance strictly above `kth`. Bounds (u = 2^-24, one fused chain of `dim`
+/// steps per dot or norm): each computed quantity is within `g (|q|^2 + |x|^2)` of
+/// its true value, `g = 4 (dim + 8) u` (a generous multiple of the classic
+/// `dim u` bound). L2: |x|^2 <= 2|q|^2 + 2 d, so the bound is in terms of the query
+/// and the distance. Inner product: the partition's largest |x|^2 (`xmax`).
+/// Cosine: values are normalised, so the error is absolute.
+fn filtered_out_cannot_enter(
+    metric: Metric,
+    dim: usize,
+    cut: f32,
+    kth: f32,
+    qn: f32,
+    xmax: f32,
+) -> bool {
+    let g = 4.0 * (dim as f64 + 8.0) * f64::powi(2.0, -24);
+    let (cut, kth, qn, xmax) = (cut as f64, kth as f64, qn as f64, xmax as f64);
+    if !cut.is_finite() || !kth.is_finite() {
+        return false;
+    }
+    let lowest = match metric {
+        // true >= (gemm - 3 g qn) / (1 + 2 g); computed exact >= true (1 - g).
+        Metric::L2 => (cut - 3.0 * g * qn) / (1.0 + 2.0 * g) * (1.0 - g),
+        // |dot error| <= g (qn + xmax) / 2 in each kernel.
+        Metric::InnerProduct => cut - g * (qn + xmax),
+        Metric::Cosine => cut - 8.0 * g,
+    };
+    lowest > kth
 }
 
 /// The `keep` smallest (distance, index) pairs of `row`, in no particular order.

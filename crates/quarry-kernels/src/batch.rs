@@ -216,3 +216,90 @@ fn finish(metric: Metric, row: &mut [f32], qn: f32, xn: &[f32]) {
         }
     }
 }
+
+/// Stored vectors packed once for repeated batch distances: the centroids, which
+/// every search ranks. A single query then costs the dot products alone, not a
+/// repack of every centroid. Same chains as `batch_distances`, so the same bits.
+pub struct PackedVectors {
+    isa: Isa,
+    panels: Vec<f32>,
+    norms: Vec<f32>,
+    n: usize,
+    dim: usize,
+}
+
+impl std::fmt::Debug for PackedVectors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PackedVectors({} x {}, {})", self.n, self.dim, self.isa)
+    }
+}
+
+impl PackedVectors {
+    /// Packs `n` row-major vectors of `dim` for the active kernel path.
+    pub fn new<T: Element>(data: &[T], n: usize, dim: usize) -> Self {
+        assert_eq!(data.len(), n * dim, "data buffer does not match n x dim");
+        let isa = isa::active();
+        let mut panels = vec![0.0f32; gemm::panels_len(n, dim)];
+        let mut norms = vec![0.0f32; n];
+        if n > 0 && dim > 0 {
+            gemm::pack(isa, data, n, dim, &mut panels);
+            gemm::norms(isa, &panels, n, dim, &mut norms);
+        }
+        PackedVectors {
+            isa,
+            panels,
+            norms,
+            n,
+            dim,
+        }
+    }
+
+    /// Bytes held (panels and norms).
+    pub fn memory_bytes(&self) -> usize {
+        (self.panels.len() + self.norms.len()) * 4
+    }
+
+    /// `out[i * n + j] = distance(queries[i], vector j)`, bit for bit as
+    /// `batch_distances` computes it.
+    pub fn distances(
+        &self,
+        metric: Metric,
+        queries: &[f32],
+        nq: usize,
+        out: &mut [f32],
+        scratch: &mut BatchScratch,
+    ) {
+        let (n, dim, isa) = (self.n, self.dim, self.isa);
+        assert_eq!(
+            queries.len(),
+            nq * dim,
+            "queries buffer does not match nq x dim"
+        );
+        assert_eq!(out.len(), nq * n, "output buffer does not match nq x n");
+        if nq == 0 || n == 0 {
+            return;
+        }
+        if dim == 0 {
+            out.fill(match metric {
+                Metric::Cosine => 1.0,
+                _ => 0.0,
+            });
+            return;
+        }
+        query_norms(isa, metric, queries, nq, dim, scratch);
+        for i0 in (0..nq).step_by(MR) {
+            let mr = (nq - i0).min(MR);
+            let q = &queries[i0 * dim..(i0 + mr) * dim];
+            gemm::dots(isa, q, mr, dim, &self.panels, n, &mut out[i0 * n..], n);
+            for i in 0..mr {
+                let row = &mut out[(i0 + i) * n..][..n];
+                let qn = if metric == Metric::InnerProduct {
+                    0.0
+                } else {
+                    scratch.q_norms[i0 + i]
+                };
+                finish_on(isa, metric, row, qn, &self.norms);
+            }
+        }
+    }
+}

@@ -20,7 +20,9 @@ pub mod simd;
 pub mod topk;
 
 pub use argmin::argmin;
-pub use batch::{batch_distances, batch_distances_on, batch_distances_with, BatchScratch};
+pub use batch::{
+    batch_distances, batch_distances_on, batch_distances_with, BatchScratch, PackedVectors,
+};
 pub use dtype::{DType, Element};
 pub use isa::{Isa, IsaError};
 pub use metric::Metric;

@@ -1,5 +1,5 @@
 use crate::{CentroidGraph, RoutingError};
-use quarry_kernels::{batch_distances_with, BatchScratch, Metric};
+use quarry_kernels::{BatchScratch, Metric, PackedVectors};
 use std::sync::Arc;
 
 /// Centroids kept in memory, ranked for a batch of queries with one GEMM; or, when
@@ -7,6 +7,9 @@ use std::sync::Arc;
 #[derive(Debug, Clone)]
 pub struct CentroidIndex {
     centroids: Vec<f32>,
+    /// The centroids packed once for the GEMM (a query would otherwise repack all
+    /// of them: 2/3 of a single query's routing time at 1024 x 128).
+    packed: Arc<PackedVectors>,
     dim: usize,
     metric: Metric,
     graph: Option<Arc<CentroidGraph>>,
@@ -26,8 +29,10 @@ impl CentroidIndex {
             dim > 0 && centroids.len().is_multiple_of(dim),
             "centroid buffer is k x dim"
         );
+        let packed = Arc::new(PackedVectors::new(&centroids, centroids.len() / dim, dim));
         CentroidIndex {
             centroids,
+            packed,
             dim,
             metric,
             graph: None,
@@ -74,7 +79,9 @@ impl CentroidIndex {
     }
 
     pub fn memory_bytes(&self) -> usize {
-        self.centroids.len() * 4 + self.graph.as_ref().map_or(0, |g| g.graph().memory_bytes())
+        self.centroids.len() * 4
+            + self.packed.memory_bytes()
+            + self.graph.as_ref().map_or(0, |g| g.graph().memory_bytes())
     }
 
     /// The `top` nearest partitions of every query. Ties break by partition id so the
@@ -117,16 +124,8 @@ impl CentroidIndex {
             let b = BLOCK.min(nq - start);
             dists.resize(b * k, 0.0);
             let q = &queries[start * self.dim..(start + b) * self.dim];
-            batch_distances_with(
-                self.metric,
-                q,
-                b,
-                &self.centroids,
-                k,
-                self.dim,
-                &mut dists,
-                &mut scratch,
-            );
+            self.packed
+                .distances(self.metric, q, b, &mut dists, &mut scratch);
             for row in dists.chunks_exact(k) {
                 per_query.push(top_n(row, top, &mut pairs));
             }

@@ -220,6 +220,9 @@ impl PartitionStore for FileStore {
     fn map_extent(&self, pid: u32) -> Option<Result<MappedExtent, StorageError>> {
         self.extents.map_extent(pid)
     }
+    fn maps_extents(&self) -> bool {
+        self.extents.map.is_some()
+    }
     fn entry(&self, pid: u32) -> Option<&PartitionEntry> {
         self.extents.table.get(pid as usize)
     }

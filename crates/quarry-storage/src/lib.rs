@@ -65,6 +65,10 @@ pub trait PartitionStore: Send + Sync {
     fn map_extent(&self, _pid: u32) -> Option<Result<MappedExtent, StorageError>> {
         None
     }
+    /// Whether `map_extent` serves extents (then a reader needs no I/O threads).
+    fn maps_extents(&self) -> bool {
+        false
+    }
     fn entry(&self, pid: u32) -> Option<&PartitionEntry>;
     fn num_partitions(&self) -> usize;
     fn io_mode(&self) -> IoMode;

@@ -36,6 +36,18 @@ impl LoadedPartition {
         }
     }
 
+    /// A partition served from a mapped file (no buffer, no I/O thread).
+    pub fn from_mapped(pid: u32, m: MappedExtent, read_time: Duration) -> Self {
+        LoadedPartition {
+            pid,
+            buf: AlignedBuf::new(),
+            bytes: m.len as u64,
+            mapped: Some(m),
+            read_time,
+            recycle: None,
+        }
+    }
+
     /// The extent's bytes, verified, wherever they live.
     pub fn bytes(&self) -> &[u8] {
         match &self.mapped {
@@ -163,14 +175,7 @@ impl IoPool {
                 }
                 let start = Instant::now();
                 if let Some(res) = store.map_extent(pid) {
-                    let res = res.map(|m| LoadedPartition {
-                        pid,
-                        buf: AlignedBuf::new(),
-                        bytes: m.len as u64,
-                        mapped: Some(m),
-                        read_time: start.elapsed(),
-                        recycle: None,
-                    });
+                    let res = res.map(|m| LoadedPartition::from_mapped(pid, m, start.elapsed()));
                     let _ = tx.send(res);
                     return;
                 }
