@@ -112,7 +112,12 @@ pub(crate) fn run(
             per_query[*qi as usize].vectors += d;
         }
     }
-    let neighbors: Vec<Vec<Neighbor>> = candidates.into_par_iter().map(|c| merge(c, k)).collect();
+    // Ids repeat across partitions only when the index stores copies.
+    let dedup = index.len() != index.stored_vectors();
+    let neighbors: Vec<Vec<Neighbor>> = candidates
+        .into_par_iter()
+        .map(|c| merge(c, k, dedup))
+        .collect();
     stats.merge = t.elapsed();
     stats.distance_computations = per_query.iter().map(|q| q.vectors).sum();
     stats.io_wait = Duration::from_nanos(io_wait_ns.load(Ordering::Relaxed));
@@ -440,9 +445,9 @@ fn filtered_out_cannot_enter(
 
 /// The `keep` smallest (distance, index) pairs of `row`, in no particular order.
 ///
-/// A threshold first: the `keep`-th smallest of the 8-wide chunk minima bounds the
-/// `keep`-th smallest distance from above (those minima are `keep` distinct
-/// entries). Then one pass collects everything at or under it, rejecting whole
+/// A threshold first: the `keep`-th smallest of the minima of disjoint groups
+/// bounds the `keep`-th smallest distance from above (those minima are `keep`
+/// distinct entries). Then one pass collects everything at or under it, rejecting whole
 /// 16-distance chunks with one lane-wise compare (vectorised), and one selection
 /// cuts to exactly the `keep` smallest by (distance, index). Short rows skip the
 /// bound. NaN never enters (`<=` is false), as before.
@@ -452,42 +457,51 @@ fn select_best(row: &[f32], keep: usize, sel: &mut Vec<(f32, u32)>) {
     if keep == 0 {
         return;
     }
-    const M: usize = 8;
-    let tau = if row.len() >= 2 * keep * M {
-        let mut mins: Vec<f32> = row
-            .chunks(M)
-            .map(|c| {
-                c.iter()
-                    .fold(f32::INFINITY, |m, &d| if d < m { d } else { m })
-            })
-            .collect();
+    // Minima of `g` interleaved groups (entry i in group i mod g): a lane-wise
+    // minimum over consecutive g-wide chunks, which vectorises; g >= 2 keep so the
+    // bound is tight, and rows shorter than 2 g skip it.
+    let g = (2 * keep).next_power_of_two();
+    let tau = if row.len() >= 2 * g {
+        let mut mins = vec![f32::INFINITY; g];
+        for chunk in row.chunks(g) {
+            for (m, &d) in mins.iter_mut().zip(chunk) {
+                *m = if d < *m { d } else { *m };
+            }
+        }
         *mins
             .select_nth_unstable_by(keep - 1, |a, b| a.total_cmp(b))
             .1
     } else {
         f32::INFINITY
     };
+    // Branch-free compaction inside chunks that hold a candidate: every entry is
+    // written, the length advances only past those under the bound (hits are
+    // spread too evenly for a branch per entry to predict).
     const L: usize = 16;
+    sel.resize(row.len(), (0.0, 0));
+    let mut len = 0;
     let mut base = 0;
     for chunk in row.chunks(L) {
         if chunk.iter().fold(false, |hit, &d| hit | (d <= tau)) {
             for (j, &d) in chunk.iter().enumerate() {
-                if d <= tau {
-                    sel.push((d, (base + j) as u32));
-                }
+                sel[len] = (d, (base + j) as u32);
+                len += (d <= tau) as usize;
             }
         }
         base += chunk.len();
     }
+    sel.truncate(len);
     if sel.len() > keep {
         sel.select_nth_unstable_by(keep - 1, cmp);
         sel.truncate(keep);
     }
 }
 
-fn merge(mut c: Vec<Neighbor>, k: usize) -> Vec<Neighbor> {
-    c.sort_unstable_by(|a, b| a.id.cmp(&b.id).then(a.dist.total_cmp(&b.dist)));
-    c.dedup_by_key(|n| n.id);
+fn merge(mut c: Vec<Neighbor>, k: usize, dedup: bool) -> Vec<Neighbor> {
+    if dedup {
+        c.sort_unstable_by(|a, b| a.id.cmp(&b.id).then(a.dist.total_cmp(&b.dist)));
+        c.dedup_by_key(|n| n.id);
+    }
     let mut top = TopK::new(k);
     top.extend(c);
     top.into_sorted()

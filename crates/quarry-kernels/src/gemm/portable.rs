@@ -8,9 +8,21 @@ use crate::isa::fmadd;
 use crate::Element;
 
 pub(super) fn pack<T: Element>(src: &[T], rows: usize, dim: usize, panel: &mut [f32]) {
-    for (r, row) in src[..rows * dim].chunks_exact(dim.max(1)).enumerate() {
-        for (k, v) in row.iter().enumerate() {
-            panel[k * NR + r] = v.to_f32();
+    // Panel rows (one k, NR vectors) are written whole and in order, reading 8
+    // columns of every vector at a time: element-wise scatter stores 128 bytes
+    // apart aliased with the source reads and ran 3-4x slower on f32 rows.
+    const B: usize = 8;
+    let src = &src[..rows * dim];
+    for kb in (0..dim).step_by(B) {
+        let kw = (dim - kb).min(B);
+        let mut block = [[0.0f32; NR]; B];
+        for r in 0..rows {
+            for (t, col) in block.iter_mut().enumerate().take(kw) {
+                col[r] = src[r * dim + kb + t].to_f32();
+            }
+        }
+        for (t, col) in block.iter().enumerate().take(kw) {
+            panel[(kb + t) * NR..(kb + t) * NR + rows].copy_from_slice(&col[..rows]);
         }
     }
 }

@@ -9,13 +9,17 @@ use core::arch::x86_64::*;
 pub(crate) struct V16(pub __m256, pub __m256);
 
 /// Loads 16 elements as f32 lanes; u8 / i8 widen exactly.
-pub(crate) trait Load: Copy + Default {
+pub(crate) trait Load: Copy {
     /// # Safety
     /// AVX2 + FMA available; `p` valid for 16 reads.
     unsafe fn load16(p: *const Self) -> V16;
     /// # Safety
     /// AVX2 + FMA available; `p` valid for 8 reads.
     unsafe fn load8(p: *const Self) -> __m256;
+    /// # Safety
+    /// AVX2 + FMA available; `p` valid for `len < 16` reads. Lanes `>= len` are zero
+    /// (as the masked AVX-512 loads); nothing past `len` is read.
+    unsafe fn load_part(p: *const Self, len: usize) -> V16;
 }
 
 impl Load for f32 {
@@ -28,6 +32,15 @@ impl Load for f32 {
     #[target_feature(enable = "avx2,fma")]
     unsafe fn load8(p: *const f32) -> __m256 {
         _mm256_loadu_ps(p)
+    }
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn load_part(p: *const f32, len: usize) -> V16 {
+        // Masked-out lanes are neither read nor faulted on.
+        let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        let m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(len as i32), lanes);
+        let m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(len as i32 - 8), lanes);
+        V16(_mm256_maskload_ps(p, m0), _mm256_maskload_ps(p.add(8), m1))
     }
 }
 
@@ -48,20 +61,28 @@ macro_rules! byte_load {
             unsafe fn load8(p: *const $t) -> __m256 {
                 _mm256_cvtepi32_ps($widen(_mm_loadl_epi64(p as *const __m128i)))
             }
+            #[inline]
+            #[target_feature(enable = "avx2,fma")]
+            unsafe fn load_part(p: *const $t, len: usize) -> V16 {
+                // Bytes gathered into two words (no memcpy call), zero past `len`.
+                let (mut lo, mut hi) = (0u64, 0u64);
+                for i in 0..len.min(8) {
+                    lo |= (*(p as *const u8).add(i) as u64) << (8 * i);
+                }
+                for i in 8..len {
+                    hi |= (*(p as *const u8).add(i) as u64) << (8 * (i - 8));
+                }
+                let b = _mm_set_epi64x(hi as i64, lo as i64);
+                V16(
+                    _mm256_cvtepi32_ps($widen(b)),
+                    _mm256_cvtepi32_ps($widen(_mm_srli_si128::<8>(b))),
+                )
+            }
         }
     };
 }
 byte_load!(u8, _mm256_cvtepu8_epi32);
 byte_load!(i8, _mm256_cvtepi8_epi32);
-
-/// Loads `len < 16` elements, zero-padded (as the masked AVX-512 loads).
-#[inline]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn load_part<T: Load>(p: *const T, len: usize) -> V16 {
-    let mut buf = [T::default(); 16];
-    core::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), len);
-    T::load16(buf.as_ptr())
-}
 
 trait Step {
     unsafe fn step(a: __m256, b: __m256, acc: __m256) -> __m256;
@@ -131,7 +152,11 @@ unsafe fn fold<A: Load, B: Load, S: Step>(a: &[A], b: &[B]) -> f32 {
         } else {
             if i < n {
                 let len = n - i;
-                *s = step16::<S>(load_part(pa.add(i), len), load_part(pb.add(i), len), *s);
+                *s = step16::<S>(
+                    A::load_part(pa.add(i), len),
+                    B::load_part(pb.add(i), len),
+                    *s,
+                );
             }
             break;
         }
