@@ -114,7 +114,7 @@ pub fn run(a: Args) -> Result<()> {
                 m.routers.join(", ")
             }
         );
-        println!("kernels    {}", crate::kernels_line());
+        println!("{}", crate::kernels_line().replacen("kernels: ", "kernels    ", 1));
     }
     Ok(())
 }
