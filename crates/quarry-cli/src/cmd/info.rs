@@ -114,7 +114,10 @@ pub fn run(a: Args) -> Result<()> {
                 m.routers.join(", ")
             }
         );
-        println!("{}", crate::kernels_line().replacen("kernels: ", "kernels    ", 1));
+        println!(
+            "{}",
+            crate::kernels_line().replacen("kernels: ", "kernels    ", 1)
+        );
     }
     Ok(())
 }
