@@ -300,19 +300,18 @@ fn scan_typed<T: Element>(
     }
     let data: &[T] = view.vectors();
     let keep = (k + RESCORE_SLACK).min(n);
-    let x_norms = if metric == Metric::Cosine {
-        squared_norms(data, dim)
-    } else {
-        Vec::new()
-    };
     // The answer of every path: the k smallest (exact distance, id), the exact
     // distance being the fixed-order pair kernel's.
+    // (The norm of a stored vector is `norm_sq`, here fused into the dot's pass.)
     let exact = |q: &[f32], q_norm: f32, i: usize| -> f32 {
         let x = &data[i * dim..(i + 1) * dim];
         match metric {
             Metric::L2 => simd::l2_sq(q, x),
             Metric::InnerProduct => -simd::dot(q, x),
-            Metric::Cosine => cosine_from_parts(simd::dot(q, x), q_norm, x_norms[i]),
+            Metric::Cosine => {
+                let (d, xn) = simd::dot_norm(q, x);
+                cosine_from_parts(d, q_norm, xn)
+            }
         }
     };
     let q_norm_of = |q: &[f32]| {
@@ -322,14 +321,42 @@ fn scan_typed<T: Element>(
             0.0
         }
     };
+    // Exact distances of vectors i0..i0 + out.len(). Cosine gathers the dot
+    // products and norms of a block first, so the square roots and divisions run
+    // lane-wise (the same IEEE operations per element, so the same bits).
+    let exact_block = |q: &[f32], q_norm: f32, i0: usize, out: &mut [f32]| {
+        if metric == Metric::Cosine {
+            let (mut dots, mut norms) = ([0.0f32; BLOCK], [0.0f32; BLOCK]);
+            for (j, (d, xn)) in dots
+                .iter_mut()
+                .zip(norms.iter_mut())
+                .enumerate()
+                .take(out.len())
+            {
+                let i = i0 + j;
+                (*d, *xn) = simd::dot_norm(q, &data[i * dim..(i + 1) * dim]);
+            }
+            for ((o, &d), &xn) in out.iter_mut().zip(&dots).zip(&norms) {
+                *o = cosine_from_parts(d, q_norm, xn);
+            }
+        } else {
+            for (j, o) in out.iter_mut().enumerate() {
+                *o = exact(q, q_norm, i0 + j);
+            }
+        }
+    };
     let all_exact = |q: &[f32]| -> Vec<Neighbor> {
         let q_norm = q_norm_of(q);
         let mut top = TopK::new(k);
-        for i in 0..n {
-            let d = exact(q, q_norm, i);
-            // Most vectors fail the threshold; only the rest need their id read.
-            if d <= top.threshold() {
-                top.push(view.id(i), d);
+        let mut d = [0.0f32; BLOCK];
+        for i0 in (0..n).step_by(BLOCK) {
+            let m = (n - i0).min(BLOCK);
+            exact_block(q, q_norm, i0, &mut d[..m]);
+            for (j, &dist) in d[..m].iter().enumerate() {
+                // Most vectors fail the threshold; only the rest need their id read.
+                if dist <= top.threshold() {
+                    top.push(view.id(i0 + j), dist);
+                }
             }
         }
         top.into_sorted()
@@ -408,6 +435,9 @@ fn scan_typed<T: Element>(
     }
     out
 }
+
+/// Vectors per block of the exact scan.
+const BLOCK: usize = 16;
 
 /// Partitions with at most this many queries in a batch are scanned with the pair
 /// kernel instead of the GEMM (pack + norms cost more than they save there).

@@ -184,3 +184,48 @@ pub(crate) unsafe fn l2_sq<T: Load>(q: &[f32], x: &[T]) -> f32 {
 pub(crate) unsafe fn norm_sq<T: Load>(x: &[T]) -> f32 {
     fold::<T, T, Dot>(x, x)
 }
+
+/// `(q . x, |x|^2)` in one pass over `x`, each in exactly the order of `dot` and
+/// `norm_sq` (two independent sets of accumulators), so the bits equal theirs.
+///
+/// # Safety
+/// AVX2 + FMA available; `q.len() == x.len()`.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn dot_norm<T: Load>(q: &[f32], x: &[T]) -> (f32, f32) {
+    let n = q.len();
+    debug_assert_eq!(n, x.len());
+    let (pq, px) = (q.as_ptr(), x.as_ptr());
+    let z = _mm256_setzero_ps();
+    let mut d = [V16(z, z); 4];
+    let mut s = [V16(z, z); 4];
+    let mut i = 0;
+    while i + 64 <= n {
+        for j in 0..4 {
+            let k = i + 16 * j;
+            let xv = T::load16(px.add(k));
+            d[j] = step16::<Dot>(f32::load16(pq.add(k)), xv, d[j]);
+            s[j] = step16::<Dot>(xv, xv, s[j]);
+        }
+        i += 64;
+    }
+    for j in 0..4 {
+        if i + 16 <= n {
+            let xv = T::load16(px.add(i));
+            d[j] = step16::<Dot>(f32::load16(pq.add(i)), xv, d[j]);
+            s[j] = step16::<Dot>(xv, xv, s[j]);
+            i += 16;
+        } else {
+            if i < n {
+                let len = n - i;
+                let xv = T::load_part(px.add(i), len);
+                d[j] = step16::<Dot>(f32::load_part(pq.add(i), len), xv, d[j]);
+                s[j] = step16::<Dot>(xv, xv, s[j]);
+            }
+            break;
+        }
+    }
+    (
+        hsum(add16(add16(d[0], d[1]), add16(d[2], d[3]))),
+        hsum(add16(add16(s[0], s[1]), add16(s[2], s[3]))),
+    )
+}

@@ -152,3 +152,53 @@ pub(crate) unsafe fn l2_sq<T: Load>(q: &[f32], x: &[T]) -> f32 {
 pub(crate) unsafe fn norm_sq<T: Load>(x: &[T]) -> f32 {
     fold::<T, T, Dot>(x, x)
 }
+
+/// `(q . x, |x|^2)` in one pass over `x`, each in exactly the order of `dot` and
+/// `norm_sq` (two independent sets of accumulators), so the bits equal theirs.
+///
+/// # Safety
+/// AVX-512F/BW/VL available; `q.len() == x.len()`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[allow(unused_assignments)] // the last unrolled slot's `i += 16` is dead
+pub(crate) unsafe fn dot_norm<T: Load>(q: &[f32], x: &[T]) -> (f32, f32) {
+    let n = q.len();
+    debug_assert_eq!(n, x.len());
+    let (pq, px) = (q.as_ptr(), x.as_ptr());
+    let mut d = [_mm512_setzero_ps(); 4];
+    let mut s = [_mm512_setzero_ps(); 4];
+    let mut i = 0;
+    while i + 64 <= n {
+        unroll!(j in [0, 1, 2, 3] => {
+            let k = i + 16 * j;
+            let xv = T::load16(px.add(k));
+            d[j] = _mm512_fmadd_ps(f32::load16(pq.add(k)), xv, d[j]);
+            s[j] = _mm512_fmadd_ps(xv, xv, s[j]);
+        });
+        i += 64;
+    }
+    'rest: {
+        unroll!(j in [0, 1, 2, 3] => {
+            if i + 16 <= n {
+                let xv = T::load16(px.add(i));
+                d[j] = _mm512_fmadd_ps(f32::load16(pq.add(i)), xv, d[j]);
+                s[j] = _mm512_fmadd_ps(xv, xv, s[j]);
+                i += 16;
+            } else {
+                if i < n {
+                    let len = n - i;
+                    let xv = T::load_part(px.add(i), len);
+                    d[j] = _mm512_fmadd_ps(f32::load_part(pq.add(i), len), xv, d[j]);
+                    s[j] = _mm512_fmadd_ps(xv, xv, s[j]);
+                }
+                break 'rest;
+            }
+        });
+    }
+    let fold = |a: [__m512; 4]| {
+        hsum(_mm512_add_ps(
+            _mm512_add_ps(a[0], a[1]),
+            _mm512_add_ps(a[2], a[3]),
+        ))
+    };
+    (fold(d), fold(s))
+}

@@ -95,6 +95,49 @@ pub fn norm_sq<T: Element>(x: &[T]) -> f32 {
     run(isa::active(), Op::Dot, x, x)
 }
 
+/// `(dot(q, x), norm_sq(x))` in one pass over `x` (cosine scans), bit for bit the
+/// two separate results.
+#[inline]
+pub fn dot_norm<T: Element>(q: &[f32], x: &[T]) -> (f32, f32) {
+    dot_norm_on(isa::active(), q, x)
+}
+
+/// `dot_norm` on an explicit path. Panics if `isa` is not supported.
+#[inline]
+pub fn dot_norm_on<T: Element>(isa: Isa, q: &[f32], x: &[T]) -> (f32, f32) {
+    debug_assert_eq!(q.len(), x.len());
+    let n = q.len().min(x.len());
+    let (q, x) = (&q[..n], &x[..n]);
+    #[cfg(target_arch = "x86_64")]
+    match checked(isa) {
+        // SAFETY (both arms): the path is supported; slices have equal length.
+        Isa::Avx512 => {
+            return unsafe {
+                match native(x) {
+                    Native::F32(x) => avx512::dot_norm(q, x),
+                    Native::U8(x) => avx512::dot_norm(q, x),
+                    Native::I8(x) => avx512::dot_norm(q, x),
+                }
+            }
+        }
+        Isa::Avx2 => {
+            return unsafe {
+                match native(x) {
+                    Native::F32(x) => avx2::dot_norm(q, x),
+                    Native::U8(x) => avx2::dot_norm(q, x),
+                    Native::I8(x) => avx2::dot_norm(q, x),
+                }
+            }
+        }
+        Isa::Portable => {}
+    }
+    // Portable: the two folds (the same bits; no fused variant needed there).
+    (
+        run(Isa::Portable, Op::Dot, q, x),
+        run(Isa::Portable, Op::Dot, x, x),
+    )
+}
+
 /// `dot` on an explicit path (benchmarks and cross-path tests).
 ///
 /// # Panics
@@ -284,6 +327,26 @@ mod tests {
                     dot_on(isa, &q, &q).to_bits(),
                     "{isa} norm == self dot {n}"
                 );
+                for (dn, d, nn) in [
+                    (
+                        dot_norm_on(isa, &q, &xf),
+                        dot_on(isa, &q, &xf),
+                        norm_sq_on(isa, &xf),
+                    ),
+                    (
+                        dot_norm_on(isa, &q, &xu),
+                        dot_on(isa, &q, &xu),
+                        norm_sq_on(isa, &xu),
+                    ),
+                    (
+                        dot_norm_on(isa, &q, &xi),
+                        dot_on(isa, &q, &xi),
+                        norm_sq_on(isa, &xi),
+                    ),
+                ] {
+                    assert_eq!(dn.0.to_bits(), d.to_bits(), "{isa} fused dot {n}");
+                    assert_eq!(dn.1.to_bits(), nn.to_bits(), "{isa} fused norm {n}");
+                }
             }
         }
     }
