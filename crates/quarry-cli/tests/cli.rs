@@ -225,3 +225,96 @@ fn errors_are_one_line_with_exit_code_one() {
     ]);
     assert_eq!(o.status.code(), Some(2));
 }
+
+/// `search --out` / `--out-distances` hand the answers over: exact search (every
+/// partition probed) writes the shipped ground truth's top-10; a partition too
+/// small for k pads rows with -1 / +inf; a wrong extension fails before any work.
+#[test]
+fn search_writes_result_ids_and_distances() {
+    let t = tmp();
+    let idx = t.path().join("idx");
+    ok(&quarry(&[
+        "build",
+        "--base",
+        s(&fixture("siftsmall_base.bvecs")),
+        "--out",
+        s(&idx),
+        "--partitions",
+        "16",
+    ]));
+    let (ids, dists) = (t.path().join("r.ivecs"), t.path().join("d.fbin"));
+    let q = fixture("siftsmall_query.fvecs");
+    ok(&quarry(&[
+        "search",
+        "--index",
+        s(&idx),
+        "--queries",
+        s(&q),
+        "--k",
+        "10",
+        "--nprobe",
+        "16",
+        "--out",
+        s(&ids),
+        "--out-distances",
+        s(&dists),
+    ]));
+    let bytes = std::fs::read(&ids).unwrap();
+    assert_eq!(bytes.len(), 100 * 44);
+    let truth = quarry_formats::read_ground_truth(&fixture("siftsmall_groundtruth.ivecs")).unwrap();
+    let d = std::fs::read(&dists).unwrap();
+    assert_eq!(&d[..8], &[100, 0, 0, 0, 10, 0, 0, 0]);
+    for i in 0..100 {
+        let row = &bytes[i * 44..(i + 1) * 44];
+        assert_eq!(i32::from_le_bytes(row[..4].try_into().unwrap()), 10);
+        let mut got: Vec<u32> = row[4..]
+            .chunks_exact(4)
+            .map(|b| i32::from_le_bytes(b.try_into().unwrap()) as u32)
+            .collect();
+        let mut want = truth.row(i)[..10].to_vec();
+        got.sort();
+        want.sort();
+        assert_eq!(got, want, "query {i}");
+        let ds: Vec<f32> = d[8 + i * 40..8 + (i + 1) * 40]
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect();
+        assert!(
+            ds.windows(2).all(|w| w[0] <= w[1]),
+            "query {i}: distances ascend"
+        );
+    }
+    // One partition of ~625 vectors cannot fill k = 700: padded rows.
+    let (ids2, d2) = (t.path().join("r.ibin"), t.path().join("d.fvecs"));
+    ok(&quarry(&[
+        "search",
+        "--index",
+        s(&idx),
+        "--queries",
+        s(&q),
+        "--k",
+        "700",
+        "--nprobe",
+        "1",
+        "--out",
+        s(&ids2),
+        "--out-distances",
+        s(&d2),
+    ]));
+    let b = std::fs::read(&ids2).unwrap();
+    let last_id = i32::from_le_bytes(b[8 + 699 * 4..8 + 700 * 4].try_into().unwrap());
+    assert_eq!(last_id, -1);
+    let dv = std::fs::read(&d2).unwrap();
+    let last_d = f32::from_le_bytes(dv[4 + 699 * 4..4 + 700 * 4].try_into().unwrap());
+    assert_eq!(last_d, f32::INFINITY);
+    let o = quarry(&[
+        "search",
+        "--index",
+        s(&idx),
+        "--queries",
+        s(&q),
+        "--out",
+        s(&t.path().join("r.txt")),
+    ]);
+    fails_with(&o, "use a .ivecs or .ibin file");
+}

@@ -391,6 +391,8 @@ fn search_args(
         order: a.order,
         limit,
         json: false,
+        out: None,
+        out_distances: None,
         mlp_mass: mass,
         mlp_order: a.mlp_order,
         mode: a.mode,

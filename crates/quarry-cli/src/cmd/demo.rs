@@ -88,6 +88,8 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
                     order: search::BatchOrder::Centroid,
                     limit: None,
                     json: false,
+                    out: None,
+                    out_distances: None,
                     mlp_mass: None,
                     mlp_order: false,
                     mode: quarry_engine::SearchMode::Scan,

@@ -1,6 +1,6 @@
 use crate::progress::Ui;
 use crate::rss::peak_rss_mb;
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use quarry_engine::learn::pruning_router;
 use quarry_engine::{
     BatchStats, GraphSearch, Index, IoMode, OpenOptions, Progress, RouterSpec, SearchMode,
@@ -74,6 +74,14 @@ pub struct Args {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Write each query's neighbour ids here, in query order (.ivecs or .ibin by
+    /// extension; -1 where a query has fewer than k).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Write each query's neighbour distances here (.fvecs or .fbin; +inf where
+    /// a query has fewer than k).
+    #[arg(long)]
+    pub out_distances: Option<PathBuf>,
     /// With --router mlp: probe until the probabilities sum to this; --nprobe is the cap.
     #[arg(long)]
     pub mlp_mass: Option<f32>,
@@ -157,6 +165,28 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
 pub fn execute(a: &Args, ui: &Ui) -> Result<SearchReport> {
     if a.batch_size == 0 {
         bail!("--batch-size must be at least 1");
+    }
+    // Output names are checked before any work, so a typo costs nothing.
+    let ext = |p: &std::path::Path| {
+        p.extension()
+            .and_then(|e| e.to_str())
+            .map(|e| e.to_ascii_lowercase())
+    };
+    if let Some(p) = &a.out {
+        if !matches!(ext(p).as_deref(), Some("ivecs" | "ibin")) {
+            bail!(
+                "--out {}: use a .ivecs or .ibin file for result ids",
+                p.display()
+            );
+        }
+    }
+    if let Some(p) = &a.out_distances {
+        if !matches!(ext(p).as_deref(), Some("fvecs" | "fbin")) {
+            bail!(
+                "--out-distances {}: use a .fvecs or .fbin file for result distances",
+                p.display()
+            );
+        }
     }
     let mut index = Index::open(
         &a.index,
@@ -264,6 +294,9 @@ pub fn execute(a: &Args, ui: &Ui) -> Result<SearchReport> {
     let mut total = BatchStats::default();
     let mut lat = Vec::new();
     let mut hits = 0usize;
+    let keep_results = a.out.is_some() || a.out_distances.is_some();
+    let mut result_ids: Vec<Option<u64>> = vec![None; if keep_results { q.n * a.k } else { 0 }];
+    let mut result_dists: Vec<Option<f32>> = vec![None; result_ids.len()];
     let mut hits_at = [0usize; RECALL_CUTOFFS.len()];
     let mut vectors = 0u64;
     let mut partitions = 0u64;
@@ -288,6 +321,13 @@ pub fn execute(a: &Args, ui: &Ui) -> Result<SearchReport> {
         lat.push(s.elapsed().as_secs_f64() * 1e3);
         total.add(&res.stats);
         for ((nb, st), &qi) in res.neighbors.iter().zip(&res.per_query).zip(members) {
+            if keep_results {
+                let row = qi as usize * a.k;
+                for (r, n) in nb.iter().take(a.k).enumerate() {
+                    result_ids[row + r] = Some(n.id);
+                    result_dists[row + r] = Some(n.dist);
+                }
+            }
             vectors += st.vectors;
             partitions += st.partitions as u64;
             if let Some(gt) = &gt {
@@ -309,6 +349,14 @@ pub fn execute(a: &Args, ui: &Ui) -> Result<SearchReport> {
     }
     let wall = t.elapsed().as_secs_f64();
     ui.done();
+    if let Some(p) = &a.out {
+        quarry_formats::write_result_ids(p, a.k, &result_ids)
+            .with_context(|| format!("writing --out {}", p.display()))?;
+    }
+    if let Some(p) = &a.out_distances {
+        quarry_formats::write_result_distances(p, a.k, &result_dists)
+            .with_context(|| format!("writing --out-distances {}", p.display()))?;
+    }
     let n = q.n as f64;
     let mut sorted = lat.clone();
     sorted.sort_by(f64::total_cmp);
