@@ -15,7 +15,7 @@ fn ext(path: &Path) -> String {
 }
 
 fn check_rows(path: &Path, k: usize, len: usize) -> Result<usize, FormatError> {
-    if k == 0 || len % k != 0 {
+    if k == 0 || !len.is_multiple_of(k) {
         return Err(FormatError::invalid(
             path,
             format!("{len} values are not whole rows of k = {k}"),
@@ -25,7 +25,7 @@ fn check_rows(path: &Path, k: usize, len: usize) -> Result<usize, FormatError> {
 }
 
 /// Writes rows of `k` i32 values (`.ivecs`: each row led by k; `.ibin`: one
-/// header of n and k). `rows` yields each value's little-endian bytes.
+/// header of n and k); `bytes` holds each value little-endian.
 fn write_rows(
     path: &Path,
     k: usize,
