@@ -85,14 +85,7 @@ pub fn batch_distances_on<T: Element>(
     assert_eq!(data.len(), n * dim, "data buffer does not match n x dim");
     assert_eq!(out.len(), nq * n, "output buffer does not match nq x n");
     let isa = crate::simd::checked(isa);
-    if nq == 0 || n == 0 {
-        return;
-    }
-    if dim == 0 {
-        out.fill(match metric {
-            Metric::Cosine => 1.0,
-            _ => 0.0,
-        });
+    if degenerate(metric, nq, n, dim, out) {
         return;
     }
     let bytes = if nq <= MR {
@@ -117,15 +110,75 @@ pub fn batch_distances_on<T: Element>(
         if need_norms {
             gemm::norms(isa, panels, nb, dim, x_norms);
         }
-        for i0 in (0..nq).step_by(MR) {
-            let mr = (nq - i0).min(MR);
-            let q = &queries[i0 * dim..(i0 + mr) * dim];
-            gemm::dots(isa, q, mr, dim, panels, nb, &mut out[i0 * n + j0..], n);
-            for i in 0..mr {
-                let row = &mut out[(i0 + i) * n + j0..][..nb];
-                let qn = if need_norms { q_norms[i0 + i] } else { 0.0 };
-                finish_on(isa, metric, row, qn, &x_norms[..nb]);
-            }
+        let block = Packed {
+            panels,
+            norms: &x_norms[..nb],
+            nb,
+        };
+        tiles(
+            isa,
+            metric,
+            queries,
+            nq,
+            dim,
+            &block,
+            q_norms,
+            &mut out[j0..],
+            n,
+        );
+    }
+}
+
+/// Empty shapes and `dim == 0` (every distance is the empty sum) need no kernel;
+/// true when `out` is already final.
+fn degenerate(metric: Metric, nq: usize, n: usize, dim: usize, out: &mut [f32]) -> bool {
+    if nq == 0 || n == 0 {
+        return true;
+    }
+    if dim == 0 {
+        out.fill(match metric {
+            Metric::Cosine => 1.0,
+            _ => 0.0,
+        });
+        return true;
+    }
+    false
+}
+
+/// A block of packed vectors with their squared norms.
+struct Packed<'a> {
+    panels: &'a [f32],
+    norms: &'a [f32],
+    nb: usize,
+}
+
+/// Every query tile against one packed block: dots, then distances. `out` starts at
+/// the block's first column; rows are `ldo` apart.
+#[allow(clippy::too_many_arguments)]
+fn tiles(
+    isa: Isa,
+    metric: Metric,
+    queries: &[f32],
+    nq: usize,
+    dim: usize,
+    block: &Packed<'_>,
+    q_norms: &[f32],
+    out: &mut [f32],
+    ldo: usize,
+) {
+    let nb = block.nb;
+    for i0 in (0..nq).step_by(MR) {
+        let mr = (nq - i0).min(MR);
+        let q = &queries[i0 * dim..(i0 + mr) * dim];
+        gemm::dots(isa, q, mr, dim, block.panels, nb, &mut out[i0 * ldo..], ldo);
+        for i in 0..mr {
+            let row = &mut out[(i0 + i) * ldo..][..nb];
+            let qn = if metric == Metric::InnerProduct {
+                0.0
+            } else {
+                q_norms[i0 + i]
+            };
+            finish_on(isa, metric, row, qn, block.norms);
         }
     }
 }
@@ -276,30 +329,25 @@ impl PackedVectors {
             "queries buffer does not match nq x dim"
         );
         assert_eq!(out.len(), nq * n, "output buffer does not match nq x n");
-        if nq == 0 || n == 0 {
-            return;
-        }
-        if dim == 0 {
-            out.fill(match metric {
-                Metric::Cosine => 1.0,
-                _ => 0.0,
-            });
+        if degenerate(metric, nq, n, dim, out) {
             return;
         }
         query_norms(isa, metric, queries, nq, dim, scratch);
-        for i0 in (0..nq).step_by(MR) {
-            let mr = (nq - i0).min(MR);
-            let q = &queries[i0 * dim..(i0 + mr) * dim];
-            gemm::dots(isa, q, mr, dim, &self.panels, n, &mut out[i0 * n..], n);
-            for i in 0..mr {
-                let row = &mut out[(i0 + i) * n..][..n];
-                let qn = if metric == Metric::InnerProduct {
-                    0.0
-                } else {
-                    scratch.q_norms[i0 + i]
-                };
-                finish_on(isa, metric, row, qn, &self.norms);
-            }
-        }
+        let block = Packed {
+            panels: &self.panels,
+            norms: &self.norms,
+            nb: n,
+        };
+        tiles(
+            isa,
+            metric,
+            queries,
+            nq,
+            dim,
+            &block,
+            &scratch.q_norms,
+            out,
+            n,
+        );
     }
 }
