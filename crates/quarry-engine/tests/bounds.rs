@@ -14,16 +14,7 @@ const DIM: usize = 8;
 
 fn index(t: &tempfile::TempDir) -> std::path::PathBuf {
     let base = t.path().join("base.fbin");
-    let mut state = 11u64;
-    let data: Vec<f32> = (0..800 * DIM)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 40) as f32 / (1u64 << 24) as f32
-        })
-        .collect();
-    quarry_formats::write_fbin(&base, DIM, &data).unwrap();
+    common::write_uniform_fbin(&base, 800, DIM, 11);
     let dir = t.path().join("idx");
     build_index(&base, &dir, &BuildConfig::new(8, Metric::L2), &NoProgress).unwrap();
     dir

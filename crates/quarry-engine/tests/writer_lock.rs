@@ -15,16 +15,7 @@ const DIM: usize = 8;
 
 fn small_index(t: &tempfile::TempDir) -> (std::path::PathBuf, std::path::PathBuf) {
     let base = t.path().join("base.fbin");
-    let mut state = 5u64;
-    let data: Vec<f32> = (0..600 * DIM)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (state >> 40) as f32 / (1u64 << 24) as f32
-        })
-        .collect();
-    quarry_formats::write_fbin(&base, DIM, &data).unwrap();
+    common::write_uniform_fbin(&base, 600, DIM, 5);
     let dir = t.path().join("idx");
     build_index(&base, &dir, &BuildConfig::new(4, Metric::L2), &NoProgress).unwrap();
     (dir, base)

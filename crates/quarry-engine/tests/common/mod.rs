@@ -14,3 +14,17 @@ pub fn fixture(name: &str) -> PathBuf {
 pub fn tmp() -> tempfile::TempDir {
     tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap()
 }
+
+/// `n` x `dim` f32 values uniform in [0, 1) from a seeded LCG, written as `.fbin`.
+pub fn write_uniform_fbin(path: &Path, n: usize, dim: usize, seed: u64) {
+    let mut state = seed;
+    let data: Vec<f32> = (0..n * dim)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 40) as f32 / (1u64 << 24) as f32
+        })
+        .collect();
+    quarry_formats::write_fbin(path, dim, &data).unwrap();
+}
