@@ -19,6 +19,6 @@ for mode in $MODES; do
 done
 # The cost-model sweep (thread CPU time per partition, scan vs graph).
 for ef in 16 32 64 128; do
-  $Q graph-calibrate --index $G/graphs-32 --queries $G/queries.fbin --partitions 2 --q 1,8,64,256,1024 --ef $ef | grep -v '^{'
-  $Q graph-calibrate --index $F/graphs-16 --queries $F/queries.u8bin --partitions 2 --q 1,16,1024 --ef $ef | grep -v '^{'
+  $Q dev graph-calibrate --index $G/graphs-32 --queries $G/queries.fbin --partitions 2 --q 1,8,64,256,1024 --ef $ef | grep -v '^{'
+  $Q dev graph-calibrate --index $F/graphs-16 --queries $F/queries.u8bin --partitions 2 --q 1,16,1024 --ef $ef | grep -v '^{'
 done

@@ -83,7 +83,16 @@ pub fn batch_size(s: &str) -> Result<usize, String> {
 
 /// Width of the MLP router's hidden layers (sizes its weight matrices).
 pub fn hidden(s: &str) -> Result<usize, String> {
-    in_range(s, 1..=quarry_mlp::MAX_HIDDEN, " (256 is typical)")
+    in_range(s, 1..=quarry_routing::mlp::MAX_HIDDEN, " (256 is typical)")
+}
+
+/// `--candle-threads`: 1..=quarry_learn::mlp::MAX_CANDLE_THREADS.
+pub fn candle_threads(s: &str) -> Result<usize, String> {
+    in_range(
+        s,
+        1..=quarry_learn::mlp::MAX_CANDLE_THREADS,
+        " (1 is fastest on two cores)",
+    )
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 
 mod bounds;
 mod cmd;
+mod hints;
 mod progress;
 mod rss;
 
@@ -32,12 +33,8 @@ enum Command {
     Build(cmd::build::Args),
     /// Search an index with a query file; report recall, QPS, latency and I/O per query.
     Search(cmd::search::Args),
-    /// Centroid tier benchmark: HNSW over many synthetic centroids vs exact GEMM routing.
-    CentroidBench(cmd::centroid_bench::Args),
     /// Build per-partition HNSW graphs for an index (graph, auto and partial search modes).
     GraphBuild(cmd::graph_build::Args),
-    /// Time scan vs graph search per partition for growing query counts (cost-model sweep).
-    GraphCalibrate(cmd::graph_calibrate::Args),
     /// Exact ground truth by brute force.
     Gt(cmd::gt::Args),
     /// Summarise an index and the RAM it holds when open.
@@ -52,8 +49,20 @@ enum Command {
     TrainPruning(cmd::train_pruning::Args),
     /// Train the MLP router of an index (learned duplication; --dup-out writes the duplicated index).
     MlpTrain(cmd::mlp_train::Args),
+    /// Experiments behind the engine's constants (not needed to use Quarry).
+    #[command(subcommand)]
+    Dev(DevCommand),
     /// Plot benchmark results (JSON lines) as PNG and SVG: recall vs QPS, bytes and vectors per query.
     Plot(cmd::plot::Args),
+}
+
+#[derive(Subcommand)]
+enum DevCommand {
+    /// Centroid tier benchmark: HNSW over many synthetic centroids vs exact GEMM routing.
+    CentroidBench(cmd::centroid_bench::Args),
+    /// Time scan vs graph search per partition for growing query counts, fit the
+    /// cost model of the auto strategy (--save attaches it to the index).
+    GraphCalibrate(cmd::graph_calibrate::Args),
 }
 
 /// "kernels: avx2 (this CPU: portable, avx2, avx512)".
@@ -102,9 +111,9 @@ fn main() {
         Command::Demo(a) => cmd::demo::run(a, &ui),
         Command::Build(a) => cmd::build::run(a, &ui),
         Command::Search(a) => cmd::search::run(a, &ui),
-        Command::CentroidBench(a) => cmd::centroid_bench::run(a, &ui),
+        Command::Dev(DevCommand::CentroidBench(a)) => cmd::centroid_bench::run(a, &ui),
+        Command::Dev(DevCommand::GraphCalibrate(a)) => cmd::graph_calibrate::run(a),
         Command::GraphBuild(a) => cmd::graph_build::run(a, &ui),
-        Command::GraphCalibrate(a) => cmd::graph_calibrate::run(a),
         Command::Gt(a) => cmd::gt::run(a, &ui),
         Command::Info(a) => cmd::info::run(a),
         Command::Split(a) => cmd::split::run(a, &ui),

@@ -86,7 +86,7 @@ fn check_complete(dir: &Path, reference: &[Vec<u8>], queries: &[f32], truth: &[V
     )
     .unwrap();
     let res = idx
-        .search_batch(queries, &SearchParams::nprobe(10, PARTS))
+        .search_batch(queries, &SearchParams::new(10).nprobe(PARTS))
         .unwrap();
     for (i, (got, want)) in res.neighbors.iter().zip(truth).enumerate() {
         let mut got: Vec<u32> = got.iter().map(|n| n.id as u32).collect();

@@ -109,6 +109,7 @@ fn graphs_build_search_info_and_errors() {
 #[test]
 fn centroid_bench_runs_small() {
     let o = quarry(&[
+        "dev",
         "centroid-bench",
         "--n",
         "3000",

@@ -137,7 +137,10 @@ fn build_trains_the_model_and_search_and_bench_use_it() {
     ok(&out);
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(r["recall_at_k"].as_f64().unwrap() > 0.5);
-    assert!(r["router_desc"].as_str().unwrap().contains("in mlp order"));
+    assert!(r["router_desc"]
+        .as_str()
+        .unwrap()
+        .contains("in the order of mlp"));
     let mut a = vec!["search", "--index", s(&idx), "--queries", s(&queries)];
     a.push("--mlp-order");
     fails_with(&quarry(&a), "--mlp-order needs --router gbdt");

@@ -51,12 +51,15 @@ fn benches(c: &mut Criterion) {
     // Every query probes every partition: 16 reads, each scanned for 100 queries.
     c.bench_function("search_batch/100q_all_partitions_k10", |b| {
         b.iter(|| {
-            idx.search_batch(&q.data, &SearchParams::nprobe(10, 16))
+            idx.search_batch(&q.data, &SearchParams::new(10).nprobe(16))
                 .unwrap()
         })
     });
     c.bench_function("search/1q_nprobe4_k10", |b| {
-        b.iter(|| idx.search(q.row(0), &SearchParams::nprobe(10, 4)).unwrap())
+        b.iter(|| {
+            idx.search(q.row(0), &SearchParams::new(10).nprobe(4))
+                .unwrap()
+        })
     });
 }
 

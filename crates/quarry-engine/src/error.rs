@@ -29,18 +29,22 @@ pub enum EngineError {
     KTooLargeForBase { k: usize, n: u64 },
     #[error("invalid build parameter: {0}")]
     BadBuild(String),
-    #[error("index {} has no pruning model; train one with `quarry train-pruning --index {} --base BASE` (or build with --train-pruning)", dir.display(), dir.display())]
-    NoPruningModel { dir: std::path::PathBuf },
+    /// A learned router was asked for and the index holds no model for it.
+    #[error("index {} has no {router} router model", dir.display())]
+    NoModel {
+        router: &'static str,
+        dir: std::path::PathBuf,
+    },
     #[error(transparent)]
     Graph(#[from] quarry_graph::GraphError),
-    #[error("search mode {mode} needs per-partition graphs, and {} has none; build them with `quarry graph-build --index {}` or search with --mode scan", dir.display(), dir.display())]
+    #[error("the {mode} strategy needs per-partition graphs, and {} has none", dir.display())]
     NoGraphs {
         mode: &'static str,
         dir: std::path::PathBuf,
     },
     #[error("invalid search parameter: {0}")]
     BadSearch(String),
-    #[error("cannot start {threads} {what} threads: {source}; use fewer I/O threads")]
+    #[error("cannot start {threads} {what} threads: {source}")]
     Threads {
         what: &'static str,
         threads: usize,

@@ -1,6 +1,11 @@
-use crate::executor;
-use crate::{BatchResult, EngineError, SearchParams};
-use quarry_kernels::{DType, Metric};
+use crate::executor::{self, Sources};
+use crate::graphs::{self, GraphMemory, Graphs};
+use crate::search::{
+    Auto, CostModel, GraphSearcher, PartialSearcher, PartitionSearcher, Scan, Strategy,
+    COST_MODEL_FILE,
+};
+use crate::{BatchResult, EngineError, QueryStats, SearchParams};
+use quarry_kernels::{DType, Metric, Neighbor};
 use quarry_routing::{CentroidIndex, Router};
 use quarry_storage::{
     open_store, IndexFiles, IoMode, IoPool, Manifest, PartitionEntry, PartitionStore, WriterLock,
@@ -37,15 +42,18 @@ impl Default for OpenOptions {
 /// the partition extents.
 pub struct Index {
     pub(crate) dir: std::path::PathBuf,
+    /// `data.bin`, named in the errors of searchers that read pages themselves.
+    pub(crate) data_path: std::path::PathBuf,
     pub(crate) manifest: Manifest,
     pub(crate) table: Vec<PartitionEntry>,
     pub(crate) centroids: CentroidIndex,
     pub(crate) store: Arc<dyn PartitionStore>,
     pub(crate) pool: IoPool,
     pub(crate) opts: OpenOptions,
-    /// Per-partition graphs (when built) and how the executor uses them.
-    pub(crate) graphs: Option<Arc<crate::graphs::Graphs>>,
-    pub(crate) graph_search: crate::GraphSearch,
+    /// Per-partition graphs (when built).
+    pub(crate) graphs: Option<Arc<Graphs>>,
+    /// What `Strategy::Auto` predicts costs with (attached, or the default).
+    pub(crate) cost_model: CostModel,
     /// Threads that run graph-guided partial reads (created on first use).
     pub(crate) partial_pool: std::sync::OnceLock<rayon::ThreadPool>,
     /// The index's writer lock while this handle changes the index (see
@@ -72,14 +80,30 @@ impl Index {
         crate::error::check_range("read_ahead", opts.read_ahead, 1, MAX_READ_AHEAD)?;
         let files = IndexFiles::open(dir)?;
         let store = open_store(&files, opts.io)?;
+        let graphs = graphs::load(&files)?.map(Arc::new);
+        let centroid_graph = graphs::load_centroid_graph(&files)?;
+        let cost_model = if files.manifest.files.contains_key(COST_MODEL_FILE) {
+            CostModel::from_json(&files.read_file(COST_MODEL_FILE)?).map_err(|e| {
+                quarry_storage::StorageError::Corrupt {
+                    file: files.dir.join(COST_MODEL_FILE),
+                    what: format!("not a cost model: {e}"),
+                }
+            })?
+        } else {
+            CostModel::default()
+        };
         let IndexFiles {
             dir,
             manifest,
             centroids,
             table,
         } = files;
-        let centroids = CentroidIndex::new(centroids, manifest.dim, manifest.metric);
-        let mut index = Index {
+        let mut centroids = CentroidIndex::new(centroids, manifest.dim, manifest.metric);
+        if let Some(g) = centroid_graph {
+            centroids.set_graph(Some(Arc::new(g)))?;
+        }
+        Ok(Index {
+            data_path: dir.join(quarry_storage::files::DATA),
             dir,
             pool: IoPool::new(opts.io_threads)?,
             manifest,
@@ -87,14 +111,11 @@ impl Index {
             centroids,
             store,
             opts,
-            graphs: None,
-            graph_search: Default::default(),
+            graphs,
+            cost_model,
             partial_pool: Default::default(),
             writer: None,
-        };
-        index.graphs = crate::graphs::load(&index)?.map(Arc::new);
-        crate::graphs::load_centroid_graph(&mut index)?;
-        Ok(index)
+        })
     }
 
     /// The partial-read threads, started on first use (an error, not a panic, when
@@ -162,14 +183,14 @@ impl Index {
 
     /// Runs `f` holding the writer lock: the lock already held stays held, otherwise
     /// it is taken for `f` alone (and released whatever `f` returns).
-    pub fn with_writer<R>(
+    pub fn with_writer<R, E: From<EngineError>>(
         &mut self,
-        f: impl FnOnce(&mut Index) -> Result<R, EngineError>,
-    ) -> Result<R, EngineError> {
+        f: impl FnOnce(&mut Index) -> Result<R, E>,
+    ) -> Result<R, E> {
         if self.writer.is_some() {
             return f(self);
         }
-        self.lock_writer()?;
+        self.lock_writer().map_err(E::from)?;
         let r = f(self);
         self.writer = None;
         r
@@ -287,6 +308,46 @@ impl Index {
         Ok((bytes, t.elapsed().as_secs_f64()))
     }
 
+    /// The cost model `Strategy::Auto` uses: the attached one, or the default.
+    pub fn cost_model(&self) -> &CostModel {
+        &self.cost_model
+    }
+
+    /// Search breadth of the centroid graph, if the index has one.
+    pub fn set_centroid_ef(&mut self, ef: usize) -> Result<(), EngineError> {
+        let Some(g) = self.centroids.graph() else {
+            return Err(EngineError::BadSearch(format!(
+                "{} has no centroid graph",
+                self.dir.display()
+            )));
+        };
+        crate::error::check_range("centroid ef", ef, 1, quarry_graph::MAX_EF)?;
+        let mut g = g.clone();
+        g.set_ef(ef);
+        self.centroids.set_graph(Some(Arc::new(g)))?;
+        Ok(())
+    }
+
+    /// Whether this index has per-partition graphs.
+    pub fn has_graphs(&self) -> bool {
+        self.graphs.is_some()
+    }
+
+    /// RAM of the graphs, if any.
+    pub fn graph_memory(&self) -> Option<GraphMemory> {
+        self.graphs
+            .as_ref()
+            .map(|g| graphs::memory(g, &self.partition_sizes()))
+    }
+
+    /// The graphs, or the error a strategy that needs them reports.
+    pub(crate) fn require_graphs(&self, strategy: &'static str) -> Result<&Graphs, EngineError> {
+        self.graphs.as_deref().ok_or_else(|| EngineError::NoGraphs {
+            mode: strategy,
+            dir: self.dir.clone(),
+        })
+    }
+
     pub fn memory(&self) -> MemoryReport {
         let largest = self.table.iter().map(|e| e.length).max().unwrap_or(0);
         let c = self.centroids.memory_bytes() as u64;
@@ -305,60 +366,100 @@ impl Index {
         }
     }
 
-    /// Searches one query (a batch of one: every partition it probes is read for it alone).
-    pub fn search(&self, query: &[f32], params: &SearchParams) -> Result<BatchResult, EngineError> {
+    /// Searches one query (a batch of one: every partition it probes is read for
+    /// it alone) and returns its neighbours, nearest first, and what it cost.
+    pub fn search(&self, query: &[f32], params: &SearchParams) -> Result<QueryResult, EngineError> {
         if query.len() != self.dim() {
             return Err(EngineError::QueryDim {
                 got: query.len(),
                 want: self.dim(),
             });
         }
-        self.search_batch(query, params)
+        let mut r = self.search_batch(query, params)?;
+        Ok(QueryResult {
+            neighbors: r.neighbors.pop().unwrap_or_default(),
+            stats: r.per_query.pop().unwrap_or_default(),
+            wall: r.stats.wall,
+        })
     }
 
     /// Searches a row-major batch of queries, reading each needed partition once.
+    /// Learned routers load their model on every call: to run many batches with one,
+    /// [`Index::prepare`] once.
     pub fn search_batch(
         &self,
         queries: &[f32],
         params: &SearchParams,
     ) -> Result<BatchResult, EngineError> {
-        let router = params.router.router()?;
-        self.search_batch_with(queries, params.k, router.as_ref())
+        self.prepare(params)?.search_batch(queries)
     }
 
-    /// Same, with any router (learned routers plug in here).
-    pub fn search_batch_with(
+    /// Checks `params` against the index and builds its router (loading learned
+    /// models), for any number of batches.
+    pub fn prepare(&self, params: &SearchParams) -> Result<PreparedSearch<'_>, EngineError> {
+        let router = self.router(&params.router, params.k)?;
+        self.prepare_with(params, router)
+    }
+
+    /// Same, with a router of the caller's (`params.router` is not used).
+    pub fn prepare_with(
         &self,
-        queries: &[f32],
-        k: usize,
-        router: &dyn Router,
-    ) -> Result<BatchResult, EngineError> {
-        self.validate(queries, k)?;
-        let dim = self.dim();
-        // Before the merge a query holds up to k neighbours per probed partition (a
-        // router may ask for more partitions than exist: at most all of them).
-        let probed = router.candidates().clamp(1, self.num_partitions().max(1));
-        let per_query = probed
-            .saturating_mul(k)
-            .saturating_mul(std::mem::size_of::<quarry_kernels::Neighbor>())
-            .saturating_add(dim * 4);
-        let slice = (self.opts.max_batch_bytes / per_query).max(1);
-        if queries.len() / dim <= slice {
-            return executor::run(self, queries, k, router);
+        params: &SearchParams,
+        router: Box<dyn Router>,
+    ) -> Result<PreparedSearch<'_>, EngineError> {
+        if params.k == 0 {
+            return Err(EngineError::ZeroK);
         }
-        let nq = queries.len() / dim;
-        let mut out = BatchResult {
-            neighbors: Vec::with_capacity(nq),
-            per_query: Vec::with_capacity(nq),
-            stats: Default::default(),
+        if params.k as u64 > self.len() {
+            return Err(EngineError::KTooLarge {
+                k: params.k,
+                n: self.len(),
+            });
+        }
+        crate::error::check_range("ef", params.ef, 1, quarry_graph::MAX_EF)?;
+        let searcher = self.searcher(params.strategy, params.ef)?;
+        let partial_pool = if searcher.needs_extent() {
+            None
+        } else {
+            Some(self.partial_pool()?)
         };
-        for part in queries.chunks(slice * dim) {
-            let r = executor::run(self, part, k, router)?;
-            out.neighbors.extend(r.neighbors);
-            out.per_query.extend(r.per_query);
-            out.stats.add(&r.stats);
+        Ok(PreparedSearch {
+            index: self,
+            k: params.k,
+            router,
+            searcher,
+            partial_pool,
+        })
+    }
+
+    /// The searcher a strategy stands for on this index.
+    fn searcher(
+        &self,
+        strategy: Strategy,
+        ef: usize,
+    ) -> Result<Box<dyn PartitionSearcher + '_>, EngineError> {
+        if strategy == Strategy::Scan {
+            return Ok(Box::new(Scan));
         }
-        Ok(out)
+        let graphs = self.require_graphs(strategy.name())?;
+        let graph = GraphSearcher::new(&graphs.set.graphs, ef);
+        Ok(match strategy {
+            Strategy::Scan | Strategy::Graph => Box::new(graph),
+            Strategy::Auto => Box::new(Auto::new(graph, ef, &self.cost_model)),
+            Strategy::Partial => {
+                let crcs = graphs.page_crcs.as_deref().ok_or(EngineError::NoGraphs {
+                    mode: "partial (page checksums missing)",
+                    dir: self.dir.clone(),
+                })?;
+                Box::new(PartialSearcher::new(
+                    self.store.as_ref(),
+                    &self.data_path,
+                    &graphs.set.graphs,
+                    crcs,
+                    ef,
+                ))
+            }
+        })
     }
 
     fn validate(&self, queries: &[f32], k: usize) -> Result<(), EngineError> {
@@ -374,5 +475,86 @@ impl Index {
             });
         }
         Ok(())
+    }
+}
+
+/// One query's answer.
+#[derive(Debug, Clone)]
+pub struct QueryResult {
+    /// Nearest first; fewer than k only when the probed partitions hold fewer.
+    pub neighbors: Vec<Neighbor>,
+    pub stats: QueryStats,
+    pub wall: std::time::Duration,
+}
+
+/// A search's parameters checked against an index, with its router built: run it
+/// on any number of batches (concurrently too: it is `Sync`).
+pub struct PreparedSearch<'a> {
+    index: &'a Index,
+    k: usize,
+    router: Box<dyn Router>,
+    searcher: Box<dyn PartitionSearcher + 'a>,
+    partial_pool: Option<&'a rayon::ThreadPool>,
+}
+
+impl PreparedSearch<'_> {
+    pub fn router(&self) -> &dyn Router {
+        self.router.as_ref()
+    }
+
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Searches a row-major batch of queries, reading each needed partition once.
+    /// A batch whose candidate lists would exceed `OpenOptions::max_batch_bytes`
+    /// is run in slices that fit.
+    pub fn search_batch(&self, queries: &[f32]) -> Result<BatchResult, EngineError> {
+        let index = self.index;
+        let k = self.k;
+        index.validate(queries, k)?;
+        let dim = index.dim();
+        let src = Sources {
+            centroids: &index.centroids,
+            table: &index.table,
+            store: &index.store,
+            pool: &index.pool,
+            read_ahead: index.opts.read_ahead,
+            partial_pool: self.partial_pool,
+            dim,
+            dtype: index.dtype(),
+            metric: index.metric(),
+            dedup: index.len() != index.stored_vectors(),
+        };
+        let run = |part: &[f32]| {
+            executor::run(&src, part, k, self.router.as_ref(), self.searcher.as_ref())
+        };
+        // Before the merge a query holds up to k neighbours per probed partition (a
+        // router may ask for more partitions than exist: at most all of them).
+        let probed = self
+            .router
+            .max_probes()
+            .clamp(1, index.num_partitions().max(1));
+        let per_query = probed
+            .saturating_mul(k)
+            .saturating_mul(std::mem::size_of::<Neighbor>())
+            .saturating_add(dim * 4);
+        let slice = (index.opts.max_batch_bytes / per_query).max(1);
+        if queries.len() / dim <= slice {
+            return run(queries);
+        }
+        let nq = queries.len() / dim;
+        let mut out = BatchResult {
+            neighbors: Vec::with_capacity(nq),
+            per_query: Vec::with_capacity(nq),
+            stats: Default::default(),
+        };
+        for part in queries.chunks(slice * dim) {
+            let r = run(part)?;
+            out.neighbors.extend(r.neighbors);
+            out.per_query.extend(r.per_query);
+            out.stats.add(&r.stats);
+        }
+        Ok(out)
     }
 }

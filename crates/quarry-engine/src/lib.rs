@@ -6,29 +6,29 @@
 //! queries with GEMM while the next reads land, and merge per-query top-k lists.
 
 mod build;
+mod calibrate;
 mod error;
 mod executor;
 mod graphs;
 mod groundtruth;
 mod index;
-pub mod learn;
 mod params;
-mod partial;
 mod placement;
+mod routers;
+pub mod search;
 mod stats;
 
 pub use build::{build_index, BuildConfig, BuildReport};
 pub use error::EngineError;
-pub use graphs::{
-    CostPoint, GraphBuildReport, GraphMemory, GraphSearch, SearchMode, CENTROID_EF_DEFAULT,
-    GRAPHS_FILE,
-};
+pub use graphs::{GraphBuildReport, GraphMemory, CENTROID_EF_DEFAULT, GRAPHS_FILE};
 pub use groundtruth::exact_knn;
-pub use index::{Index, MemoryReport, OpenOptions};
-pub use params::{RouterSpec, SearchParams};
+pub use index::{Index, MemoryReport, OpenOptions, PreparedSearch, QueryResult};
+pub use params::{GbdtRule, ProbeRule, RouterSpec, SearchParams, EF_DEFAULT};
 pub use placement::{rewrite_with_copies, Holders, RewriteReport};
 pub use quarry_graph::HnswParams;
 pub use quarry_kernels::{Metric, Neighbor};
 pub use quarry_partition::{NoProgress, Progress};
+pub use quarry_routing::Router;
 pub use quarry_storage::IoMode;
+pub use search::{CostModel, CostPoint, Strategy};
 pub use stats::{BatchResult, BatchStats, QueryStats};

@@ -18,7 +18,7 @@ pub type Holders = Vec<Vec<u32>>;
 impl Index {
     /// Reads every partition once through the search I/O pool (each extent verified)
     /// and calls `f(id, partition)` for every stored vector, in disk order of arrival.
-    pub(crate) fn for_each_stored_id(
+    pub fn for_each_stored_id(
         &self,
         mut f: impl FnMut(u64, u32) -> Result<(), EngineError>,
     ) -> Result<(), EngineError> {

@@ -27,7 +27,12 @@ pub struct BatchStats {
     pub distance_computations: u64,
     /// (partition, batch) pairs answered by graph search instead of a scan.
     pub graph_searches: u64,
+    /// Routing: the centroid ranking plus the router's `select`.
     pub route: Duration,
+    /// The router's `select` alone (a learned router's model inference), wall time
+    /// and process CPU time (robust to a loaded machine).
+    pub select: Duration,
+    pub select_cpu: Duration,
     /// Time the compute side waited for a read to complete.
     pub io_wait: Duration,
     /// Scan time summed over worker threads.
@@ -46,6 +51,8 @@ impl BatchStats {
         self.distance_computations += o.distance_computations;
         self.graph_searches += o.graph_searches;
         self.route += o.route;
+        self.select += o.select;
+        self.select_cpu += o.select_cpu;
         self.io_wait += o.io_wait;
         self.compute += o.compute;
         self.merge += o.merge;

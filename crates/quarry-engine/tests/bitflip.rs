@@ -55,7 +55,7 @@ fn trial(dir: &Path, queries: &[f32], io: IoMode) -> Outcome {
         let Ok(idx) = Index::open(dir, opts) else {
             return Outcome::ErrAtOpen;
         };
-        match idx.search_batch(queries, &SearchParams::nprobe(10, PARTS)) {
+        match idx.search_batch(queries, &SearchParams::new(10).nprobe(PARTS)) {
             Ok(_) => Outcome::Results,
             Err(_) => Outcome::ErrAtSearch,
         }

@@ -4,10 +4,9 @@
 mod common;
 use common::tmp;
 use quarry_engine::{
-    build_index, BuildConfig, EngineError, GraphSearch, HnswParams, Index, Metric, NoProgress,
-    OpenOptions, SearchMode,
+    build_index, BuildConfig, EngineError, HnswParams, Index, Metric, NoProgress, OpenOptions,
+    SearchParams, Strategy,
 };
-use quarry_routing::FixedNprobe;
 use quarry_storage::StorageError;
 
 const DIM: usize = 8;
@@ -49,7 +48,7 @@ fn open_rejects_thread_and_read_ahead_counts_beyond_their_bounds() {
     assert!(out_of_range(&e, "read_ahead", 4096), "{e}");
     let idx = open(256, 4096).unwrap();
     let q = vec![0.5f32; DIM];
-    idx.search(&q, &quarry_engine::SearchParams::nprobe(5, 8))
+    idx.search(&q, &quarry_engine::SearchParams::new(5).nprobe(8))
         .unwrap();
     // The storage layer refuses too, for callers that build pools themselves.
     assert!(matches!(
@@ -73,33 +72,24 @@ fn ef_and_nprobe_are_bounded() {
     )
     .unwrap();
     // `--ef 100000000000` aborted allocating 800 GB.
-    for mode in [SearchMode::Graph, SearchMode::Partial] {
+    for s in [Strategy::Graph, Strategy::Partial] {
+        let q = vec![0.5f32; 2 * DIM];
+        let p = SearchParams::new(5).nprobe(2).strategy(s);
         let e = idx
-            .set_graph_search(GraphSearch {
-                mode,
-                ef: 100_000_000_000,
-            })
+            .search_batch(&q, &p.clone().ef(100_000_000_000))
             .unwrap_err();
         assert!(out_of_range(&e, "ef", 65_536), "{e}");
-        idx.set_graph_search(GraphSearch { mode, ef: 65_536 })
-            .unwrap();
-        let q = vec![0.5f32; 2 * DIM];
-        let r = idx.search_batch_with(&q, 5, &FixedNprobe::new(2).unwrap());
+        let r = idx.search_batch(&q, &p.ef(65_536));
         assert!(r.unwrap().neighbors.iter().all(|l| l.len() == 5));
     }
-    idx.set_graph_search(GraphSearch {
-        mode: SearchMode::Scan,
-        ef: 64,
-    })
-    .unwrap();
     // A router asking for more partitions than exist (nprobe = usize::MAX) probes
     // them all; the batch-memory estimate used to overflow on it.
     let q = vec![0.5f32; 2 * DIM];
     let all = idx
-        .search_batch_with(&q, 5, &FixedNprobe::new(usize::MAX).unwrap())
+        .search_batch(&q, &SearchParams::new(5).nprobe(usize::MAX))
         .unwrap();
     let eight = idx
-        .search_batch_with(&q, 5, &FixedNprobe::new(8).unwrap())
+        .search_batch(&q, &SearchParams::new(5).nprobe(8))
         .unwrap();
     assert_eq!(all.neighbors, eight.neighbors);
     // Centroid-graph breadth and graph-build breadth are bounded the same way.

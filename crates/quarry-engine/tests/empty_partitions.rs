@@ -4,13 +4,10 @@
 
 mod common;
 use common::tmp;
-use quarry_engine::learn::{pruning_router, train_pruning, PruningConfig, TrainQueries};
 use quarry_engine::{
-    build_index, BuildConfig, GraphSearch, HnswParams, Index, IoMode, Metric, NoProgress,
-    OpenOptions, RouterSpec, SearchMode, SearchParams,
+    build_index, BuildConfig, HnswParams, Index, IoMode, Metric, NoProgress, OpenOptions,
+    RouterSpec, SearchParams, Strategy,
 };
-use quarry_formats::open_vectors;
-use quarry_routing::pruning::{FeatureSet, GbdtParams};
 use std::path::{Path, PathBuf};
 
 const N: usize = 3000;
@@ -66,16 +63,13 @@ fn build_leaves_an_empty_partition_and_every_search_mode_handles_it() {
     let mem = idx.memory();
     assert!(mem.total_bytes > 0);
 
-    let all = SearchParams::nprobe(10, PARTS);
+    let all = SearchParams::new(10).nprobe(PARTS);
     assert_full(&idx, &all, "scan, direct");
     assert_full(&open(&dir, IoMode::Buffered), &all, "scan, buffered");
-    let spann = SearchParams {
-        k: 10,
-        router: RouterSpec::Spann {
-            eps: 10.0,
-            max_nprobe: PARTS,
-        },
-    };
+    let spann = SearchParams::new(10).router(RouterSpec::Spann {
+        eps: 10.0,
+        max_nprobe: PARTS,
+    });
     assert_full(&idx, &spann, "spann router");
     // The empty partition alone: probed, read, contributes nothing, no error.
     let empty = sizes.iter().position(|&s| s == 0).unwrap() as u32;
@@ -93,72 +87,18 @@ fn build_leaves_an_empty_partition_and_every_search_mode_handles_it() {
     .unwrap();
     let gm = idx.graph_memory().unwrap();
     assert!(gm.bytes_per_vector.is_finite());
-    for mode in [SearchMode::Graph, SearchMode::Auto, SearchMode::Partial] {
-        idx.set_graph_search(GraphSearch { mode, ef: 16 }).unwrap();
-        assert_full(&idx, &all, mode.name());
+    for s in [Strategy::Graph, Strategy::Auto, Strategy::Partial] {
+        assert_full(&idx, &all.clone().strategy(s).ef(16), s.name());
     }
     // Reopened with graphs (the load checks graph sizes against the table).
-    let mut again = open(&dir, IoMode::Direct);
-    again
-        .set_graph_search(GraphSearch {
-            mode: SearchMode::Partial,
-            ef: 16,
-        })
-        .unwrap();
-    assert_full(&again, &all, "partial after reopen");
+    let again = open(&dir, IoMode::Direct);
+    assert_full(
+        &again,
+        &all.clone().strategy(Strategy::Partial).ef(16),
+        "partial after reopen",
+    );
     // The cost measurement on the empty partition itself.
     let q = vec![0.5f32; DIM];
     let cost = again.measure_partition_costs(empty, &q, 1, 16, 10).unwrap();
     assert_eq!((cost.n, cost.graph_distances), (0, 0));
-}
-
-#[test]
-fn learned_pruning_trains_and_routes_with_an_empty_partition() {
-    let (t, dir, base) = identical();
-    let mut idx = open(&dir, IoMode::Direct);
-    // Training queries apart from the base: near, not equal to, the stored vector.
-    let learn_path = t.path().join("learn.fbin");
-    let mut state = 9u64;
-    let learn: Vec<f32> = (0..400 * DIM)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            0.5 + ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.1
-        })
-        .collect();
-    quarry_formats::write_fbin(&learn_path, DIM, &learn).unwrap();
-    let base = open_vectors(&base).unwrap();
-    let learn = open_vectors(&learn_path).unwrap();
-    let cfg = PruningConfig {
-        label_k: 10,
-        queries: 400,
-        max_nprobe: PARTS,
-        features: FeatureSet {
-            k: 4,
-            d1: true,
-            norm: true,
-        },
-        gbdt: GbdtParams {
-            rounds: 10,
-            learning_rate: 0.1,
-            max_depth: 3,
-            seed: 7,
-        },
-        seed: 7,
-        ..Default::default()
-    };
-    train_pruning(
-        &mut idx,
-        base.as_ref(),
-        TrainQueries::Learn(learn.as_ref()),
-        &cfg,
-        &NoProgress,
-    )
-    .unwrap();
-    let idx = open(&dir, IoMode::Direct);
-    let router = pruning_router(&idx, 10, 0.0, Some(0.9), None).unwrap();
-    let q = vec![0.5f32; 3 * DIM];
-    let r = idx.search_batch_with(&q, 10, &router).unwrap();
-    assert!(r.neighbors.iter().all(|l| l.len() == 10));
 }

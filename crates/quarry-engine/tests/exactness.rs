@@ -75,13 +75,13 @@ fn single_batch_and_brute_force_agree_on_near_ties() {
             })
             .collect();
         let k = 10;
-        let p = SearchParams::nprobe(k, parts);
+        let p = SearchParams::new(k).nprobe(parts);
         let batch = idx.search_batch(&queries, &p).unwrap();
         for i in 0..nq {
             let q = &queries[i * dim..(i + 1) * dim];
             let single = idx.search(q, &p).unwrap();
             assert_eq!(
-                single.neighbors[0], batch.neighbors[i],
+                single.neighbors, batch.neighbors[i],
                 "{metric} query {i}: alone vs batch"
             );
             let ids: Vec<u64> = batch.neighbors[i].iter().map(|n| n.id).collect();

@@ -80,7 +80,7 @@ fn search_all(dir: &Path, io: IoMode) -> Result<Expected, EngineError> {
     let q = read_queries(&fixture_dir().join("queries.fbin"))?;
     let mut searches = Vec::new();
     for nprobe in NPROBES {
-        let res = idx.search_batch(&q.data, &SearchParams::nprobe(K, nprobe))?;
+        let res = idx.search_batch(&q.data, &SearchParams::new(K).nprobe(nprobe))?;
         searches.push(ExpectedSearch {
             nprobe,
             ids: res

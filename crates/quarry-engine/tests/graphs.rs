@@ -4,8 +4,8 @@
 mod common;
 use common::{fixture, tmp};
 use quarry_engine::{
-    build_index, BuildConfig, EngineError, GraphSearch, HnswParams, Index, IoMode, Metric,
-    NoProgress, OpenOptions, SearchMode, SearchParams, GRAPHS_FILE,
+    build_index, BuildConfig, EngineError, HnswParams, Index, IoMode, Metric, NoProgress,
+    OpenOptions, SearchParams, Strategy, GRAPHS_FILE,
 };
 use quarry_formats::{read_ground_truth, read_queries};
 use quarry_storage::files;
@@ -67,19 +67,19 @@ struct Run {
     bytes: u64,
     ios: u64,
     graph_searches: u64,
+    partitions_read: u64,
     ids: Vec<Vec<u64>>,
 }
 
-fn run(idx: &mut Index, mode: SearchMode, ef: usize, batch: usize) -> Run {
-    idx.set_graph_search(GraphSearch { mode, ef }).unwrap();
+fn run(idx: &Index, mode: Strategy, ef: usize, batch: usize) -> Run {
+    let params = SearchParams::new(10).nprobe(NPROBE).strategy(mode).ef(ef);
     let q = queries();
     let gt = read_ground_truth(&fixture("siftsmall_groundtruth.ivecs")).unwrap();
     let (mut hits, mut distances, mut bytes, mut ios, mut gs) = (0, 0, 0, 0, 0);
+    let mut partitions_read = 0;
     let mut ids = Vec::new();
     for chunk in q.chunks(batch * 128) {
-        let r = idx
-            .search_batch(chunk, &SearchParams::nprobe(10, NPROBE))
-            .unwrap();
+        let r = idx.search_batch(chunk, &params).unwrap();
         distances += r.stats.distance_computations;
         assert_eq!(
             r.stats.distance_computations,
@@ -88,6 +88,7 @@ fn run(idx: &mut Index, mode: SearchMode, ef: usize, batch: usize) -> Run {
         bytes += r.stats.bytes_read;
         ios += r.stats.io_requests;
         gs += r.stats.graph_searches;
+        partitions_read += r.stats.partitions_read;
         for nb in r.neighbors {
             let qi = ids.len();
             let truth = &gt.ids[qi * gt.k..qi * gt.k + 10];
@@ -101,19 +102,20 @@ fn run(idx: &mut Index, mode: SearchMode, ef: usize, batch: usize) -> Run {
         bytes,
         ios,
         graph_searches: gs,
+        partitions_read,
         ids,
     }
 }
 
 #[test]
 fn graph_modes_match_expectations() {
-    let mut idx = Index::open(shared(), OpenOptions::default()).unwrap();
+    let idx = Index::open(shared(), OpenOptions::default()).unwrap();
     assert!(idx.has_graphs());
-    let scan = run(&mut idx, SearchMode::Scan, 64, 100);
-    let graph = run(&mut idx, SearchMode::Graph, 64, 100);
-    let auto = run(&mut idx, SearchMode::Auto, 64, 100);
-    let partial = run(&mut idx, SearchMode::Partial, 64, 100);
-    let narrow = run(&mut idx, SearchMode::Graph, 10, 100);
+    let scan = run(&idx, Strategy::Scan, 64, 100);
+    let graph = run(&idx, Strategy::Graph, 64, 100);
+    let auto = run(&idx, Strategy::Auto, 64, 100);
+    let partial = run(&idx, Strategy::Partial, 64, 100);
+    let narrow = run(&idx, Strategy::Graph, 10, 100);
     // A scan evaluates every vector of the probed partitions; a graph search far fewer.
     assert_eq!(scan.graph_searches, 0);
     assert!(scan.recall > 0.8, "scan recall {}", scan.recall);
@@ -139,6 +141,17 @@ fn graph_modes_match_expectations() {
         "auto {}",
         auto.recall
     );
+    // Batches of 100 give every partition tens of queries: the cost model scans.
+    // Batches of 8 give a partition 1..8 queries, across the model's crossover
+    // (about 4 here): it picks each strategy for some partitions.
+    assert_eq!(auto.graph_searches, 0);
+    let mixed = run(&idx, Strategy::Auto, 64, 8);
+    assert!(
+        mixed.graph_searches > 0 && mixed.graph_searches < mixed.partitions_read,
+        "auto chose graph for {} of {} partition searches",
+        mixed.graph_searches,
+        mixed.partitions_read
+    );
     // Partial reads visit the same vectors through pages: identical answers.
     assert_eq!(partial.ids, graph.ids);
     assert_eq!(partial.distances, graph.distances);
@@ -147,9 +160,9 @@ fn graph_modes_match_expectations() {
 
 #[test]
 fn single_query_partial_reads_read_less_than_whole_partitions() {
-    let mut idx = Index::open(shared(), OpenOptions::default()).unwrap();
-    let whole = run(&mut idx, SearchMode::Graph, 16, 1);
-    let partial = run(&mut idx, SearchMode::Partial, 16, 1);
+    let idx = Index::open(shared(), OpenOptions::default()).unwrap();
+    let whole = run(&idx, Strategy::Graph, 16, 1);
+    let partial = run(&idx, Strategy::Partial, 16, 1);
     assert_eq!(partial.ids, whole.ids);
     assert!(
         partial.bytes < whole.bytes,
@@ -180,14 +193,14 @@ fn graphs_survive_reopen_and_are_deterministic() {
     );
     // Equal to the shared index's too (same data, partitions, parameters).
     assert_eq!(ga, std::fs::read(shared().join(GRAPHS_FILE)).unwrap());
-    let mut reopened = Index::open(&a, OpenOptions::default()).unwrap();
+    let reopened = Index::open(&a, OpenOptions::default()).unwrap();
     assert!(reopened.has_graphs());
     let mem = reopened.graph_memory().unwrap();
     assert!(mem.bytes_per_vector > 4.0 && mem.total_bytes > 0);
-    let mut first = Index::open(shared(), OpenOptions::default()).unwrap();
+    let first = Index::open(shared(), OpenOptions::default()).unwrap();
     assert_eq!(
-        run(&mut reopened, SearchMode::Graph, 32, 100).ids,
-        run(&mut first, SearchMode::Graph, 32, 100).ids
+        run(&reopened, Strategy::Graph, 32, 100).ids,
+        run(&first, Strategy::Graph, 32, 100).ids
     );
 }
 
@@ -216,14 +229,13 @@ fn damaged_graph_file_and_pages_are_detected() {
         bytes[p * 4096 + 2000] ^= 1;
     }
     std::fs::write(&data, &bytes).unwrap();
-    let mut idx = Index::open(&d, OpenOptions::default()).unwrap();
-    idx.set_graph_search(GraphSearch {
-        mode: SearchMode::Partial,
-        ef: 32,
-    })
-    .unwrap();
+    let idx = Index::open(&d, OpenOptions::default()).unwrap();
+    let partial = SearchParams::new(10)
+        .nprobe(NPROBE)
+        .strategy(Strategy::Partial)
+        .ef(32);
     let e = idx
-        .search_batch(&queries()[..128], &SearchParams::nprobe(10, NPROBE))
+        .search_batch(&queries()[..128], &partial)
         .err()
         .unwrap()
         .to_string();
@@ -237,14 +249,14 @@ fn graph_modes_without_graphs_are_clear_errors() {
     build_plain(&d);
     let mut idx = Index::open(&d, OpenOptions::default()).unwrap();
     assert!(!idx.has_graphs() && idx.graph_memory().is_none());
-    for mode in [SearchMode::Graph, SearchMode::Auto, SearchMode::Partial] {
+    for mode in [Strategy::Graph, Strategy::Auto, Strategy::Partial] {
         let e = idx
-            .set_graph_search(GraphSearch { mode, ef: 64 })
+            .search_batch(&queries()[..128], &SearchParams::new(10).strategy(mode))
             .unwrap_err();
-        assert!(matches!(e, EngineError::NoGraphs { .. }));
-        assert!(e.to_string().contains("quarry graph-build"), "{e}");
+        assert!(matches!(e, EngineError::NoGraphs { .. }), "{e}");
+        assert!(e.to_string().contains("needs per-partition graphs"), "{e}");
     }
-    let mut g = Index::open(
+    let g = Index::open(
         shared(),
         OpenOptions {
             io: IoMode::Buffered,
@@ -253,12 +265,12 @@ fn graph_modes_without_graphs_are_clear_errors() {
     )
     .unwrap();
     let e = g
-        .set_graph_search(GraphSearch {
-            mode: SearchMode::Graph,
-            ef: 0,
-        })
+        .search_batch(
+            &queries()[..128],
+            &SearchParams::new(10).strategy(Strategy::Graph).ef(0),
+        )
         .unwrap_err();
-    assert!(e.to_string().contains("ef must be at least 1"), "{e}");
+    assert!(e.to_string().contains("ef = 0 is out of range"), "{e}");
     let e = idx
         .build_graphs(HnswParams { m: 0, ..params() }, &NoProgress)
         .unwrap_err();

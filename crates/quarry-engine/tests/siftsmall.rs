@@ -72,7 +72,7 @@ fn probing_every_partition_is_exact() {
     let (q, nq) = queries();
     let gt = read_ground_truth(&fixture("siftsmall_groundtruth.ivecs")).unwrap();
     let res = idx
-        .search_batch(&q, &SearchParams::nprobe(10, PARTS))
+        .search_batch(&q, &SearchParams::new(10).nprobe(PARTS))
         .unwrap();
     let mut hits = 0;
     for i in 0..nq {
@@ -97,15 +97,15 @@ fn single_query_and_batch_paths_agree_exactly() {
     let idx = open(shared_index(), IoMode::Direct);
     let (q, nq) = queries();
     for nprobe in [1, 3, 8] {
-        let p = SearchParams::nprobe(10, nprobe);
+        let p = SearchParams::new(10).nprobe(nprobe);
         let batch = idx.search_batch(&q, &p).unwrap();
         for i in 0..nq {
             let single = idx.search(&q[i * 128..(i + 1) * 128], &p).unwrap();
             assert_eq!(
-                single.neighbors[0], batch.neighbors[i],
+                single.neighbors, batch.neighbors[i],
                 "query {i} nprobe {nprobe}"
             );
-            let (a, b) = (single.per_query[0], batch.per_query[i]);
+            let (a, b) = (single.stats, batch.per_query[i]);
             assert_eq!((a.partitions, a.vectors), (b.partitions, b.vectors));
             // Alone, a query pays for whole partitions; in a batch it shares them.
             assert!(b.bytes <= a.bytes && a.bytes > 0.0);
@@ -123,7 +123,7 @@ fn single_query_and_batch_paths_agree_exactly() {
 #[test]
 fn buffered_and_direct_io_and_a_reopened_index_give_identical_results() {
     let (q, _) = queries();
-    let p = SearchParams::nprobe(20, 4);
+    let p = SearchParams::new(20).nprobe(4);
     let a = open(shared_index(), IoMode::Direct)
         .search_batch(&q, &p)
         .unwrap();
@@ -141,7 +141,7 @@ fn buffered_and_direct_io_and_a_reopened_index_give_identical_results() {
 #[test]
 fn a_batch_larger_than_its_memory_bound_runs_in_slices_with_the_same_results() {
     let (q, nq) = queries();
-    let p = SearchParams::nprobe(10, 4);
+    let p = SearchParams::new(10).nprobe(4);
     let whole = open(shared_index(), IoMode::Buffered)
         .search_batch(&q, &p)
         .unwrap();
@@ -194,9 +194,9 @@ fn partitions_are_balanced_and_hold_every_vector_once() {
     // Probing everything with k = n returns each id exactly once.
     let (q, _) = queries();
     let res = idx
-        .search(&q[..128], &SearchParams::nprobe(10_000, PARTS))
+        .search(&q[..128], &SearchParams::new(10_000).nprobe(PARTS))
         .unwrap();
-    let mut ids: Vec<u64> = res.neighbors[0].iter().map(|n| n.id).collect();
+    let mut ids: Vec<u64> = res.neighbors.iter().map(|n| n.id).collect();
     ids.sort();
     assert_eq!(ids, (0..10_000).collect::<Vec<u64>>());
     // The kept clustering model assigns a centroid to its own partition.
@@ -226,7 +226,7 @@ fn a_flipped_byte_in_a_partition_extent_is_a_corruption_error() {
     let idx = open(&dir, IoMode::Direct);
     let (q, _) = queries();
     let err = idx
-        .search_batch(&q, &SearchParams::nprobe(10, 4))
+        .search_batch(&q, &SearchParams::new(10).nprobe(4))
         .unwrap_err();
     assert!(
         matches!(err, EngineError::Storage(StorageError::Corrupt { .. })),
@@ -239,7 +239,7 @@ fn a_flipped_byte_in_a_partition_extent_is_a_corruption_error() {
 fn bad_queries_and_parameters_are_clear_errors() {
     let idx = open(shared_index(), IoMode::Buffered);
     let (q, _) = queries();
-    let p = SearchParams::nprobe(10, 2);
+    let p = SearchParams::new(10).nprobe(2);
     let e = idx.search(&q[..96], &p).unwrap_err();
     assert_eq!(e.to_string(), "query has 96 dimensions, index expects 128");
     let e = idx.search_batch(&q[..200], &p).unwrap_err();
@@ -265,18 +265,18 @@ fn bad_queries_and_parameters_are_clear_errors() {
     bad[128 + 5] = f32::INFINITY;
     assert!(idx.search_batch(&bad, &p).is_err());
     let e = idx
-        .search(&q[..128], &SearchParams::nprobe(0, 2))
+        .search(&q[..128], &SearchParams::new(0).nprobe(2))
         .unwrap_err();
     assert!(matches!(e, EngineError::ZeroK), "{e}");
     let e = idx
-        .search(&q[..128], &SearchParams::nprobe(10_001, 2))
+        .search(&q[..128], &SearchParams::new(10_001).nprobe(2))
         .unwrap_err();
     assert_eq!(
         e.to_string(),
         "k = 10001 exceeds the 10000 vectors in the index; use k <= 10000"
     );
     let e = idx
-        .search(&q[..128], &SearchParams::nprobe(10, 0))
+        .search(&q[..128], &SearchParams::new(10).nprobe(0))
         .unwrap_err();
     assert!(e.to_string().contains("nprobe must be at least 1"), "{e}");
 }
@@ -318,7 +318,9 @@ fn cosine_and_inner_product_indexes_are_exact_when_probing_everything() {
         let dir = t.path().join(metric.name());
         build_index(&base_path, &dir, &BuildConfig::new(8, metric), &NoProgress).unwrap();
         let idx = open(&dir, IoMode::Direct);
-        let got = idx.search_batch(q, &SearchParams::nprobe(10, 8)).unwrap();
+        let got = idx
+            .search_batch(q, &SearchParams::new(10).nprobe(8))
+            .unwrap();
         let want = exact_knn(base.as_ref(), q, metric, 10, 4096, &NoProgress).unwrap();
         assert_eq!(got.neighbors, want, "{metric}");
     }

@@ -10,6 +10,7 @@
 
 mod argmin;
 pub mod batch;
+pub mod cpu_time;
 pub mod dtype;
 mod gemm;
 pub mod isa;

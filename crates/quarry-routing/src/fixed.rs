@@ -1,4 +1,4 @@
-use crate::{RankedPartitions, Router, RoutingError};
+use crate::{RouteInput, Router, RoutingError};
 
 /// Probe the `nprobe` nearest partitions (classic IVF).
 #[derive(Debug, Clone, Copy)]
@@ -19,14 +19,18 @@ impl Router for FixedNprobe {
     fn describe(&self) -> String {
         format!("nprobe={}", self.nprobe)
     }
-    fn candidates(&self) -> usize {
+    fn ranking_depth(&self) -> Option<usize> {
+        Some(self.nprobe)
+    }
+    fn max_probes(&self) -> usize {
         self.nprobe
     }
-    fn select(&self, _queries: &[f32], ranked: &RankedPartitions) -> Vec<Vec<u32>> {
-        ranked
+    fn select(&self, input: &RouteInput<'_>) -> Result<Vec<Vec<u32>>, RoutingError> {
+        Ok(input
+            .ranked("nprobe")?
             .per_query
             .iter()
             .map(|r| r.iter().take(self.nprobe).map(|p| p.0).collect())
-            .collect()
+            .collect())
     }
 }

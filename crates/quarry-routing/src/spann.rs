@@ -1,4 +1,4 @@
-use crate::{RankedPartitions, Router, RoutingError};
+use crate::{RouteInput, Router, RoutingError};
 
 /// SPANN's query-aware pruning: probe partition i only if d_i <= (1 + eps) * d_1,
 /// at most `max_nprobe`. Written as d_i - d_1 <= eps * |d_1| so it stays meaningful
@@ -25,11 +25,15 @@ impl Router for SpannRule {
     fn describe(&self) -> String {
         format!("spann eps={} max_nprobe={}", self.eps, self.max_nprobe)
     }
-    fn candidates(&self) -> usize {
+    fn ranking_depth(&self) -> Option<usize> {
+        Some(self.max_nprobe)
+    }
+    fn max_probes(&self) -> usize {
         self.max_nprobe
     }
-    fn select(&self, _queries: &[f32], ranked: &RankedPartitions) -> Vec<Vec<u32>> {
-        ranked
+    fn select(&self, input: &RouteInput<'_>) -> Result<Vec<Vec<u32>>, RoutingError> {
+        Ok(input
+            .ranked("spann")?
             .per_query
             .iter()
             .map(|r| {
@@ -43,13 +47,24 @@ impl Router for SpannRule {
                     .map(|p| p.0)
                     .collect()
             })
-            .collect()
+            .collect())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::RankedPartitions;
+
+    fn select(r: &SpannRule, ranked: &RankedPartitions) -> Vec<Vec<u32>> {
+        let input = RouteInput {
+            queries: &[0.0],
+            dim: 1,
+            k: 1,
+            ranked: Some(ranked),
+        };
+        r.select(&input).unwrap()
+    }
 
     #[test]
     fn keeps_partitions_within_ratio() {
@@ -57,16 +72,19 @@ mod tests {
             per_query: vec![vec![(4, 1.0), (2, 1.05), (9, 1.2), (1, 1.3)]],
         };
         let r = SpannRule::new(0.1, 8).unwrap();
-        assert_eq!(r.select(&[], &ranked), vec![vec![4, 2]]);
+        assert_eq!(select(&r, &ranked), vec![vec![4, 2]]);
         let r = SpannRule::new(0.5, 3).unwrap();
-        assert_eq!(r.select(&[], &ranked), vec![vec![4, 2, 9]]);
+        assert_eq!(select(&r, &ranked), vec![vec![4, 2, 9]]);
         let r = SpannRule::new(0.0, 3).unwrap();
-        assert_eq!(r.select(&[], &ranked), vec![vec![4]]);
+        assert_eq!(select(&r, &ranked), vec![vec![4]]);
     }
 
     #[test]
     fn rejects_bad_parameters() {
-        assert_eq!(SpannRule::new(0.1, 0).unwrap_err(), RoutingError::ZeroProbe);
+        assert!(matches!(
+            SpannRule::new(0.1, 0),
+            Err(RoutingError::ZeroProbe)
+        ));
         assert!(matches!(
             SpannRule::new(f32::NAN, 4),
             Err(RoutingError::BadEps(_))

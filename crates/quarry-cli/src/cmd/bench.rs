@@ -7,10 +7,13 @@
 //! directory); `OUT/results.csv` is rewritten from the whole jsonl after every run.
 
 use crate::bounds::{MAX_BATCH, MAX_NPROBE};
-use crate::cmd::search::{self, BatchOrder, RouterKind, SearchReport};
+use crate::cmd::search::{
+    run_point, BatchOrder, Point as Run, RouterKind, RouterPoint, SearchOpts, SearchReport,
+    Workload,
+};
 use crate::progress::Ui;
 use anyhow::{bail, Context, Result};
-use quarry_engine::{Index, IoMode, OpenOptions, SearchMode};
+use quarry_engine::{SearchParams, Strategy};
 use quarry_graph::MAX_EF;
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -20,63 +23,33 @@ use std::path::{Path, PathBuf};
 
 #[derive(clap::Args)]
 pub struct Args {
-    #[arg(long)]
-    pub index: PathBuf,
-    #[arg(long)]
-    pub queries: PathBuf,
+    #[command(flatten)]
+    pub opts: SearchOpts,
     /// Ground truth (.ivecs/.ibin) holding at least top-k per query.
     #[arg(long)]
     pub gt: PathBuf,
-    #[arg(long, default_value_t = 10, value_parser = crate::bounds::k)]
-    pub k: usize,
-    /// Comma-separated nprobe values to sweep.
+    /// Comma-separated nprobe values to sweep (fixed and mlp routers; with
+    /// --spann-eps or --mlp-mass each is the cap).
     #[arg(long, default_value = "1,2,4,8,16,32")]
     pub nprobe: String,
-    /// Use SPANN's rule with this eps; each nprobe value is then the cap.
-    #[arg(long)]
-    pub spann_eps: Option<f32>,
-    /// Router: fixed (nprobe sweep; SPANN's rule with --spann-eps; alias `centroid`),
-    /// gbdt (the index's learned pruning model: sweeps --margins and --targets instead
-    /// of nprobe) or mlp (the index's MLP router: sweeps --nprobe counts, or --mlp-mass).
-    #[arg(long, default_value = "fixed")]
-    pub router: RouterKind,
     /// gbdt: comma-separated margins on the predicted ln(partitions).
     #[arg(long, default_value = "", allow_hyphen_values = true)]
     pub margins: String,
     /// gbdt: comma-separated target recalls (target-recall mode, recall@k).
     #[arg(long, default_value = "")]
     pub targets: String,
-    /// gbdt: probe cap for the margin points (default: the model's; target points
-    /// keep the cap they were calibrated with).
-    #[arg(long, value_parser = crate::bounds::nprobe)]
-    pub max_nprobe: Option<usize>,
     /// With --router mlp: comma-separated probability masses to sweep instead of fixed
     /// counts (each probes until its partitions' probabilities reach the mass; the
     /// largest --nprobe value is the cap).
     #[arg(long)]
     pub mlp_mass: Option<String>,
-    /// With --router gbdt: the GBDT picks how many partitions, the index's MLP which.
-    #[arg(long)]
-    pub mlp_order: bool,
     /// Comma-separated batch sizes of the throughput runs (over all queries).
     #[arg(long, default_value = "1000")]
     pub batch_sizes: String,
     /// Queries of the single-query latency run per nprobe (0 skips it).
     #[arg(long, default_value_t = 1000)]
     pub single_limit: usize,
-    /// direct (page cache bypassed) or buffered.
-    #[arg(long, default_value = "direct")]
-    pub io: IoMode,
-    /// Threads issuing reads (device queue depth).
-    #[arg(long, default_value_t = 8, value_parser = crate::bounds::io_threads)]
-    pub io_threads: usize,
-    /// How queries are cut into batches: centroid or input (file order).
-    #[arg(long, default_value = "centroid")]
-    pub order: BatchOrder,
-    /// How read partitions answer their queries: scan, graph, auto or partial (see `search --mode`).
-    #[arg(long, default_value = "scan")]
-    pub mode: SearchMode,
-    /// Comma-separated graph search breadths to sweep (graph modes; each nprobe x ef is a point).
+    /// Comma-separated graph search breadths to sweep (graph strategies; each nprobe x ef is a point).
     #[arg(long, default_value = "64")]
     pub ef: String,
     /// Name of this configuration in the results (default: the index directory's name).
@@ -99,7 +72,7 @@ struct Config {
     partitions: usize,
     io_threads: usize,
     order: BatchOrder,
-    mode: SearchMode,
+    mode: Strategy,
     ef: usize,
 }
 
@@ -199,10 +172,10 @@ const CSV_COLUMNS: &[&str] = &[
 ];
 
 pub fn run(a: Args, ui: &Ui) -> Result<()> {
-    if a.mlp_mass.is_some() && a.router != RouterKind::Mlp {
+    if a.mlp_mass.is_some() && a.opts.router != RouterKind::Mlp {
         bail!("--mlp-mass needs --router mlp");
     }
-    let sweep: Vec<Sweep> = match a.router {
+    let sweep: Vec<Sweep> = match a.opts.router {
         RouterKind::Fixed => parse_list("--nprobe", &a.nprobe, MAX_NPROBE)?
             .into_iter()
             .map(Sweep::Nprobe)
@@ -243,36 +216,27 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
             _ => None,
         })
         .collect();
-    let efs = if a.mode == SearchMode::Scan {
+    let efs = if a.opts.mode == Strategy::Scan {
         vec![parse_list("--ef", &a.ef, MAX_EF)?[0]]
     } else {
         parse_list("--ef", &a.ef, MAX_EF)?
     };
     let batch_sizes = parse_list("--batch-sizes", &a.batch_sizes, MAX_BATCH)?;
-    if a.k == 0 {
-        bail!("--k must be at least 1");
-    }
-    let partitions = {
-        let index = Index::open(
-            &a.index,
-            OpenOptions {
-                io: a.io,
-                ..Default::default()
-            },
-        )?;
-        index.num_partitions()
-    };
+    // One open index, queries and ground truth read once, for every point.
+    let w = Workload::load(&a.opts, Some(&a.gt), None)?;
+    let partitions = w.index.num_partitions();
     if let Some(&np) = nprobes.iter().find(|&&np| np > partitions) {
         bail!(
             "--nprobe {np} exceeds the {partitions} partitions of {}; sweep values up to {partitions}",
-            a.index.display()
+            a.opts.index.display()
         );
     }
     let label = a.label.clone().unwrap_or_else(|| {
-        a.index
+        a.opts
+            .index
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| a.index.display().to_string())
+            .unwrap_or_else(|| a.opts.index.display().to_string())
     });
     std::fs::create_dir_all(&a.out_dir)
         .with_context(|| format!("cannot create output directory {}", a.out_dir.display()))?;
@@ -282,16 +246,14 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
     print_header();
     for &s in &sweep {
         for &ef in &efs {
+            let params = params_of(&a, s, ef)?;
             let single = if a.single_limit > 0 {
-                Some(search::execute(
-                    &search_args(&a, s, ef, 1, Some(a.single_limit)),
-                    ui,
-                )?)
+                Some(run_point(&w, &run_of(&a, &params, 1, Some(a.single_limit)), ui)?.report)
             } else {
                 None
             };
             for &batch_size in &batch_sizes {
-                let r = search::execute(&search_args(&a, s, ef, batch_size, None), ui)?;
+                let r = run_point(&w, &run_of(&a, &params, batch_size, None), ui)?.report;
                 let p = point(&a, &label, partitions, s, &r, single.as_ref());
                 append_line(&jsonl, &serde_json::to_string(&p)?)?;
                 print_row(&p);
@@ -356,47 +318,46 @@ fn parse_masses(s: &str) -> Result<Vec<f32>> {
     Ok(masses)
 }
 
-fn search_args(
-    a: &Args,
-    s: Sweep,
-    ef: usize,
+/// The search parameters of one sweep point.
+fn params_of(a: &Args, s: Sweep, ef: usize) -> Result<SearchParams> {
+    let p = match s {
+        Sweep::Nprobe(n) => RouterPoint {
+            nprobe: n,
+            ..Default::default()
+        },
+        Sweep::Margin(m) => RouterPoint {
+            margin: m,
+            ..Default::default()
+        },
+        // Target-recall mode keeps the cap it was calibrated with.
+        Sweep::Target(t) => RouterPoint {
+            target_recall: Some(t),
+            ..Default::default()
+        },
+        Sweep::Mass { mass, cap } => RouterPoint {
+            nprobe: cap,
+            mlp_mass: Some(mass),
+            ..Default::default()
+        },
+    };
+    Ok(SearchParams::new(a.opts.k)
+        .router(a.opts.router_spec(&p)?)
+        .strategy(a.opts.mode)
+        .ef(ef))
+}
+
+fn run_of<'a>(
+    a: &'a Args,
+    params: &SearchParams,
     batch_size: usize,
     limit: Option<usize>,
-) -> search::Args {
-    let (nprobe, margin, target, cap) = match s {
-        Sweep::Nprobe(n) => (n, 0.0, None, None),
-        Sweep::Margin(m) => (a.max_nprobe.unwrap_or(1), m, None, a.max_nprobe),
-        // Target-recall mode keeps the cap it was calibrated with.
-        Sweep::Target(t) => (1, 0.0, Some(t), None),
-        Sweep::Mass { cap, .. } => (cap, 0.0, None, None),
-    };
-    let mass = match s {
-        Sweep::Mass { mass, .. } => Some(mass),
-        _ => None,
-    };
-    search::Args {
-        index: a.index.clone(),
-        queries: a.queries.clone(),
-        gt: Some(a.gt.clone()),
-        k: a.k,
-        nprobe,
-        spann_eps: a.spann_eps,
-        router: a.router,
-        margin,
-        target_recall: target,
-        max_nprobe: cap,
+) -> Run<'a> {
+    Run {
+        opts: &a.opts,
+        params: params.clone(),
         batch_size,
-        io: a.io,
-        io_threads: a.io_threads,
-        order: a.order,
         limit,
-        json: false,
-        out: None,
-        out_distances: None,
-        mlp_mass: mass,
-        mlp_order: a.mlp_order,
-        mode: a.mode,
-        ef,
+        keep_results: false,
     }
 }
 
@@ -411,30 +372,20 @@ fn point(
     let (nprobe, margin, target_recall, mass) = match s {
         Sweep::Nprobe(n) => (n, None, None, None),
         Sweep::Mass { mass, cap } => (cap, None, None, Some(mass)),
-        Sweep::Margin(m) => (
-            r.config["max_nprobe"].as_u64().unwrap_or(0) as usize,
-            Some(m),
-            None,
-            None,
-        ),
-        Sweep::Target(t) => (
-            r.config["max_nprobe"].as_u64().unwrap_or(0) as usize,
-            r.config["margin"].as_f64().map(|m| m as f32),
-            Some(t),
-            None,
-        ),
+        Sweep::Margin(m) => (r.max_nprobe.unwrap_or(0), Some(m), None, None),
+        Sweep::Target(t) => (r.max_nprobe.unwrap_or(0), r.margin, Some(t), None),
     };
     Point {
         label: label.to_string(),
         config: Config {
-            index: a.index.display().to_string(),
-            router: if a.router == RouterKind::Gbdt && a.mlp_order {
+            index: a.opts.index.display().to_string(),
+            router: if a.opts.router == RouterKind::Gbdt && a.opts.mlp_order {
                 "gbdt+mlp-order"
-            } else if a.router == RouterKind::Gbdt {
+            } else if a.opts.router == RouterKind::Gbdt {
                 "gbdt"
-            } else if a.router == RouterKind::Mlp {
+            } else if a.opts.router == RouterKind::Mlp {
                 "mlp"
-            } else if a.spann_eps.is_some() {
+            } else if a.opts.spann_eps.is_some() {
                 "spann"
             } else {
                 "fixed"
@@ -442,11 +393,11 @@ fn point(
             nprobe,
             margin,
             target_recall,
-            spann_eps: a.spann_eps,
+            spann_eps: a.opts.spann_eps,
             mlp_mass: mass,
             partitions,
-            io_threads: a.io_threads,
-            order: a.order,
+            io_threads: a.opts.io_threads,
+            order: a.opts.order,
             mode: r.mode,
             ef: r.ef,
         },

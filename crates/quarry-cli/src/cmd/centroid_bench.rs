@@ -92,17 +92,6 @@ struct Row {
     threads: usize,
 }
 
-/// Thread CPU seconds: timings not inflated by other processes on shared cores.
-fn cpu_secs() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid out-pointer; CLOCK_THREAD_CPUTIME_ID is supported on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
-}
-
 fn normal(rng: &mut ChaCha8Rng) -> f32 {
     let u1: f64 = 1.0 - rng.random::<f64>();
     let u2: f64 = rng.random::<f64>();
@@ -234,17 +223,17 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
     let exact_index = CentroidIndex::new(cents.clone(), dim, Metric::L2);
 
     // Exact GEMM: all queries in one call (amortised), and one query per call.
-    let (t, c) = (Instant::now(), cpu_secs());
+    let (t, c) = (Instant::now(), quarry_kernels::cpu_time::thread_cpu_secs());
     let exact = exact_index.rank_exact(&queries, a.top)?;
     let gemm_batch_wall_us = t.elapsed().as_secs_f64() * 1e6 / a.queries as f64;
-    let gemm_batch_us = (cpu_secs() - c) * 1e6 / a.queries as f64;
+    let gemm_batch_us = (quarry_kernels::cpu_time::thread_cpu_secs() - c) * 1e6 / a.queries as f64;
     let single = a.single_queries.clamp(1, a.queries);
-    let (t, c) = (Instant::now(), cpu_secs());
+    let (t, c) = (Instant::now(), quarry_kernels::cpu_time::thread_cpu_secs());
     for q in queries.chunks_exact(dim).take(single) {
         exact_index.rank_exact(q, a.top)?;
     }
     let gemm_single_wall_us = t.elapsed().as_secs_f64() * 1e6 / single as f64;
-    let gemm_single_us = (cpu_secs() - c) * 1e6 / single as f64;
+    let gemm_single_us = (quarry_kernels::cpu_time::thread_cpu_secs() - c) * 1e6 / single as f64;
     eprintln!(
         "exact GEMM (thread CPU): {gemm_single_us:.0} us/query one by one, {gemm_batch_us:.0} us/query in one batch of {} (wall {gemm_single_wall_us:.0} / {gemm_batch_wall_us:.0})",
         a.queries
@@ -341,7 +330,7 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
             norms: None,
         };
         let mut found = Vec::with_capacity(a.queries);
-        let (t, c) = (Instant::now(), cpu_secs());
+        let (t, c) = (Instant::now(), quarry_kernels::cpu_time::thread_cpu_secs());
         for q in queries.chunks_exact(dim) {
             found.push(
                 graph
@@ -350,7 +339,7 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
             );
         }
         let wall_us = t.elapsed().as_secs_f64() * 1e6 / a.queries as f64;
-        let us = (cpu_secs() - c) * 1e6 / a.queries as f64;
+        let us = (quarry_kernels::cpu_time::thread_cpu_secs() - c) * 1e6 / a.queries as f64;
         let mut hits = 0usize;
         for (f, t) in found.iter().zip(&truth) {
             hits += f.iter().filter(|x| t.contains(&x.1)).count();

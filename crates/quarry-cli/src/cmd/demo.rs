@@ -2,10 +2,12 @@
 //! binary) built into an on-disk index and searched, with recall against the
 //! shipped exact ground truth.
 
-use crate::cmd::search::{self, SearchReport};
+use crate::cmd::search::{
+    run_point, BatchOrder, Point, RouterKind, SearchOpts, SearchReport, Workload,
+};
 use crate::progress::Ui;
 use anyhow::{Context, Result};
-use quarry_engine::{build_index, BuildConfig, IoMode, Metric};
+use quarry_engine::{build_index, BuildConfig, IoMode, Metric, SearchParams, Strategy};
 use std::path::Path;
 
 const BASE: &[u8] = include_bytes!("../../../../tests/fixtures/siftsmall/siftsmall_base.bvecs");
@@ -68,35 +70,35 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
         "{:>6} {:>6} {:>10} {:>10} {:>12} {:>14} {:>12}",
         "nprobe", "batch", "recall@10", "QPS", "vectors/q", "bytes/q", "parts read/q"
     );
+    let opts = SearchOpts {
+        index: index.clone(),
+        queries: queries.clone(),
+        k: 10,
+        spann_eps: None,
+        router: RouterKind::Fixed,
+        max_nprobe: None,
+        mlp_order: false,
+        io: a.io,
+        io_threads: 8,
+        order: BatchOrder::Centroid,
+        mode: Strategy::Scan,
+    };
+    // One open index; queries and ground truth read once.
+    let w = Workload::load(&opts, Some(&gt), None)?;
     for nprobe in [1, 2, 4, 8, a.partitions] {
         for batch in [1, 100] {
-            let r: SearchReport = search::execute(
-                &search::Args {
-                    index: index.clone(),
-                    queries: queries.clone(),
-                    gt: Some(gt.clone()),
-                    k: 10,
-                    nprobe,
-                    spann_eps: None,
-                    router: search::RouterKind::Fixed,
-                    margin: 0.0,
-                    target_recall: None,
-                    max_nprobe: None,
+            let r: SearchReport = run_point(
+                &w,
+                &Point {
+                    opts: &opts,
+                    params: SearchParams::new(10).nprobe(nprobe),
                     batch_size: batch,
-                    io: a.io,
-                    io_threads: 8,
-                    order: search::BatchOrder::Centroid,
                     limit: None,
-                    json: false,
-                    out: None,
-                    out_distances: None,
-                    mlp_mass: None,
-                    mlp_order: false,
-                    mode: quarry_engine::SearchMode::Scan,
-                    ef: 64,
+                    keep_results: false,
                 },
                 &Ui::new(false),
-            )?;
+            )?
+            .report;
             println!(
                 "{:>6} {:>6} {:>10.4} {:>10.0} {:>12.1} {:>14.0} {:>12.2}",
                 nprobe,

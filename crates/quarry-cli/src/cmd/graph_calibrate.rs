@@ -1,8 +1,9 @@
-//! `quarry graph-calibrate`: measures scan vs graph search cost per partition for
-//! growing numbers of routed queries: the sweep behind the executor's cost model.
+//! `quarry dev graph-calibrate`: measures scan vs graph search cost per partition
+//! for growing numbers of routed queries, fits the auto strategy's cost model to the
+//! points and (with --save) attaches it to the index.
 
 use anyhow::{bail, Result};
-use quarry_engine::{Index, OpenOptions};
+use quarry_engine::{CostModel, Index, OpenOptions};
 use quarry_formats::read_queries;
 use std::path::PathBuf;
 
@@ -25,10 +26,14 @@ pub struct Args {
     /// Runs per point; the fastest counts (timings on a shared machine are noisy).
     #[arg(long, default_value_t = 3)]
     pub repeat: usize,
+    /// Attach the fitted cost model to the index (the auto strategy uses it from then on).
+    #[arg(long)]
+    pub save: bool,
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let index = Index::open(&a.index, OpenOptions::default())?;
+    let mut index = Index::open(&a.index, OpenOptions::default())?;
+    let mut points = Vec::new();
     let q = read_queries(&a.queries)?;
     if q.dim != index.dim() {
         bail!(
@@ -92,7 +97,19 @@ pub fn run(a: Args) -> Result<()> {
                 }
             );
             println!("{}", serde_json::to_string(&p)?);
+            points.push(p);
         }
+    }
+    let fitted = index.cost_model().fit(&points)?;
+    println!("fitted cost model: {}", serde_json::to_string(&fitted)?);
+    if fitted == *index.cost_model() {
+        println!("(unchanged)");
+    }
+    if a.save {
+        index.save_cost_model(fitted)?;
+        println!("attached to {}", a.index.display());
+    } else if fitted != CostModel::default() {
+        println!("pass --save to attach it to the index");
     }
     Ok(())
 }

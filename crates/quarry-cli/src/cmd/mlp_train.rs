@@ -5,7 +5,8 @@ use crate::progress::Ui;
 use anyhow::{Context, Result};
 use quarry_engine::{rewrite_with_copies, Index, OpenOptions};
 use quarry_formats::open_vectors;
-use quarry_mlp::{save_router, train, training_set, Mlp, TrainConfig};
+use quarry_learn::mlp::{save_router, train, training_set, TrainConfig};
+use quarry_routing::mlp::Mlp;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -63,6 +64,9 @@ pub struct Args {
     /// Write the training report (JSON) here.
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Threads candle's kernels use (1 measured faster on two shared cores).
+    #[arg(long, default_value_t = 1, value_parser = crate::bounds::candle_threads)]
+    pub candle_threads: usize,
 }
 
 pub fn run(a: Args, ui: &Ui) -> Result<()> {
@@ -109,6 +113,7 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
         centroid_prior: !a.no_centroid_prior,
         weight_decay: a.weight_decay,
         keep_best: !a.last_epoch,
+        threads: a.candle_threads,
         ..Default::default()
     };
     let trained = train(

@@ -5,9 +5,9 @@
 
 use crate::progress::Ui;
 use anyhow::{Context, Result};
-use quarry_engine::learn::{train_pruning, PruningConfig, PruningReport, TrainQueries};
 use quarry_engine::{Index, OpenOptions};
 use quarry_formats::open_vectors;
+use quarry_learn::pruning::{train_pruning, PruningConfig, PruningReport, TrainQueries};
 use quarry_routing::pruning::{FeatureSet, GbdtParams};
 use std::path::{Path, PathBuf};
 

@@ -12,3 +12,7 @@ pub use model::{
     check_target, fit_booster, probe_count, Calibration, GbdtParams, ModelMeta, PruningModel,
 };
 pub use router::{GbdtRouter, SelectTiming};
+
+/// File name of the model inside the index, and the router kind in the manifest.
+pub const PRUNING_FILE: &str = "pruning.model";
+pub const PRUNING_ROUTER: &str = "gbdt";

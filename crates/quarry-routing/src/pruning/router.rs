@@ -1,7 +1,7 @@
 //! The router that probes a predicted number of partitions per query.
 
 use super::{probe_count, PruningModel};
-use crate::{RankedPartitions, Router, RoutingError};
+use crate::{RankedPartitions, RouteInput, Router, RoutingError};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -92,7 +92,7 @@ impl GbdtRouter {
         let cap = model.meta.max_nprobe;
         let plan = model.meta.allocation.plan(target, k, cap)?;
         // No query probes more than the plan's largest count: capping there selects
-        // exactly the same partitions and keeps `candidates()` (which bounds the
+        // exactly the same partitions and keeps `max_probes()` (which bounds the
         // executor's per-query memory, hence its batch slicing) as small as it can be.
         let largest = plan.counts.iter().copied().max().unwrap_or(1).clamp(1, cap);
         let mut r = Self::with_margin(model, 0.0, largest)?;
@@ -145,13 +145,18 @@ impl Router for GbdtRouter {
     fn describe(&self) -> String {
         self.label.clone()
     }
-    fn candidates(&self) -> usize {
-        self.max_nprobe.max(self.model.meta.features.k)
+    fn ranking_depth(&self) -> Option<usize> {
+        // The features read the nearest `features.k` distances.
+        Some(self.max_nprobe.max(self.model.meta.features.k))
     }
-    fn select(&self, queries: &[f32], ranked: &RankedPartitions) -> Vec<Vec<u32>> {
+    fn max_probes(&self) -> usize {
+        self.max_nprobe
+    }
+    fn select(&self, input: &RouteInput<'_>) -> Result<Vec<Vec<u32>>, RoutingError> {
+        let ranked = input.ranked("gbdt")?;
         let t = Instant::now();
         let cpu = process_cpu_nanos();
-        let counts = self.counts(queries, ranked);
+        let counts = self.counts(input.queries, ranked);
         let out = ranked
             .per_query
             .iter()
@@ -167,6 +172,6 @@ impl Router for GbdtRouter {
         self.timing
             .queries
             .fetch_add(ranked.per_query.len() as u64, Ordering::Relaxed);
-        out
+        Ok(out)
     }
 }

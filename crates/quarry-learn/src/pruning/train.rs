@@ -15,24 +15,20 @@
 
 use super::holdout::{holdout_points, HoldoutPoint};
 use super::{coverage_positions, label_from_positions, recall_at_count, PartitionMap};
-use crate::{exact_knn, EngineError, Index};
+use crate::LearnError;
+use quarry_engine::{exact_knn, Index};
 use quarry_formats::VectorSource;
 use quarry_partition::Progress;
 use quarry_routing::pruning::{
     fit_booster, probe_count, Allocation, Calibration, FeatureSet, GbdtParams, ModelMeta,
-    PruningModel,
+    PruningModel, PRUNING_FILE, PRUNING_ROUTER,
 };
-use quarry_routing::{GbdtRouter, RankedPartitions};
+use quarry_routing::RankedPartitions;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::Serialize;
-use std::sync::Arc;
 use std::time::Instant;
-
-/// File name of the model inside the index, and the router kind in the manifest.
-pub const PRUNING_FILE: &str = "pruning.model";
-pub const PRUNING_ROUTER: &str = "gbdt";
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct PruningConfig {
@@ -114,7 +110,7 @@ pub fn train_pruning(
     source: TrainQueries<'_>,
     cfg: &PruningConfig,
     progress: &dyn Progress,
-) -> Result<(PruningModel, PruningReport), EngineError> {
+) -> Result<(PruningModel, PruningReport), LearnError> {
     index.with_writer(|index| train_locked(index, base, source, cfg, progress))
 }
 
@@ -124,8 +120,8 @@ fn train_locked(
     source: TrainQueries<'_>,
     cfg: &PruningConfig,
     progress: &dyn Progress,
-) -> Result<(PruningModel, PruningReport), EngineError> {
-    let bad = |m: String| EngineError::BadBuild(m);
+) -> Result<(PruningModel, PruningReport), LearnError> {
+    let bad = |m: String| LearnError::BadConfig(m);
     if base.dim() != index.dim() || base.len() as u64 != index.len() {
         return Err(bad(format!(
             "base file {} ({} x {}) is not the one index {} was built from ({} x {})",
@@ -405,54 +401,4 @@ fn gaussian(rng: &mut ChaCha8Rng) -> f32 {
     let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
     let u2: f64 = rng.random();
     ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
-}
-
-/// The pruning model attached to `index`, verified.
-pub fn load_pruning_model(index: &Index) -> Result<Arc<PruningModel>, EngineError> {
-    if !index.has_file(PRUNING_FILE) {
-        return Err(EngineError::NoPruningModel {
-            dir: index.dir().to_path_buf(),
-        });
-    }
-    let bytes = index.read_file(PRUNING_FILE)?;
-    let model = PruningModel::from_bytes(&bytes)?;
-    if model.meta.partitions != index.num_partitions() {
-        return Err(EngineError::Routing(
-            quarry_routing::RoutingError::ModelFile(format!(
-                "model was trained for {} partitions, the index has {}; retrain it",
-                model.meta.partitions,
-                index.num_partitions()
-            )),
-        ));
-    }
-    Ok(Arc::new(model))
-}
-
-/// The GBDT router of `index`: with `target` (target-recall mode, calibrated for
-/// recall@k) or with `margin` and an optional probe cap (default: the model's).
-pub fn pruning_router(
-    index: &Index,
-    k: usize,
-    margin: f32,
-    target: Option<f32>,
-    max_nprobe: Option<usize>,
-) -> Result<GbdtRouter, EngineError> {
-    if let Some(t) = target {
-        quarry_routing::pruning::check_target(t)?;
-        if max_nprobe.is_some() {
-            return Err(EngineError::BadBuild(
-                "--max-nprobe applies to the margin mode; target-recall mode uses the cap \
-                 its calibration was measured with (retrain with --max-nprobe to change it)"
-                    .into(),
-            ));
-        }
-    }
-    let model = load_pruning_model(index)?;
-    Ok(match target {
-        Some(t) => GbdtRouter::for_target(model, t, k)?,
-        None => {
-            let cap = max_nprobe.unwrap_or(model.meta.max_nprobe);
-            GbdtRouter::with_margin(model, margin, cap.min(index.num_partitions()))?
-        }
-    })
 }

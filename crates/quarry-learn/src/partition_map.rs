@@ -1,6 +1,6 @@
 //! Which partition(s) hold each vector id: read once from the partition extents.
 
-use crate::{EngineError, Index};
+use quarry_engine::{EngineError, Index};
 use std::collections::HashMap;
 
 /// id -> partitions holding it. Nearly every id sits in exactly one partition

@@ -1,11 +1,9 @@
-//! The model inside an index: weights as safetensors, shape as JSON, both attached
-//! with `Index::attach_file` (crc32c-checked on every read).
+//! The model as two index files: weights as safetensors, shape as JSON (the engine
+//! attaches and reads them, crc32c-checked).
 
-use crate::model::check_config;
-
-use crate::{Mlp, MlpConfig, MlpError};
+use super::model::check_config;
+use super::{Mlp, MlpConfig, MlpError};
 use candle_core::{Device, Var};
-use quarry_engine::Index;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -124,7 +122,7 @@ impl Mlp {
             let c = get("centroids", &[m.partitions, m.dim])?;
             vars.push(Var::from_tensor(&get("log_beta", &[1])?)?);
             let flat = c.flatten_all()?.to_vec1::<f32>()?;
-            Some(crate::model::prior_tensors(flat, m.partitions, m.dim)?)
+            Some(super::model::prior_tensors(flat, m.partitions, m.dim)?)
         } else {
             None
         };
@@ -136,40 +134,4 @@ impl Mlp {
             prior,
         })
     }
-}
-
-/// Attaches the model to `index` (replacing an earlier one).
-pub fn save_router(
-    index: &mut Index,
-    model: &Mlp,
-    training: serde_json::Value,
-) -> Result<(), MlpError> {
-    let (w, c) = model.to_bytes(training)?;
-    index.attach_file(WEIGHTS_FILE, &w, Some(ROUTER_KIND))?;
-    index.attach_file(CONFIG_FILE, &c, Some(ROUTER_KIND))?;
-    Ok(())
-}
-
-/// Loads the model attached to `index`, checking it fits the index.
-pub fn load_router(index: &Index) -> Result<Mlp, MlpError> {
-    for f in [WEIGHTS_FILE, CONFIG_FILE] {
-        if !index.has_file(f) {
-            return Err(MlpError::NoModel(f));
-        }
-    }
-    let model = Mlp::from_bytes(
-        &index.read_file(WEIGHTS_FILE)?,
-        &index.read_file(CONFIG_FILE)?,
-    )?;
-    if model.cfg.dim != index.dim() || model.cfg.partitions != index.num_partitions() {
-        return Err(MlpError::BadModel(format!(
-            "model is for {} dimensions x {} partitions, the index has {} x {}",
-            model.cfg.dim,
-            model.cfg.partitions,
-            index.dim(),
-            index.num_partitions()
-        )));
-    }
-    crate::single_threaded_candle();
-    Ok(model)
 }

@@ -1,7 +1,7 @@
 //! The MLP: input (normalised as the metric requires, then standardised) -> hidden ->
 //! hidden -> one logit per partition, ReLU between layers.
 
-use crate::MlpError;
+use super::MlpError;
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::{Linear, Module};
 use quarry_kernels::Metric;
@@ -27,11 +27,11 @@ pub struct MlpConfig {
 /// queries: x' = (x - mean) / scale after L2 normalisation for cosine indexes.
 pub struct Mlp {
     pub cfg: MlpConfig,
-    pub(crate) mean: Vec<f32>,
-    pub(crate) scale: f32,
-    pub(crate) vars: Vec<Var>,
+    pub(super) mean: Vec<f32>,
+    pub(super) scale: f32,
+    pub(super) vars: Vec<Var>,
     /// With `centroid_prior`: prepared centroids (partitions x dim) and their squared norms.
-    pub(crate) prior: Option<(Tensor, Tensor)>,
+    pub(super) prior: Option<(Tensor, Tensor)>,
 }
 
 /// Queries per forward block at inference (bounds the nq x partitions matrix).
@@ -92,7 +92,7 @@ impl Mlp {
 
     /// Prepares the centroids as queries are prepared (normalised for cosine, then
     /// standardised), so distances in the input space rank partitions as the index does.
-    pub(crate) fn set_prior(&mut self, centroids: &[f32]) -> Result<(), MlpError> {
+    pub fn set_prior(&mut self, centroids: &[f32]) -> Result<(), MlpError> {
         let (p, dim) = (self.cfg.partitions, self.cfg.dim);
         if centroids.len() != p * dim {
             return Err(MlpError::BadConfig(format!(
@@ -105,13 +105,23 @@ impl Mlp {
     }
 
     /// Squared distances of prepared rows to the prepared centroids (n x partitions).
-    pub(crate) fn centroid_distances(&self, x: &Tensor) -> Result<Option<Tensor>, MlpError> {
+    pub fn centroid_distances(&self, x: &Tensor) -> Result<Option<Tensor>, MlpError> {
         let Some((c, cn)) = &self.prior else {
             return Ok(None);
         };
         let xc = x.matmul(&c.t()?)?;
         let xn = x.sqr()?.sum_keepdim(1)?;
         Ok(Some(xn.broadcast_add(cn)?.sub(&(xc * 2.0)?)?))
+    }
+
+    /// Per-component input mean (standardisation).
+    pub fn mean(&self) -> &[f32] {
+        &self.mean
+    }
+
+    /// Input scale (standardisation).
+    pub fn scale(&self) -> f32 {
+        self.scale
     }
 
     /// Trainable parameters (w1, b1, w2, b2, w3, b3[, log beta]).
@@ -140,7 +150,7 @@ impl Mlp {
         let mut x = queries.to_vec();
         for row in x.chunks_exact_mut(self.cfg.dim) {
             if self.cfg.metric == Metric::Cosine {
-                quarry_partition::normalize(row);
+                quarry_kernels::normalize(row);
             }
             for (v, m) in row.iter_mut().zip(&self.mean) {
                 *v = (*v - m) / self.scale;
@@ -178,20 +188,22 @@ impl Mlp {
                 queries.len()
             )));
         }
-        let mut out = Vec::with_capacity(queries.len() / dim * self.cfg.partitions);
-        for block in queries.chunks(INFER_BLOCK * dim) {
-            let n = block.len() / dim;
-            let x = Tensor::from_vec(self.prepare(block), (n, dim), &Device::Cpu)?;
-            let p = candle_nn::ops::softmax_last_dim(&self.logits(&x)?)?;
-            out.extend(p.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?);
-        }
-        Ok(out)
+        super::threads::with_candle_threads(1, || -> Result<Vec<f32>, MlpError> {
+            let mut out = Vec::with_capacity(queries.len() / dim * self.cfg.partitions);
+            for block in queries.chunks(INFER_BLOCK * dim) {
+                let n = block.len() / dim;
+                let x = Tensor::from_vec(self.prepare(block), (n, dim), &Device::Cpu)?;
+                let p = candle_nn::ops::softmax_last_dim(&self.logits(&x)?)?;
+                out.extend(p.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?);
+            }
+            Ok(out)
+        })
     }
 }
 
 /// Prepared centroids and their squared norms (one host summation order, so a model
 /// built in training and one loaded from disk compute identical logits).
-pub(crate) fn prior_tensors(
+pub(super) fn prior_tensors(
     c: Vec<f32>,
     p: usize,
     dim: usize,
@@ -211,7 +223,7 @@ pub(crate) fn prior_tensors(
 /// 256 MiB per copy, far beyond the few hundred the router needs.
 pub const MAX_HIDDEN: usize = 8192;
 
-pub(crate) fn check_config(cfg: &MlpConfig) -> Result<(), MlpError> {
+pub fn check_config(cfg: &MlpConfig) -> Result<(), MlpError> {
     if cfg.dim == 0 || cfg.hidden == 0 || cfg.partitions < 2 {
         return Err(MlpError::BadConfig(format!(
             "dim {}, hidden {}, partitions {}: all must be positive and partitions at least 2",

@@ -1,6 +1,6 @@
 //! Training queries and their labels' raw material: the exact nearest neighbour.
 
-use crate::MlpError;
+use crate::LearnError;
 use quarry_engine::{exact_knn, Metric, Progress};
 use quarry_formats::VectorSource;
 use quarry_partition::{normalize, to_f32};
@@ -40,22 +40,22 @@ pub fn training_set(
     count: usize,
     seed: u64,
     progress: &dyn Progress,
-) -> Result<TrainingSet, MlpError> {
+) -> Result<TrainingSet, LearnError> {
     let dim = base.dim();
     if train.dim() != dim {
-        return Err(MlpError::BadConfig(format!(
+        return Err(LearnError::BadConfig(format!(
             "training vectors {} have {} dimensions, the index {dim}",
             train.path().display(),
             train.dim()
         )));
     }
     if count == 0 || train.is_empty() {
-        return Err(MlpError::BadConfig(
+        return Err(LearnError::BadConfig(
             "no training queries: give --train-queries >= 1 and a non-empty training file".into(),
         ));
     }
     if base.len() < 2 {
-        return Err(MlpError::BadConfig(
+        return Err(LearnError::BadConfig(
             "the base needs at least 2 vectors to label training queries".into(),
         ));
     }

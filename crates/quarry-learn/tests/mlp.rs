@@ -2,15 +2,14 @@
 //! (10,000 x 128 u8): small models and few epochs so the suite stays fast.
 
 use quarry_engine::{
-    build_index, exact_knn, rewrite_with_copies, BuildConfig, Index, Metric, NoProgress,
-    OpenOptions,
+    build_index, exact_knn, rewrite_with_copies, BuildConfig, EngineError, Index, Metric,
+    NoProgress, OpenOptions, SearchParams,
 };
 use quarry_formats::{open_vectors, read_queries};
-use quarry_mlp::{
-    load_router, save_router, train, training_set, Mlp, MlpError, MlpOrder, MlpRouter, ProbeRule,
-    TrainConfig, Trained, TrainingSet, WEIGHTS_FILE,
-};
-use quarry_routing::{FixedNprobe, Router};
+use quarry_learn::mlp::{save_router, train, training_set, TrainConfig, Trained, TrainingSet};
+use quarry_learn::LearnError;
+use quarry_routing::mlp::{Mlp, MlpError, MlpRouter, ProbeRule, WEIGHTS_FILE};
+use quarry_routing::{Composed, FixedNprobe, RouteInput, Router};
 use std::path::{Path, PathBuf};
 
 const PARTS: usize = 16;
@@ -58,7 +57,7 @@ fn cfg(epochs: usize, dup_every: usize) -> TrainConfig {
 }
 
 /// Trains on `index` as it stores its vectors now.
-fn train_with(index: &Index, set: &TrainingSet, c: &TrainConfig) -> Result<Trained, MlpError> {
+fn train_with(index: &Index, set: &TrainingSet, c: &TrainConfig) -> Result<Trained, LearnError> {
     let holders = index.holders().unwrap();
     let centroids = index.centroids().centroids();
     train(
@@ -80,11 +79,15 @@ fn queries() -> Vec<f32> {
 }
 
 /// Every query's results against brute force over the base: ids and order equal.
-fn assert_exact(index: &Index, router: &dyn Router, k: usize) {
+fn assert_exact(index: &Index, router: Box<dyn Router>, k: usize) {
     let q = queries();
     let base = open_vectors(&fixture("siftsmall_base.bvecs")).unwrap();
     let truth = exact_knn(base.as_ref(), &q, Metric::L2, k, 4096, &NoProgress).unwrap();
-    let got = index.search_batch_with(&q, k, router).unwrap();
+    let got = index
+        .prepare_with(&SearchParams::new(k), router)
+        .unwrap()
+        .search_batch(&q)
+        .unwrap();
     for (g, t) in got.neighbors.iter().zip(&truth) {
         let mut ids: Vec<u64> = g.iter().map(|n| n.id).collect();
         assert_eq!(ids, t.iter().map(|n| n.id).collect::<Vec<_>>());
@@ -127,9 +130,17 @@ fn training_lowers_loss_and_beats_chance_on_held_out_queries() {
         per_query: vec![(0..PARTS as u32).map(|p| (p, 0.0)).collect(); q.len() / 128],
     };
     let mlp = MlpRouter::new(tr.model, ProbeRule::Count(PARTS)).unwrap();
-    let three = FixedNprobe::new(3).unwrap();
     let top3 = mlp.route(&q).unwrap();
-    let composed = MlpOrder::new(&mlp, &three).unwrap().select(&q, &ranked);
+    let three = Box::new(FixedNprobe::new(3).unwrap());
+    let composed = Composed::new(three, Box::new(mlp))
+        .unwrap()
+        .select(&RouteInput {
+            queries: &q,
+            dim: 128,
+            k: 10,
+            ranked: Some(&ranked),
+        })
+        .unwrap();
     for (c, t) in composed.iter().zip(&top3) {
         assert_eq!(c[..], t[..3]);
     }
@@ -159,7 +170,10 @@ fn model_roundtrips_through_the_index_and_corruption_is_detected() {
     let t = tmp();
     let dir = t.path().join("idx");
     let mut index = build(&dir, None);
-    assert!(matches!(load_router(&index), Err(MlpError::NoModel(_))));
+    assert!(matches!(
+        index.mlp_model(),
+        Err(EngineError::NoModel { router: "mlp", .. })
+    ));
     let set = small_set(500);
     // The plain MLP round-trips too (no prior tensors).
     let plain = TrainConfig {
@@ -176,7 +190,7 @@ fn model_roundtrips_through_the_index_and_corruption_is_detected() {
     let tr = train_with(&index, &set, &cfg(2, 0)).unwrap();
     save_router(&mut index, &tr.model, serde_json::json!({"test": true})).unwrap();
     let reopened = Index::open(&dir, OpenOptions::default()).unwrap();
-    let loaded = load_router(&reopened).unwrap();
+    let loaded = reopened.mlp_model().unwrap();
     let q = queries();
     assert!(
         tr.model.probabilities(&q).unwrap() == loaded.probabilities(&q).unwrap(),
@@ -189,7 +203,8 @@ fn model_roundtrips_through_the_index_and_corruption_is_detected() {
     bytes[at] ^= 0x10;
     std::fs::write(&path, &bytes).unwrap();
     let reopened = Index::open(&dir, OpenOptions::default()).unwrap();
-    let err = load_router(&reopened)
+    let err = reopened
+        .mlp_model()
         .err()
         .expect("corruption must be reported");
     assert!(
@@ -239,10 +254,10 @@ fn duplicated_index_holds_the_copies_and_returns_each_id_once() {
         assert!(h[id as usize].contains(&p) && h[id as usize].len() >= 2);
     }
     // Probing every partition reads every copy: results are still exact, ids once.
-    assert_exact(&dup, &FixedNprobe::new(PARTS).unwrap(), 10);
+    assert_exact(&dup, Box::new(FixedNprobe::new(PARTS).unwrap()), 10);
     // So does the MLP router asked for every partition.
     let r = MlpRouter::new(tr.model, ProbeRule::Count(PARTS)).unwrap();
-    assert_exact(&dup, &r, 10);
+    assert_exact(&dup, Box::new(r), 10);
     // A wrong base file is refused.
     let err = rewrite_with_copies(
         &index,
@@ -274,7 +289,7 @@ fn closure_replication_build_is_exact_when_probing_everything() {
         .take(3)
         .collect();
     assert!(bad.is_empty(), "{bad:?}");
-    assert_exact(&index, &FixedNprobe::new(PARTS).unwrap(), 10);
+    assert_exact(&index, Box::new(FixedNprobe::new(PARTS).unwrap()), 10);
     // Same input, same replicas: the build is deterministic.
     let again = build(&t.path().join("rep2"), Some((0.2, 8)));
     assert_eq!(again.holders().unwrap(), h);
@@ -304,7 +319,7 @@ fn bad_settings_are_clear_errors() {
             ..cfg(1, 0)
         },
     ] {
-        assert!(matches!(go(c), Err(MlpError::BadConfig(_))));
+        assert!(matches!(go(c), Err(LearnError::BadConfig(_))));
     }
     let tr = go(cfg(1, 0)).unwrap();
     assert!(MlpRouter::new(tr.model, ProbeRule::Count(0)).is_err());
@@ -335,23 +350,23 @@ fn bad_settings_are_clear_errors() {
 fn hidden_width_is_bounded_before_allocating() {
     // Issue 14 defect 5: a width from a flag or a model file sizes hidden x hidden
     // weights; 2^40 used to be allocated (and initialised) as asked.
-    let cfg = quarry_mlp::MlpConfig {
+    let cfg = quarry_routing::mlp::MlpConfig {
         dim: 4,
         hidden: 1 << 40,
         partitions: 4,
         metric: Metric::L2,
         centroid_prior: false,
     };
-    let e = quarry_mlp::Mlp::new(cfg.clone(), vec![0.0; 4], 1.0, 1, &[], 1.0)
+    let e = Mlp::new(cfg.clone(), vec![0.0; 4], 1.0, 1, &[], 1.0)
         .err()
         .expect("refused");
     assert!(
         matches!(&e, MlpError::BadConfig(m) if m.contains("exceeds 8192")),
         "{e}"
     );
-    let ok = quarry_mlp::MlpConfig {
-        hidden: quarry_mlp::MAX_HIDDEN.min(64),
+    let ok = quarry_routing::mlp::MlpConfig {
+        hidden: quarry_routing::mlp::MAX_HIDDEN.min(64),
         ..cfg
     };
-    quarry_mlp::Mlp::new(ok, vec![0.0; 4], 1.0, 1, &[], 1.0).unwrap();
+    Mlp::new(ok, vec![0.0; 4], 1.0, 1, &[], 1.0).unwrap();
 }

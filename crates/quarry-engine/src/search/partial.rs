@@ -7,6 +7,7 @@
 //! them. Ids sit apart from vectors in an extent (all ids first), so the ids of the
 //! final top-k are fetched the same way.
 
+use super::{Answers, PartitionJob, PartitionSearcher};
 use crate::EngineError;
 use quarry_graph::{Graph, GraphError, SearchScratch, VectorAccess};
 use quarry_kernels::{simd, DType, Element, Metric, Neighbor};
@@ -15,7 +16,7 @@ use std::path::Path;
 
 /// What a partition's partial reads cost.
 #[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct PartialCost {
+struct PartialCost {
     pub bytes: u64,
     pub ios: u64,
     pub pages: u64,
@@ -24,7 +25,7 @@ pub(crate) struct PartialCost {
 }
 
 /// A partition seen through page reads.
-pub(crate) struct PageReader<'a> {
+struct PageReader<'a> {
     store: &'a dyn PartitionStore,
     data_path: &'a Path,
     pid: u32,
@@ -224,24 +225,85 @@ impl VectorAccess for PageReader<'_> {
     }
 }
 
-/// Graph search of `qs` over partition `pid` through page reads.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn search_partial(
+/// Graph search reading only the pages it visits, each verified against its page
+/// checksum.
+#[derive(Clone, Copy)]
+pub struct PartialSearcher<'a> {
+    store: &'a dyn PartitionStore,
+    data_path: &'a Path,
+    graphs: &'a [Graph],
+    page_crcs: &'a [u32],
+    ef: usize,
+}
+
+impl<'a> PartialSearcher<'a> {
+    /// `page_crcs`: crc32c of every 4 KiB page of `data_path` (`data.bin`).
+    pub fn new(
+        store: &'a dyn PartitionStore,
+        data_path: &'a Path,
+        graphs: &'a [Graph],
+        page_crcs: &'a [u32],
+        ef: usize,
+    ) -> Self {
+        PartialSearcher {
+            store,
+            data_path,
+            graphs,
+            page_crcs,
+            ef,
+        }
+    }
+}
+
+impl PartitionSearcher for PartialSearcher<'_> {
+    fn name(&self) -> &'static str {
+        "partial"
+    }
+    fn needs_extent(&self) -> bool {
+        false
+    }
+    fn search(
+        &self,
+        job: &PartitionJob<'_>,
+        _extent: Option<&[u8]>,
+    ) -> Result<Answers, EngineError> {
+        let g = &self.graphs[job.pid as usize];
+        let mut reader = PageReader::new(
+            self.store,
+            self.data_path,
+            job.pid,
+            job.dim,
+            job.dtype,
+            job.metric,
+            g.norms(),
+            self.page_crcs,
+        )?;
+        let (lists, distances) = search_partial(&mut reader, g, job, self.ef)?;
+        Ok(Answers {
+            lists,
+            distances,
+            bytes: reader.cost.bytes,
+            io_requests: reader.cost.ios,
+            vectors_read: reader.cost.vectors,
+            graph: true,
+        })
+    }
+}
+
+/// Graph search of the routed queries through page reads.
+fn search_partial(
     reader: &mut PageReader<'_>,
     graph: &Graph,
-    queries: &[f32],
-    qs: &[u32],
-    dim: usize,
-    k: usize,
+    job: &PartitionJob<'_>,
     ef: usize,
 ) -> Result<(Vec<Vec<Neighbor>>, Vec<u64>), EngineError> {
     let mut s = SearchScratch::default();
-    let mut lists = Vec::with_capacity(qs.len());
-    let mut dists = Vec::with_capacity(qs.len());
-    for &qi in qs {
-        let q = &queries[qi as usize * dim..(qi as usize + 1) * dim];
+    let mut lists = Vec::with_capacity(job.routed.len());
+    let mut dists = Vec::with_capacity(job.routed.len());
+    for &qi in job.routed {
+        let q = job.query(qi);
         let before = s.stats.distances;
-        let found = graph.search(reader, q, k, ef, &mut s)?;
+        let found = graph.search(reader, q, job.k, ef, &mut s)?;
         dists.push(s.stats.distances - before);
         let locals: Vec<u32> = found.iter().map(|f| f.1).collect();
         let ids = reader.ids(&locals)?;

@@ -1,10 +1,11 @@
 //! Search with the MLP: partitions in model-probability order.
 
-use crate::{Mlp, MlpError};
-use quarry_routing::{RankedPartitions, Router};
+use super::{Mlp, MlpError};
+use crate::{RouteInput, Router, RoutingError};
 
 /// When to stop probing.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ProbeRule {
     /// The `n` most probable partitions.
     Count(usize),
@@ -48,7 +49,7 @@ impl MlpRouter {
     pub fn route(&self, queries: &[f32]) -> Result<Vec<Vec<u32>>, MlpError> {
         let p = self.model.cfg.partitions;
         let probs = self.model.probabilities(queries)?;
-        let max = self.candidates();
+        let max = self.max_probes();
         Ok(probs
             .chunks_exact(p)
             .map(|row| {
@@ -90,56 +91,16 @@ impl Router for MlpRouter {
             ProbeRule::Mass { mass, max } => format!("mlp mass={mass} max={max}"),
         }
     }
-    fn candidates(&self) -> usize {
+    fn ranking_depth(&self) -> Option<usize> {
+        // Its own probabilities order the partitions: no centroid ranking.
+        None
+    }
+    fn max_probes(&self) -> usize {
         match self.rule {
             ProbeRule::Count(n) | ProbeRule::Mass { max: n, .. } => n,
         }
     }
-    fn select(&self, queries: &[f32], _ranked: &RankedPartitions) -> Vec<Vec<u32>> {
-        // The executor validated the block (shape, finite values) against the index,
-        // whose dimension the model was checked against when it was loaded, so the
-        // forward pass cannot fail on input; a candle failure here is a bug.
-        self.route(queries)
-            .unwrap_or_else(|e| panic!("MLP router forward pass failed: {e}"))
-    }
-}
-
-/// Another router decides how many partitions each query reads (the GBDT probe-count
-/// model), the MLP decides which: the `counts` router's list length per query, filled
-/// with the MLP's most probable partitions.
-pub struct MlpOrder<'a> {
-    mlp: &'a MlpRouter,
-    counts: &'a dyn Router,
-}
-
-impl<'a> MlpOrder<'a> {
-    /// `mlp` must rank at least as many partitions as `counts` may ask for.
-    pub fn new(mlp: &'a MlpRouter, counts: &'a dyn Router) -> Result<Self, MlpError> {
-        let need = counts.candidates().min(mlp.model.cfg.partitions);
-        if mlp.candidates() < need {
-            return Err(MlpError::BadConfig(format!(
-                "the MLP ranks {} partitions but the count router may ask for {need}",
-                mlp.candidates()
-            )));
-        }
-        Ok(MlpOrder { mlp, counts })
-    }
-}
-
-impl Router for MlpOrder<'_> {
-    fn describe(&self) -> String {
-        format!("{} in mlp order", self.counts.describe())
-    }
-    fn candidates(&self) -> usize {
-        // The count router reads the centroid ranking (its features).
-        self.counts.candidates()
-    }
-    fn select(&self, queries: &[f32], ranked: &RankedPartitions) -> Vec<Vec<u32>> {
-        let counts = self.counts.select(queries, ranked);
-        let mut order = self.mlp.select(queries, ranked);
-        for (o, c) in order.iter_mut().zip(&counts) {
-            o.truncate(c.len());
-        }
-        order
+    fn select(&self, input: &RouteInput<'_>) -> Result<Vec<Vec<u32>>, RoutingError> {
+        Ok(self.route(input.queries)?)
     }
 }

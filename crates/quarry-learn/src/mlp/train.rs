@@ -1,10 +1,11 @@
 //! Training with learned duplication.
 
-use crate::model::{check_config, Mlp, MlpConfig};
-use crate::{MlpError, TrainingSet};
+use super::TrainingSet;
+use crate::LearnError;
 use candle_core::{Device, Tensor};
 use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
 use quarry_engine::{Holders, Metric, Progress};
+use quarry_routing::mlp::{check_config, with_candle_threads, Mlp, MlpConfig, MAX_HIDDEN};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -37,6 +38,9 @@ pub struct TrainConfig {
     /// duplication phase) instead of the last epoch's: early stopping without
     /// stopping, because later epochs can still win after a plateau.
     pub keep_best: bool,
+    /// Threads candle's kernels may use (1 is faster on two shared cores; see
+    /// `quarry_routing::mlp::with_candle_threads`).
+    pub threads: usize,
 }
 
 impl Default for TrainConfig {
@@ -55,6 +59,7 @@ impl Default for TrainConfig {
             centroid_prior: true,
             weight_decay: 0.0,
             keep_best: true,
+            threads: 1,
         }
     }
 }
@@ -99,6 +104,9 @@ pub struct Trained {
     pub secs: f64,
 }
 
+/// Most threads candle may be given (far beyond any gain on these machines).
+pub const MAX_CANDLE_THREADS: usize = 64;
+
 /// Trains a router for an index whose vectors are stored as `holders` says;
 /// `centroids` are the index's (partitions x dim), used by the centroid prior.
 #[allow(clippy::too_many_arguments)]
@@ -110,20 +118,45 @@ pub fn train(
     centroids: &[f32],
     cfg: &TrainConfig,
     progress: &dyn Progress,
-    on_epoch: &mut dyn FnMut(&EpochLog),
-) -> Result<Trained, MlpError> {
+    on_epoch: &mut (dyn FnMut(&EpochLog) + Send),
+) -> Result<Trained, LearnError> {
+    // Checked before a pool of that size is started.
+    if !(1..=MAX_CANDLE_THREADS).contains(&cfg.threads) {
+        return Err(LearnError::BadConfig(format!(
+            "candle threads = {} is out of range: use 1..={MAX_CANDLE_THREADS}",
+            cfg.threads
+        )));
+    }
+    with_candle_threads(cfg.threads, || {
+        train_on_this_thread(
+            set, holders, partitions, metric, centroids, cfg, progress, on_epoch,
+        )
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn train_on_this_thread(
+    set: &TrainingSet,
+    holders: &Holders,
+    partitions: usize,
+    metric: Metric,
+    centroids: &[f32],
+    cfg: &TrainConfig,
+    progress: &dyn Progress,
+    on_epoch: &mut (dyn FnMut(&EpochLog) + Send),
+) -> Result<Trained, LearnError> {
     let start = Instant::now();
     let dim = set.dim;
     check_settings(cfg)?;
     if set.is_empty() {
-        return Err(MlpError::BadConfig("no training queries".into()));
+        return Err(LearnError::BadConfig("no training queries".into()));
     }
     if let Some(&id) = set
         .nn
         .iter()
         .find(|&&id| holders.get(id as usize).is_none_or(|h| h.is_empty()))
     {
-        return Err(MlpError::BadConfig(format!(
+        return Err(LearnError::BadConfig(format!(
             "neighbour {id} is not stored in the index: train against the index's own base file"
         )));
     }
@@ -136,12 +169,11 @@ pub fn train(
     };
     check_config(&mcfg)?;
     if centroids.len() != partitions * dim {
-        return Err(MlpError::BadConfig(format!(
+        return Err(LearnError::BadConfig(format!(
             "{} centroid values given, the index has {partitions} x {dim}",
             centroids.len()
         )));
     }
-    crate::single_threaded_candle();
 
     // Standardisation from the training queries.
     let (mean, scale) = standardisation(&set.queries, dim, metric);
@@ -153,7 +185,7 @@ pub fn train(
         let beta0 = prior_sharpness(&model, &x_all, dim)?;
         model = Mlp::new(
             model.cfg.clone(),
-            model.mean.clone(),
+            model.mean().to_vec(),
             scale,
             cfg.seed,
             centroids,
@@ -287,7 +319,7 @@ fn nearest_centroids(
     set: &TrainingSet,
     which: &[usize],
     centroids: &[f32],
-) -> Result<Vec<u32>, MlpError> {
+) -> Result<Vec<u32>, LearnError> {
     let dim = set.dim;
     let c = model.prepare(centroids);
     let mut out = Vec::with_capacity(which.len());
@@ -304,7 +336,7 @@ fn nearest_centroids(
     Ok(out)
 }
 
-fn snapshot(model: &Mlp) -> Result<Vec<Tensor>, MlpError> {
+fn snapshot(model: &Mlp) -> Result<Vec<Tensor>, LearnError> {
     Ok(model
         .vars()
         .iter()
@@ -312,23 +344,22 @@ fn snapshot(model: &Mlp) -> Result<Vec<Tensor>, MlpError> {
         .collect::<Result<_, _>>()?)
 }
 
-fn restore(model: &Mlp, weights: &[Tensor]) -> Result<(), MlpError> {
+fn restore(model: &Mlp, weights: &[Tensor]) -> Result<(), LearnError> {
     for (v, w) in model.vars().iter().zip(weights) {
         v.set(w)?;
     }
     Ok(())
 }
 
-fn check_settings(cfg: &TrainConfig) -> Result<(), MlpError> {
-    let bad = |m: String| Err(MlpError::BadConfig(m));
+fn check_settings(cfg: &TrainConfig) -> Result<(), LearnError> {
+    let bad = |m: String| Err(LearnError::BadConfig(m));
     if cfg.epochs == 0 || cfg.batch == 0 || cfg.hidden == 0 {
         return bad("--epochs, --batch and --hidden must be at least 1".into());
     }
-    if cfg.hidden > crate::model::MAX_HIDDEN {
+    if cfg.hidden > MAX_HIDDEN {
         return bad(format!(
             "--hidden {} exceeds {} (256 is typical)",
-            cfg.hidden,
-            crate::model::MAX_HIDDEN
+            cfg.hidden, MAX_HIDDEN
         ));
     }
     if !(cfg.lr.is_finite() && cfg.lr > 0.0) {
@@ -383,7 +414,7 @@ fn standardisation(queries: &[f32], dim: usize, metric: Metric) -> (Vec<f32>, f3
     (mean.into_iter().map(|m| m as f32).collect(), scale)
 }
 
-fn prior_sharpness(model: &Mlp, x_all: &[f32], dim: usize) -> Result<f32, MlpError> {
+fn prior_sharpness(model: &Mlp, x_all: &[f32], dim: usize) -> Result<f32, LearnError> {
     let n = (x_all.len() / dim).min(2048);
     let x = Tensor::from_slice(&x_all[..n * dim], (n, dim), &Device::Cpu)?;
     let Some(d) = model.centroid_distances(&x)? else {
@@ -419,7 +450,7 @@ fn top1_hits(
     set: &TrainingSet,
     which: &[usize],
     holders: &Holders,
-) -> Result<(usize, Vec<Prediction>), MlpError> {
+) -> Result<(usize, Vec<Prediction>), LearnError> {
     let dim = set.dim;
     let p = model.cfg.partitions;
     let mut hits = 0;
@@ -467,7 +498,7 @@ fn duplicate(
     cap: usize,
     share: f32,
     epoch: usize,
-) -> Result<DupRound, MlpError> {
+) -> Result<DupRound, LearnError> {
     let (hits, preds) = top1_hits(model, set, fit, holders)?;
     let mut misses: Vec<(f32, usize, u32)> = fit
         .iter()

@@ -3,16 +3,58 @@
 
 mod common;
 use common::{fixture, tmp};
-use quarry_engine::learn::{
-    coverage_positions, label_from_positions, load_pruning_model, pruning_router, recall_at_count,
-    train_pruning, PartitionMap, PruningConfig, TrainQueries, PRUNING_FILE,
-};
 use quarry_engine::{
-    build_index, exact_knn, BuildConfig, EngineError, Index, Metric, NoProgress, OpenOptions,
+    build_index, exact_knn, BatchResult, BuildConfig, EngineError, GbdtRule, Index, Metric,
+    NoProgress, OpenOptions, RouterSpec, SearchParams,
 };
 use quarry_formats::{open_vectors, read_queries};
+use quarry_learn::pruning::{
+    coverage_positions, label_from_positions, recall_at_count, train_pruning, PruningConfig,
+    TrainQueries,
+};
+use quarry_learn::PartitionMap;
+use quarry_routing::pruning::PRUNING_FILE;
 use quarry_routing::pruning::{FeatureSet, GbdtParams};
 use quarry_routing::{FixedNprobe, PruningModel, Router, RoutingError};
+use quarry_routing::{GbdtRouter, RouteInput};
+
+/// A batch through a router of the test's own.
+fn search_with(index: &Index, queries: &[f32], k: usize, r: Box<dyn Router>) -> BatchResult {
+    index
+        .prepare_with(&SearchParams::new(k), r)
+        .unwrap()
+        .search_batch(queries)
+        .unwrap()
+}
+
+/// The index's GBDT router (margin mode with `target` None).
+fn pruning_router(
+    index: &Index,
+    k: usize,
+    margin: f32,
+    target: Option<f32>,
+    max_nprobe: Option<usize>,
+) -> Result<Box<dyn Router>, EngineError> {
+    let rule = match target {
+        Some(t) => GbdtRule::TargetRecall(t),
+        None => GbdtRule::Margin { margin, max_nprobe },
+    };
+    index.router(&RouterSpec::Gbdt { rule }, k)
+}
+
+fn select(r: &dyn Router, index: &Index, queries: &[f32], k: usize) -> Vec<Vec<u32>> {
+    let ranked = index
+        .centroids()
+        .rank(queries, r.ranking_depth().unwrap())
+        .unwrap();
+    r.select(&RouteInput {
+        queries,
+        dim: index.dim(),
+        k,
+        ranked: Some(&ranked),
+    })
+    .unwrap()
+}
 use std::path::PathBuf;
 
 const PARTS: usize = 32;
@@ -99,9 +141,7 @@ fn labels_match_brute_force_and_the_executor() {
     // positions are <= c; the full label is the first c finding all of them.
     let mut full_label = vec![0u32; nq];
     for c in 1..=PARTS {
-        let res = index
-            .search_batch_with(queries, k, &FixedNprobe::new(c).unwrap())
-            .unwrap();
+        let res = search_with(&index, queries, k, Box::new(FixedNprobe::new(c).unwrap()));
         for qi in 0..nq {
             let found = res.neighbors[qi]
                 .iter()
@@ -141,7 +181,7 @@ fn model_roundtrips_is_deterministic_and_detects_corruption() {
     assert_eq!(model.to_bytes().unwrap(), bytes);
     let index = Index::open(&dir, OpenOptions::default()).unwrap();
     assert!(index.has_file(PRUNING_FILE));
-    let loaded = load_pruning_model(&index).unwrap();
+    let loaded = index.pruning_model().unwrap();
     assert_eq!(loaded.to_bytes().unwrap(), bytes);
 
     // Any flipped payload byte, a truncation or a bad magic is an error, never a model.
@@ -161,7 +201,7 @@ fn model_roundtrips_is_deterministic_and_detects_corruption() {
     disk[mid] ^= 1;
     std::fs::write(&path, &disk).unwrap();
     let index = Index::open(&dir, OpenOptions::default()).unwrap();
-    assert!(load_pruning_model(&index).is_err());
+    assert!(index.pruning_model().is_err());
 }
 
 #[test]
@@ -172,22 +212,23 @@ fn router_is_deterministic_and_target_recall_is_monotone() {
     let k = 10;
     let a = pruning_router(&index, k, 0.0, None, None).unwrap();
     let b = pruning_router(&index, k, 0.0, None, None).unwrap();
-    let ranked = index.centroids().rank(&q.data, a.candidates()).unwrap();
-    assert_eq!(a.select(&q.data, &ranked), b.select(&q.data, &ranked));
+    let all = select(a.as_ref(), &index, &q.data, k);
+    assert_eq!(all, select(b.as_ref(), &index, &q.data, k));
     // Batch or one at a time: the same choice per query.
     let one_by_one: Vec<Vec<u32>> = (0..q.n)
-        .flat_map(|i| {
-            let row = q.row(i);
-            let r = index.centroids().rank(row, a.candidates()).unwrap();
-            a.select(row, &r)
-        })
+        .flat_map(|i| select(a.as_ref(), &index, q.row(i), k))
         .collect();
-    assert_eq!(a.select(&q.data, &ranked), one_by_one);
+    assert_eq!(all, one_by_one);
 
+    // A higher target never probes fewer partitions for any query, and probes are
+    // prefixes of one centroid order, so recall against brute force never falls.
+    let base = open_vectors(&fixture("siftsmall_base.bvecs")).unwrap();
+    let gt = exact_knn(base.as_ref(), &q.data, Metric::L2, k, 4096, &NoProgress).unwrap();
+    let ranked = index.centroids().rank(&q.data, PARTS).unwrap();
     let mut prev: Option<Vec<usize>> = None;
     let mut recalls = Vec::new();
     for target in [0.5f32, 0.7, 0.8, 0.9, 0.95, 0.99] {
-        let r = pruning_router(&index, k, 0.0, Some(target), None).unwrap();
+        let r = GbdtRouter::for_target(index.pruning_model().unwrap(), target, k).unwrap();
         let counts = r.counts(&q.data, &ranked);
         if let Some(p) = &prev {
             assert!(
@@ -196,10 +237,25 @@ fn router_is_deterministic_and_target_recall_is_monotone() {
             );
         }
         prev = Some(counts);
-        let res = index.search_batch_with(&q.data, k, &r).unwrap();
-        recalls.push(res.neighbors.len());
+        let res = search_with(&index, &q.data, k, Box::new(r));
+        let hits: usize = res
+            .neighbors
+            .iter()
+            .zip(&gt)
+            .map(|(found, truth)| {
+                found
+                    .iter()
+                    .filter(|n| truth.iter().any(|t| t.id == n.id))
+                    .count()
+            })
+            .sum();
+        recalls.push(hits as f64 / (q.n * k) as f64);
     }
-    assert_eq!(recalls.len(), 6);
+    assert!(
+        recalls.windows(2).all(|w| w[0] <= w[1]),
+        "recall fell as the target rose: {recalls:?}"
+    );
+    assert!(recalls[5] >= 0.9, "target 0.99 reached only {recalls:?}");
 }
 
 #[test]
@@ -207,25 +263,33 @@ fn bad_inputs_give_clear_errors() {
     let (_t, dir, _) = trained();
     let index = Index::open(&dir, OpenOptions::default()).unwrap();
     for bad in [0.0f32, -0.5, 1.5, f32::NAN] {
-        let e = pruning_router(&index, 10, 0.0, Some(bad), None).unwrap_err();
+        let e = pruning_router(&index, 10, 0.0, Some(bad), None)
+            .err()
+            .unwrap();
         assert!(
             e.to_string().contains("target recall must be in (0, 1]"),
             "{e}"
         );
     }
-    let e = pruning_router(&index, 10, 0.0, Some(0.9), Some(4)).unwrap_err();
-    assert!(
-        e.to_string()
-            .contains("--max-nprobe applies to the margin mode"),
-        "{e}"
-    );
-    let e = pruning_router(&index, 10, 0.0, None, Some(0)).unwrap_err();
+    let e = pruning_router(&index, 10, 0.0, None, Some(0))
+        .err()
+        .unwrap();
     assert!(e.to_string().contains("nprobe must be at least 1"), "{e}");
-    let e = pruning_router(&index, 10, f32::INFINITY, None, None).unwrap_err();
+    let e = pruning_router(&index, 10, f32::INFINITY, None, None)
+        .err()
+        .unwrap();
     assert!(e.to_string().contains("margin"), "{e}");
     // Calibrated for k <= 10 only.
-    let e = pruning_router(&index, 50, 0.0, Some(0.9), None).unwrap_err();
-    assert!(e.to_string().contains("--label-k"), "{e}");
+    let e = pruning_router(&index, 50, 0.0, Some(0.9), None)
+        .err()
+        .unwrap();
+    assert!(
+        matches!(
+            e,
+            EngineError::Routing(RoutingError::NotCalibrated { k: 50, .. })
+        ),
+        "{e}"
+    );
 
     // An index without a model says how to train one.
     let t = tmp();
@@ -238,9 +302,11 @@ fn bad_inputs_give_clear_errors() {
     )
     .unwrap();
     let mut index = Index::open(&plain, OpenOptions::default()).unwrap();
-    let e = pruning_router(&index, 10, 0.0, None, None).unwrap_err();
-    assert!(matches!(e, EngineError::NoPruningModel { .. }));
-    assert!(e.to_string().contains("quarry train-pruning"), "{e}");
+    let e = pruning_router(&index, 10, 0.0, None, None).err().unwrap();
+    assert!(
+        matches!(e, EngineError::NoModel { router: "gbdt", .. }),
+        "{e}"
+    );
 
     // Training against another base file is refused.
     let other = open_vectors(&fixture("siftsmall_query.fvecs")).unwrap();

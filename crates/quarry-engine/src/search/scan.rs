@@ -1,0 +1,334 @@
+//! The GEMM scan: every vector of the partition against its routed queries.
+
+use super::{extent_of, Answers, PartitionJob, PartitionSearcher};
+use crate::EngineError;
+use quarry_kernels::metric::cosine_from_parts;
+use quarry_kernels::{
+    batch_distances_with, simd, squared_norms, BatchScratch, DType, Element, Metric, Neighbor, TopK,
+};
+use quarry_storage::{PartitionView, StorageError};
+
+/// Candidates kept per (query, partition) from GEMM distances before the exact
+/// re-score: GEMM's ||q||^2 - 2q.x + ||x||^2 rounds differently from a direct
+/// difference, and depends on block shapes; re-scoring the best `k + RESCORE_SLACK`
+/// with the fixed-order kernel makes results exact and identical whether a query
+/// is searched alone or inside any batch.
+const RESCORE_SLACK: usize = 16;
+
+/// Queries per GEMM block inside one partition (bounds the distance matrix).
+const QUERY_BLOCK: usize = 256;
+
+/// Scans the whole extent (exact within the partition).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Scan;
+
+impl PartitionSearcher for Scan {
+    fn name(&self) -> &'static str {
+        "scan"
+    }
+    fn needs_extent(&self) -> bool {
+        true
+    }
+    fn search(
+        &self,
+        job: &PartitionJob<'_>,
+        extent: Option<&[u8]>,
+    ) -> Result<Answers, EngineError> {
+        let lists = scan(extent_of(extent, "scan")?, job)?;
+        Ok(Answers {
+            lists,
+            distances: vec![job.count as u64; job.routed.len()],
+            ..Default::default()
+        })
+    }
+}
+
+/// Each routed query's top-k over the extent `bytes`.
+pub(crate) fn scan(
+    bytes: &[u8],
+    job: &PartitionJob<'_>,
+) -> Result<Vec<Vec<Neighbor>>, StorageError> {
+    let view = PartitionView::parse(bytes, job.count, job.dim, job.dtype)?;
+    let (metric, queries, qs, k) = (job.metric, job.queries, job.routed, job.k);
+    Ok(match job.dtype {
+        DType::F32 => scan_typed::<f32>(&view, metric, queries, qs, k),
+        DType::U8 => scan_typed::<u8>(&view, metric, queries, qs, k),
+        DType::I8 => scan_typed::<i8>(&view, metric, queries, qs, k),
+    })
+}
+
+fn scan_typed<T: Element>(
+    view: &PartitionView<'_>,
+    metric: Metric,
+    queries: &[f32],
+    qs: &[u32],
+    k: usize,
+) -> Vec<Vec<Neighbor>> {
+    let (n, dim) = (view.count, view.dim);
+    if n == 0 {
+        // An empty partition (legal: duplicates or a tight balance bound can leave
+        // one) holds no candidates; the GEMM below needs at least one row.
+        return vec![Vec::new(); qs.len()];
+    }
+    let data: &[T] = view.vectors();
+    let keep = (k + RESCORE_SLACK).min(n);
+    // The answer of every path: the k smallest (exact distance, id), the exact
+    // distance being the fixed-order pair kernel's.
+    // (The norm of a stored vector is `norm_sq`, here fused into the dot's pass.)
+    let exact = |q: &[f32], q_norm: f32, i: usize| -> f32 {
+        let x = &data[i * dim..(i + 1) * dim];
+        match metric {
+            Metric::L2 => simd::l2_sq(q, x),
+            Metric::InnerProduct => -simd::dot(q, x),
+            Metric::Cosine => {
+                let (d, xn) = simd::dot_norm(q, x);
+                cosine_from_parts(d, q_norm, xn)
+            }
+        }
+    };
+    let q_norm_of = |q: &[f32]| {
+        if metric == Metric::Cosine {
+            simd::norm_sq(q)
+        } else {
+            0.0
+        }
+    };
+    // Exact distances of vectors i0..i0 + out.len(). Cosine gathers the dot
+    // products and norms of a block first, so the square roots and divisions run
+    // lane-wise (the same IEEE operations per element, so the same bits).
+    let exact_block = |q: &[f32], q_norm: f32, i0: usize, out: &mut [f32]| {
+        if metric == Metric::Cosine {
+            let (mut dots, mut norms) = ([0.0f32; BLOCK], [0.0f32; BLOCK]);
+            for (j, (d, xn)) in dots
+                .iter_mut()
+                .zip(norms.iter_mut())
+                .enumerate()
+                .take(out.len())
+            {
+                let i = i0 + j;
+                (*d, *xn) = simd::dot_norm(q, &data[i * dim..(i + 1) * dim]);
+            }
+            for ((o, &d), &xn) in out.iter_mut().zip(&dots).zip(&norms) {
+                *o = cosine_from_parts(d, q_norm, xn);
+            }
+        } else {
+            for (j, o) in out.iter_mut().enumerate() {
+                *o = exact(q, q_norm, i0 + j);
+            }
+        }
+    };
+    let all_exact = |q: &[f32]| -> Vec<Neighbor> {
+        let q_norm = q_norm_of(q);
+        let mut top = TopK::new(k);
+        let mut d = [0.0f32; BLOCK];
+        for i0 in (0..n).step_by(BLOCK) {
+            let m = (n - i0).min(BLOCK);
+            exact_block(q, q_norm, i0, &mut d[..m]);
+            for (j, &dist) in d[..m].iter().enumerate() {
+                // Most vectors fail the threshold; only the rest need their id read.
+                if dist <= top.threshold() {
+                    top.push(view.id(i0 + j), dist);
+                }
+            }
+        }
+        top.into_sorted()
+    };
+    // Few queries: packing the partition for a GEMM costs more than the pair kernel
+    // over every vector (which is exact, so needs no re-score).
+    if qs.len() <= PAIR_MAX_QUERIES {
+        return qs
+            .iter()
+            .map(|&qi| all_exact(&queries[qi as usize * dim..(qi as usize + 1) * dim]))
+            .collect();
+    }
+    let mut x_norm_max: Option<f32> = None;
+    let mut out = Vec::with_capacity(qs.len());
+    let mut scratch = BatchScratch::default();
+    let mut block = Vec::new();
+    let mut dists = Vec::new();
+    let mut sel: Vec<(f32, u32)> = Vec::with_capacity(2 * keep);
+    for qb in qs.chunks(QUERY_BLOCK) {
+        block.clear();
+        for &qi in qb {
+            block.extend_from_slice(&queries[qi as usize * dim..(qi as usize + 1) * dim]);
+        }
+        dists.resize(qb.len() * n, 0.0);
+        batch_distances_with(
+            metric,
+            &block,
+            qb.len(),
+            data,
+            n,
+            dim,
+            &mut dists,
+            &mut scratch,
+        );
+        for (j, row) in dists.chunks_exact(n).enumerate() {
+            select_best(row, keep, &mut sel);
+            // Exact re-score with the fixed-order kernel (one pass per candidate).
+            let q = &block[j * dim..(j + 1) * dim];
+            let q_norm = q_norm_of(q);
+            let mut found: Vec<Neighbor> = sel
+                .iter()
+                .map(|&(_, i)| Neighbor {
+                    id: view.id(i as usize),
+                    dist: exact(q, q_norm, i as usize),
+                })
+                .collect();
+            found.sort_unstable_by(|a, b| a.dist.total_cmp(&b.dist).then(a.id.cmp(&b.id)));
+            found.truncate(k);
+            if keep < n {
+                // Certify that no vector left out by the GEMM filter could enter:
+                // its GEMM distance is at least the largest one kept, and the
+                // rounding of both kernels is bounded. Rarely it cannot be
+                // certified (near-ties across the cut): then every vector is scored
+                // exactly, so the answer never depends on GEMM rounding, i.e. on
+                // the batch a query is in.
+                let cut = sel.iter().fold(f32::NEG_INFINITY, |m, s| m.max(s.0));
+                let kth = found.last().map_or(f32::INFINITY, |n| n.dist);
+                let qn = if metric == Metric::Cosine {
+                    q_norm
+                } else {
+                    simd::norm_sq(q)
+                };
+                let xmax = if metric == Metric::InnerProduct {
+                    *x_norm_max.get_or_insert_with(|| {
+                        squared_norms(data, dim).into_iter().fold(0.0f32, f32::max)
+                    })
+                } else {
+                    0.0
+                };
+                if found.len() < k || !filtered_out_cannot_enter(metric, dim, cut, kth, qn, xmax) {
+                    found = all_exact(q);
+                }
+            }
+            out.push(found);
+        }
+    }
+    out
+}
+
+/// Vectors per block of the exact scan.
+const BLOCK: usize = 16;
+
+/// Partitions with at most this many queries in a batch are scanned with the pair
+/// kernel instead of the GEMM (pack + norms cost more than they save there).
+const PAIR_MAX_QUERIES: usize = 2;
+
+/// True when every vector whose GEMM distance is at least `cut` has an exact
+/// distance strictly above `kth`. Bounds (u = 2^-24, one fused chain of `dim`
+/// steps per dot or norm): each computed quantity is within `g (|q|^2 + |x|^2)` of
+/// its true value, `g = 4 (dim + 8) u` (a generous multiple of the classic
+/// `dim u` bound). L2: |x|^2 <= 2|q|^2 + 2 d, so the bound is in terms of the query
+/// and the distance. Inner product: the partition's largest |x|^2 (`xmax`).
+/// Cosine: values are normalised, so the error is absolute.
+fn filtered_out_cannot_enter(
+    metric: Metric,
+    dim: usize,
+    cut: f32,
+    kth: f32,
+    qn: f32,
+    xmax: f32,
+) -> bool {
+    let g = 4.0 * (dim as f64 + 8.0) * f64::powi(2.0, -24);
+    let (cut, kth, qn, xmax) = (cut as f64, kth as f64, qn as f64, xmax as f64);
+    if !cut.is_finite() || !kth.is_finite() {
+        return false;
+    }
+    let lowest = match metric {
+        // true >= (gemm - 3 g qn) / (1 + 2 g); computed exact >= true (1 - g).
+        Metric::L2 => (cut - 3.0 * g * qn) / (1.0 + 2.0 * g) * (1.0 - g),
+        // |dot error| <= g (qn + xmax) / 2 in each kernel.
+        Metric::InnerProduct => cut - g * (qn + xmax),
+        Metric::Cosine => cut - 8.0 * g,
+    };
+    lowest > kth
+}
+
+/// The `keep` smallest (distance, index) pairs of `row`, in no particular order.
+///
+/// A threshold first: the `keep`-th smallest of the minima of disjoint groups
+/// bounds the `keep`-th smallest distance from above (those minima are `keep`
+/// distinct entries). Then one pass collects everything at or under it, rejecting whole
+/// 16-distance chunks with one lane-wise compare (vectorised), and one selection
+/// cuts to exactly the `keep` smallest by (distance, index). Short rows skip the
+/// bound. NaN never enters (`<=` is false), as before.
+fn select_best(row: &[f32], keep: usize, sel: &mut Vec<(f32, u32)>) {
+    let cmp = |a: &(f32, u32), b: &(f32, u32)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+    sel.clear();
+    if keep == 0 {
+        return;
+    }
+    // Minima of `g` interleaved groups (entry i in group i mod g): a lane-wise
+    // minimum over consecutive g-wide chunks, which vectorises; g >= 2 keep so the
+    // bound is tight, and rows shorter than 2 g skip it.
+    let g = (2 * keep).next_power_of_two();
+    let tau = if row.len() >= 2 * g {
+        let mut mins = vec![f32::INFINITY; g];
+        for chunk in row.chunks(g) {
+            for (m, &d) in mins.iter_mut().zip(chunk) {
+                *m = if d < *m { d } else { *m };
+            }
+        }
+        *mins
+            .select_nth_unstable_by(keep - 1, |a, b| a.total_cmp(b))
+            .1
+    } else {
+        f32::INFINITY
+    };
+    // Branch-free compaction inside chunks that hold a candidate: every entry is
+    // written, the length advances only past those under the bound (hits are
+    // spread too evenly for a branch per entry to predict).
+    const L: usize = 16;
+    sel.resize(row.len(), (0.0, 0));
+    let mut len = 0;
+    let mut base = 0;
+    for chunk in row.chunks(L) {
+        if chunk.iter().fold(false, |hit, &d| hit | (d <= tau)) {
+            for (j, &d) in chunk.iter().enumerate() {
+                sel[len] = (d, (base + j) as u32);
+                len += (d <= tau) as usize;
+            }
+        }
+        base += chunk.len();
+    }
+    sel.truncate(len);
+    if sel.len() > keep {
+        sel.select_nth_unstable_by(keep - 1, cmp);
+        sel.truncate(keep);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::select_best;
+
+    #[test]
+    fn selection_equals_sorting_with_ties() {
+        let mut state = 7u64;
+        for n in [1usize, 5, 33, 400, 1000, 5000] {
+            // Few distinct values, so ties are common.
+            let row: Vec<f32> = (0..n)
+                .map(|_| {
+                    state = state
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    ((state >> 33) % 13) as f32
+                })
+                .collect();
+            for keep in [1usize, 3, 26, n] {
+                let mut all: Vec<(f32, u32)> = row
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &d)| (d, i as u32))
+                    .collect();
+                all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                all.truncate(keep);
+                let mut sel = Vec::new();
+                select_best(&row, keep, &mut sel);
+                sel.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                assert_eq!(sel, all, "n {n} keep {keep}");
+            }
+        }
+    }
+}
