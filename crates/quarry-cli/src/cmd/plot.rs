@@ -1,6 +1,10 @@
 //! Plots of benchmark results (JSON lines from `quarry bench` and the peer scripts),
 //! one line per label: recall@k vs QPS, recall@k vs bytes and partitions per query, and recall@1 vs
 //! vectors fetched per query (the NN-augmented paper's figure). PNG and SVG.
+//!
+//! Text is drawn with DejaVu Sans compiled into the binary (plotters' pure-Rust
+//! `ab_glyph` renderer), so the binary links no fontconfig or freetype and needs
+//! no fonts installed on the machine.
 
 use anyhow::{bail, Context, Result};
 use plotters::coord::Shift;
@@ -21,6 +25,20 @@ pub struct Args {
     /// Title prefix (e.g. the dataset name).
     #[arg(long, default_value = "")]
     pub title: String,
+}
+
+/// DejaVu Sans 2.37, unmodified (license: `assets/LICENSE-DejaVu.txt`).
+static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
+
+/// Makes the embedded font the one plotters draws every text with: the family
+/// this module names (and plotters' own default) is "sans-serif"; the others are
+/// registered too so that no label can fail for want of a font.
+fn register_fonts() -> Result<()> {
+    for family in ["sans-serif", "serif", "monospace"] {
+        plotters::style::register_font(family, FontStyle::Normal, FONT)
+            .map_err(|_| anyhow::anyhow!("the embedded plot font is not a valid TrueType font"))?;
+    }
+    Ok(())
 }
 
 /// One plot: which fields go on which axis.
@@ -52,6 +70,7 @@ pub fn run(a: Args) -> Result<()> {
             rows.push(v);
         }
     }
+    register_fonts()?;
     std::fs::create_dir_all(&a.out_dir)
         .with_context(|| format!("creating {}", a.out_dir.display()))?;
     let figures = [
