@@ -92,8 +92,18 @@ pub fn build_index(
     cfg: &BuildConfig,
     progress: &dyn Progress,
 ) -> Result<BuildReport, EngineError> {
+    build_index_from(open_vectors(base)?.as_ref(), out, cfg, progress)
+}
+
+/// Builds an index at `out` from any vector source: a file (`open_vectors`), vectors
+/// in memory (`quarry_formats::MemorySource`) or a caller's own reader.
+pub fn build_index_from(
+    src: &dyn VectorSource,
+    out: &Path,
+    cfg: &BuildConfig,
+    progress: &dyn Progress,
+) -> Result<BuildReport, EngineError> {
     let total = Instant::now();
-    let src = open_vectors(base)?;
     let (n, dim, dtype) = (src.len(), src.dim(), src.dtype());
     if cfg.partitions == 0 || cfg.partitions > n {
         return Err(EngineError::BadBuild(format!(
@@ -138,7 +148,7 @@ pub fn build_index(
         max_sample_rows,
     };
     let rows = Rows {
-        src: src.as_ref(),
+        src,
         spherical: cfg.metric == Metric::Cosine,
     };
     let (t, c0) = (Instant::now(), process_cpu_secs());
@@ -169,7 +179,7 @@ pub fn build_index(
     let mut writer = IndexWriter::create(out, dim, dtype, cfg.metric)?;
     writer.write_centroids(&centroids)?;
     let passes = write_partitions(
-        src.as_ref(),
+        src,
         &assignment.partition_of,
         &extras,
         &part_sizes,

@@ -276,3 +276,35 @@ fn graph_modes_without_graphs_are_clear_errors() {
         .unwrap_err();
     assert!(e.to_string().contains("m = 0"), "{e}");
 }
+
+#[test]
+fn concurrent_searches_with_different_strategies_match_alone() {
+    // Nothing about a search is state of the index: two threads share one `&Index`,
+    // one scanning and one searching graphs, and each gets what it gets alone.
+    let idx = Index::open(shared(), OpenOptions::default()).unwrap();
+    let q = queries();
+    let scan = SearchParams::new(10).nprobe(NPROBE);
+    let graph = scan.clone().strategy(Strategy::Graph).ef(32);
+    let alone_scan = idx.search_batch(&q, &scan).unwrap().neighbors;
+    let alone_graph = idx.search_batch(&q, &graph).unwrap().neighbors;
+    assert_ne!(alone_scan, alone_graph, "the strategies should differ here");
+    let idx = &idx;
+    std::thread::scope(|s| {
+        let a = s.spawn(|| {
+            (0..5)
+                .map(|_| idx.search_batch(&q, &scan).unwrap().neighbors)
+                .collect::<Vec<_>>()
+        });
+        let b = s.spawn(|| {
+            (0..5)
+                .map(|_| idx.search_batch(&q, &graph).unwrap().neighbors)
+                .collect::<Vec<_>>()
+        });
+        for r in a.join().unwrap() {
+            assert_eq!(r, alone_scan);
+        }
+        for r in b.join().unwrap() {
+            assert_eq!(r, alone_graph);
+        }
+    });
+}

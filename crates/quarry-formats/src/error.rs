@@ -3,6 +3,12 @@ use std::path::PathBuf;
 /// Errors name the file, the byte offset where it went wrong and what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum FormatError {
+    #[error(
+        "in-memory vectors: {len} values are not a whole, non-empty number of rows of \
+         dimension {dim} (dimension must be 1..={max})"
+    )]
+    BadShape { len: usize, dim: usize, max: usize },
+
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,

@@ -10,6 +10,7 @@ mod dense;
 mod error;
 mod groundtruth;
 mod io;
+mod memory;
 mod npy;
 mod open;
 mod results;
@@ -20,6 +21,7 @@ mod writer;
 
 pub use error::FormatError;
 pub use groundtruth::{read_ground_truth, GroundTruth};
+pub use memory::MemorySource;
 pub use open::{open_vectors, read_queries, QuerySet};
 pub use results::{write_result_distances, write_result_ids};
 pub use source::{chunks, ChunkData, VectorSource};

@@ -164,7 +164,7 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
         "storage_overhead": trained.copies.len() as f64 / n as f64,
         "inference_us_per_query_batch1000": batch_us,
         "inference_us_per_query_single": single_us,
-        "candle_threads": std::env::var("RAYON_NUM_THREADS").ok(),
+        "candle_threads": cfg.threads,
     });
     save_router(&mut index, &trained.model, summary.clone())?;
     let mut out = summary;

@@ -12,5 +12,5 @@ mod store;
 mod train;
 
 pub use data::{training_set, TrainingSet};
-pub use store::save_router;
+pub use store::{save_router, train_router};
 pub use train::{train, DupRound, EpochLog, TrainConfig, Trained, MAX_CANDLE_THREADS};
