@@ -1,6 +1,7 @@
 //! A heap buffer aligned to 4 KiB, as O_DIRECT requires of the memory it reads into.
 
 use crate::layout::ALIGN;
+use std::alloc::Layout;
 
 /// One 4 KiB block; a `Vec` of them is 4 KiB-aligned memory, viewed as bytes
 /// through bytemuck (no padding, every bit pattern valid).
@@ -26,8 +27,12 @@ impl AlignedBuf {
         if len > self.capacity() {
             // Free first, so the old and new buffers are never held together.
             self.blocks = Vec::new();
-            // Zeroed by the allocator (calloc-style), not by a write pass.
-            self.blocks = bytemuck::zeroed_vec(len.div_ceil(ALIGN));
+            // Zeroed by the allocator (calloc-style), not by a write pass; out of
+            // memory aborts, as for any allocation.
+            let n = len.div_ceil(ALIGN);
+            self.blocks = bytemuck::try_zeroed_vec(n).unwrap_or_else(|()| {
+                std::alloc::handle_alloc_error(Layout::array::<Block>(n).expect("aligned layout"))
+            });
         }
         self.len = len;
     }
