@@ -86,9 +86,7 @@ impl RawFile {
 
 /// Views floats as their bytes so `pread` can fill them directly.
 fn f32_bytes_mut(v: &mut [f32]) -> &mut [u8] {
-    // SAFETY: u8 has alignment 1, the length covers exactly the same memory, and every
-    // byte pattern is a valid f32, so writes through the view cannot create invalid values.
-    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr().cast::<u8>(), std::mem::size_of_val(v)) }
+    bytemuck::cast_slice_mut(v)
 }
 
 /// Files are little-endian; a no-op on little-endian hosts.

@@ -2,8 +2,7 @@
 //! so a reader over storage can fetch all their pages together).
 
 use crate::GraphError;
-use quarry_kernels::metric::cosine_from_parts;
-use quarry_kernels::{simd, Element, Metric};
+use quarry_kernels::{pair_distance, simd, Element, Metric};
 
 pub trait VectorAccess {
     /// Number of vectors (local ids are `0..len`).
@@ -30,22 +29,6 @@ pub struct SliceVectors<'a, T: Element> {
 impl<T: Element> SliceVectors<'_, T> {
     pub fn row(&self, i: usize) -> &[T] {
         &self.data[i * self.dim..(i + 1) * self.dim]
-    }
-}
-
-/// The exact distance of `q` to `x` as the scan's re-score computes it.
-#[inline]
-pub fn pair_distance<T: Element>(
-    metric: Metric,
-    q: &[f32],
-    q_norm: f32,
-    x: &[T],
-    x_norm: f32,
-) -> f32 {
-    match metric {
-        Metric::L2 => simd::l2_sq(q, x),
-        Metric::InnerProduct => -simd::dot(q, x),
-        Metric::Cosine => cosine_from_parts(simd::dot(q, x), q_norm, x_norm),
     }
 }
 

@@ -39,15 +39,18 @@ mod sealed {
 }
 
 /// A scalar type vectors may be stored in: f32, u8 or i8. Sealed, because the
-/// kernels dispatch on `DTYPE` and reinterpret slices as that concrete type.
+/// kernels dispatch on `DTYPE` and view slices as that concrete type.
 pub trait Element:
-    sealed::Sealed + Copy + Send + Sync + 'static + Default + std::fmt::Debug
+    sealed::Sealed + bytemuck::Pod + Send + Sync + Default + std::fmt::Debug
 {
     const DTYPE: DType;
     fn to_f32(self) -> f32;
     /// Reinterprets little-endian bytes as a slice of `Self`. Returns None when the
     /// buffer is misaligned or its length is not a multiple of the element size.
-    fn cast_slice(bytes: &[u8]) -> Option<&[Self]>;
+    #[inline]
+    fn cast_slice(bytes: &[u8]) -> Option<&[Self]> {
+        bytemuck::try_cast_slice(bytes).ok()
+    }
 }
 
 impl Element for f32 {
@@ -55,15 +58,6 @@ impl Element for f32 {
     #[inline(always)]
     fn to_f32(self) -> f32 {
         self
-    }
-    fn cast_slice(bytes: &[u8]) -> Option<&[Self]> {
-        if !bytes.len().is_multiple_of(4)
-            || !(bytes.as_ptr() as usize).is_multiple_of(std::mem::align_of::<f32>())
-        {
-            return None;
-        }
-        // SAFETY: alignment and length checked above; every bit pattern is a valid f32.
-        Some(unsafe { std::slice::from_raw_parts(bytes.as_ptr() as *const f32, bytes.len() / 4) })
     }
 }
 
@@ -73,9 +67,6 @@ impl Element for u8 {
     fn to_f32(self) -> f32 {
         self as f32
     }
-    fn cast_slice(bytes: &[u8]) -> Option<&[Self]> {
-        Some(bytes)
-    }
 }
 
 impl Element for i8 {
@@ -83,10 +74,6 @@ impl Element for i8 {
     #[inline(always)]
     fn to_f32(self) -> f32 {
         self as f32
-    }
-    fn cast_slice(bytes: &[u8]) -> Option<&[Self]> {
-        // SAFETY: i8 and u8 have the same size and alignment.
-        Some(unsafe { std::slice::from_raw_parts(bytes.as_ptr() as *const i8, bytes.len()) })
     }
 }
 
@@ -98,15 +85,44 @@ pub(crate) enum Native<'a> {
     I8(&'a [i8]),
 }
 
+/// `DTYPE` names the implementing type, so each arm casts a slice to its own type
+/// (the casts cannot fail, and compile to nothing).
+#[inline]
 pub(crate) fn native<T: Element>(x: &[T]) -> Native<'_> {
-    let (p, n) = (x.as_ptr(), x.len());
-    // SAFETY: `Element` is implemented only for f32, u8 and i8, and `DTYPE` names the
-    // implementing type, so each cast reinterprets a slice as its own type.
-    unsafe {
-        match T::DTYPE {
-            DType::F32 => Native::F32(std::slice::from_raw_parts(p as *const f32, n)),
-            DType::U8 => Native::U8(std::slice::from_raw_parts(p as *const u8, n)),
-            DType::I8 => Native::I8(std::slice::from_raw_parts(p as *const i8, n)),
+    match T::DTYPE {
+        DType::F32 => Native::F32(bytemuck::cast_slice(x)),
+        DType::U8 => Native::U8(bytemuck::cast_slice(x)),
+        DType::I8 => Native::I8(bytemuck::cast_slice(x)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cast_slice_checks_alignment_and_length() {
+        let words = [1.5f32, -2.0];
+        let bytes: &[u8] = bytemuck::cast_slice(&words);
+        assert_eq!(f32::cast_slice(bytes), Some(&words[..]));
+        assert_eq!(f32::cast_slice(&bytes[..7]), None);
+        assert_eq!(f32::cast_slice(&bytes[1..5]), None);
+        assert_eq!(i8::cast_slice(&[255u8, 1]), Some(&[-1i8, 1][..]));
+        assert_eq!(u8::cast_slice(&bytes[1..4]).map(<[u8]>::len), Some(3));
+        assert!(matches!(native(&[-3i8][..]), Native::I8([-3])));
+    }
+
+    #[test]
+    fn with_element_binds_the_named_type() {
+        fn dtype_of<T: Element>() -> DType {
+            T::DTYPE
+        }
+        for d in [DType::F32, DType::U8, DType::I8] {
+            assert_eq!(crate::with_element!(d, T => dtype_of::<T>()), d);
+            assert_eq!(
+                crate::with_element!(d, E => std::mem::size_of::<E>()),
+                d.size()
+            );
         }
     }
 }

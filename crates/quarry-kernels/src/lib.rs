@@ -31,6 +31,7 @@ pub use norms::{normalize, squared_norms};
 pub use topk::{Neighbor, TopK};
 
 /// Distance between an f32 query and a stored vector, through the fast kernels.
+/// Computes the norms for cosine; see `pair_distance` to pass them in.
 #[inline]
 pub fn distance<T: Element>(metric: Metric, q: &[f32], x: &[T]) -> f32 {
     match metric {
@@ -40,4 +41,51 @@ pub fn distance<T: Element>(metric: Metric, q: &[f32], x: &[T]) -> f32 {
             metric::cosine_from_parts(simd::dot(q, x), simd::norm_sq(q), simd::norm_sq(x))
         }
     }
+}
+
+/// `distance` with the squared norms (`simd::norm_sq`, or `squared_norms` of stored
+/// rows) given rather than computed: the exact pair distance of the scan's re-score
+/// and of the graphs. The norms are read only for cosine (pass 0 otherwise).
+#[inline]
+pub fn pair_distance<T: Element>(
+    metric: Metric,
+    q: &[f32],
+    q_norm_sq: f32,
+    x: &[T],
+    x_norm_sq: f32,
+) -> f32 {
+    match metric {
+        Metric::L2 => simd::l2_sq(q, x),
+        Metric::InnerProduct => -simd::dot(q, x),
+        Metric::Cosine => metric::cosine_from_parts(simd::dot(q, x), q_norm_sq, x_norm_sq),
+    }
+}
+
+/// Runs `$body` with the type name `$T` bound to the element type `$dtype` names,
+/// the one dispatch from a run-time `DType` to generic code:
+///
+/// ```
+/// use quarry_kernels::{with_element, DType, Element};
+/// fn width<T: Element>() -> usize { std::mem::size_of::<T>() }
+/// let dtype = DType::U8;
+/// assert_eq!(with_element!(dtype, T => width::<T>()), 1);
+/// ```
+#[macro_export]
+macro_rules! with_element {
+    ($dtype:expr, $T:ident => $body:expr) => {
+        match $dtype {
+            $crate::DType::F32 => {
+                type $T = f32;
+                $body
+            }
+            $crate::DType::U8 => {
+                type $T = u8;
+                $body
+            }
+            $crate::DType::I8 => {
+                type $T = i8;
+                $body
+            }
+        }
+    };
 }

@@ -19,6 +19,7 @@ mod assign;
 mod kmeans;
 mod replicate;
 mod rows;
+pub mod sample;
 mod stats;
 
 pub use assign::{assign_balanced, capacity, Assignment};

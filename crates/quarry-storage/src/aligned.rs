@@ -1,47 +1,45 @@
 //! A heap buffer aligned to 4 KiB, as O_DIRECT requires of the memory it reads into.
 
 use crate::layout::ALIGN;
-use std::alloc::{alloc_zeroed, dealloc, Layout};
+use std::alloc::Layout;
 
+/// One 4 KiB block; a `Vec` of them is 4 KiB-aligned memory, viewed as bytes
+/// through bytemuck (no padding, every bit pattern valid).
+#[derive(Clone, Copy, bytemuck::Zeroable, bytemuck::Pod)]
+#[repr(C, align(4096))]
+struct Block([u8; ALIGN]);
+
+const _: () = assert!(std::mem::align_of::<Block>() == ALIGN);
+
+#[derive(Default)]
 pub struct AlignedBuf {
-    ptr: *mut u8,
-    cap: usize,
+    blocks: Vec<Block>,
     len: usize,
 }
 
-// SAFETY: AlignedBuf owns its allocation exclusively, like a Vec<u8>.
-unsafe impl Send for AlignedBuf {}
-unsafe impl Sync for AlignedBuf {}
-
 impl AlignedBuf {
     pub fn new() -> Self {
-        AlignedBuf {
-            ptr: std::ptr::null_mut(),
-            cap: 0,
-            len: 0,
-        }
+        Self::default()
     }
 
     /// Sets the length to `len` bytes, reallocating (zeroed) when capacity is short.
     pub fn resize(&mut self, len: usize) {
-        if len > self.cap {
-            let cap = len.div_ceil(ALIGN) * ALIGN;
-            self.free();
-            let layout = Layout::from_size_align(cap, ALIGN).expect("aligned layout");
-            // SAFETY: cap > 0 because len > self.cap >= 0.
-            let ptr = unsafe { alloc_zeroed(layout) };
-            if ptr.is_null() {
-                std::alloc::handle_alloc_error(layout);
-            }
-            self.ptr = ptr;
-            self.cap = cap;
+        if len > self.capacity() {
+            // Free first, so the old and new buffers are never held together.
+            self.blocks = Vec::new();
+            // Zeroed by the allocator (calloc-style), not by a write pass; out of
+            // memory aborts, as for any allocation.
+            let n = len.div_ceil(ALIGN);
+            self.blocks = bytemuck::try_zeroed_vec(n).unwrap_or_else(|()| {
+                std::alloc::handle_alloc_error(Layout::array::<Block>(n).expect("aligned layout"))
+            });
         }
         self.len = len;
     }
 
     /// Bytes allocated (at least `len`).
     pub fn capacity(&self) -> usize {
-        self.cap
+        self.blocks.len() * ALIGN
     }
 
     pub fn len(&self) -> usize {
@@ -53,39 +51,34 @@ impl AlignedBuf {
     }
 
     pub fn as_slice(&self) -> &[u8] {
-        if self.len == 0 {
-            return &[];
-        }
-        // SAFETY: ptr is valid for cap >= len initialised (zeroed or read) bytes.
-        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+        &bytemuck::cast_slice(&self.blocks)[..self.len]
     }
 
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
-        if self.len == 0 {
-            return &mut [];
-        }
-        // SAFETY: as above, and we hold &mut self.
-        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
-    }
-
-    fn free(&mut self) {
-        if !self.ptr.is_null() {
-            // SAFETY: allocated in `resize` with this exact layout.
-            unsafe { dealloc(self.ptr, Layout::from_size_align_unchecked(self.cap, ALIGN)) };
-            self.ptr = std::ptr::null_mut();
-            self.cap = 0;
-        }
+        &mut bytemuck::cast_slice_mut(&mut self.blocks)[..self.len]
     }
 }
 
-impl Default for AlignedBuf {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Drop for AlignedBuf {
-    fn drop(&mut self) {
-        self.free();
+    #[test]
+    fn aligned_zeroed_and_grows_by_blocks() {
+        let mut b = AlignedBuf::new();
+        assert!(b.is_empty() && b.as_slice().is_empty() && b.capacity() == 0);
+        b.resize(10);
+        assert_eq!((b.len(), b.capacity()), (10, ALIGN));
+        assert!(b.as_slice().iter().all(|&x| x == 0));
+        assert!((b.as_slice().as_ptr() as usize).is_multiple_of(ALIGN));
+        b.as_mut_slice()[9] = 7;
+        b.resize(ALIGN);
+        assert_eq!((b.capacity(), b.as_slice()[9]), (ALIGN, 7));
+        b.resize(ALIGN + 1);
+        assert_eq!((b.len(), b.capacity()), (ALIGN + 1, 2 * ALIGN));
+        assert!(b.as_slice().iter().all(|&x| x == 0));
+        assert!((b.as_mut_slice().as_ptr() as usize).is_multiple_of(ALIGN));
+        b.resize(0);
+        assert!(b.is_empty() && b.capacity() == 2 * ALIGN);
     }
 }

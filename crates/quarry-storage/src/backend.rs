@@ -186,13 +186,12 @@ impl FileStore {
         };
         let map = match mode {
             IoMode::Direct => None,
-            // SAFETY: index files are immutable once a manifest names them (a change
-            // writes new files); the mapping is read-only and extents are checked
-            // against its length before use.
             IoMode::Buffered if file.metadata().map(|m| m.len() > 0).unwrap_or(false) => {
-                Some(Arc::new(
-                    unsafe { memmap2::Mmap::map(&file) }.map_err(|e| StorageError::io(&path, e))?,
-                ))
+                // SAFETY: index files are immutable once a manifest names them (a change
+                // writes new files); the mapping is read-only and extents are checked
+                // against its length before use.
+                let map = unsafe { memmap2::Mmap::map(&file) };
+                Some(Arc::new(map.map_err(|e| StorageError::io(&path, e))?))
             }
             IoMode::Buffered => None,
         };

@@ -12,6 +12,7 @@ use anyhow::{bail, Context, Result};
 use quarry_engine::Progress;
 use quarry_formats::BinWriter;
 use quarry_kernels::DType;
+use quarry_partition::sample::normal_pair;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::path::{Path, PathBuf};
@@ -184,14 +185,10 @@ impl Blobs<'_> {
         let centre = &self.centres[c * self.dim..(c + 1) * self.dim];
         let mut i = 0;
         while i < self.dim {
-            // u1 in (0, 1] so ln(u1) is finite.
-            let u1 = 1.0 - rng.random::<f64>();
-            let u2 = rng.random::<f64>();
-            let r = (-2.0 * u1.ln()).sqrt() * f64::from(self.spread);
-            let theta = std::f64::consts::TAU * u2;
-            out.push(centre[i] + (r * theta.cos()) as f32);
+            let (a, b) = normal_pair(rng, f64::from(self.spread));
+            out.push(centre[i] + a as f32);
             if i + 1 < self.dim {
-                out.push(centre[i + 1] + (r * theta.sin()) as f32);
+                out.push(centre[i + 1] + b as f32);
             }
             i += 2;
         }

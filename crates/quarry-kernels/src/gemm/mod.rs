@@ -48,11 +48,11 @@ pub(crate) fn pack<T: Element>(isa: Isa, src: &[T], nvec: usize, dim: usize, pan
         #[cfg(target_arch = "x86_64")]
         {
             let out = panel.as_mut_ptr();
-            // SAFETY (both arms): the path is supported (callers pass `active()` or a
-            // checked path); `src` holds `rows * dim` elements and `panel` at least
-            // `NR * dim` (asserted above).
             match isa {
                 Isa::Avx512 => {
+                    // SAFETY: the path is supported (callers pass `active()` or a
+                    // checked path); `src` holds `rows * dim` elements and `panel` at
+                    // least `NR * dim` (asserted above).
                     unsafe {
                         match native(src) {
                             Native::F32(s) => avx512::pack(s.as_ptr(), rows, dim, out),
@@ -63,6 +63,7 @@ pub(crate) fn pack<T: Element>(isa: Isa, src: &[T], nvec: usize, dim: usize, pan
                     continue;
                 }
                 Isa::Avx2 => {
+                    // SAFETY: as for AVX-512: supported path, buffers asserted above.
                     unsafe {
                         match native(src) {
                             Native::F32(s) => avx2::pack(s.as_ptr(), rows, dim, out),
@@ -84,10 +85,11 @@ pub(crate) fn norms(isa: Isa, panels: &[f32], nvec: usize, dim: usize, norms: &m
     assert!(panels.len() >= panels_len(nvec, dim) && norms.len() >= nvec);
     #[cfg(target_arch = "x86_64")]
     match isa {
-        // SAFETY (both arms): the path is supported; buffers checked above (with slack).
         Isa::Avx512 => {
-            return unsafe { avx512::norms(panels.as_ptr(), nvec, dim, norms.as_mut_ptr()) }
+            // SAFETY: the path is supported; buffers checked above (with slack).
+            return unsafe { avx512::norms(panels.as_ptr(), nvec, dim, norms.as_mut_ptr()) };
         }
+        // SAFETY: as for AVX-512: supported path, buffers checked above.
         Isa::Avx2 => return unsafe { avx2::norms(panels.as_ptr(), nvec, dim, norms.as_mut_ptr()) },
         Isa::Portable => {}
     }
@@ -114,8 +116,9 @@ pub(crate) fn dots(
     {
         let (qp, pp, op) = (q.as_ptr(), panels.as_ptr(), out.as_mut_ptr());
         match isa {
-            // SAFETY (both arms): the path is supported; bounds checked above (with slack).
+            // SAFETY: the path is supported; bounds checked above (with slack).
             Isa::Avx512 => return unsafe { avx512::dots(qp, mr, dim, pp, nvec, op, ldo) },
+            // SAFETY: as for AVX-512: supported path, bounds checked above.
             Isa::Avx2 => return unsafe { avx2::dots(qp, mr, dim, pp, nvec, op, ldo) },
             Isa::Portable => {}
         }

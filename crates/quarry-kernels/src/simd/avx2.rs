@@ -26,21 +26,30 @@ impl Load for f32 {
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn load16(p: *const f32) -> V16 {
-        V16(_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)))
+        // SAFETY: AVX2 + FMA are enabled in this function; the caller makes `p` valid for
+        // 16 reads.
+        unsafe { V16(_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8))) }
     }
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn load8(p: *const f32) -> __m256 {
-        _mm256_loadu_ps(p)
+        // SAFETY: AVX2 + FMA are enabled in this function; the caller makes `p` valid for 8
+        // reads.
+        unsafe { _mm256_loadu_ps(p) }
     }
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     unsafe fn load_part(p: *const f32, len: usize) -> V16 {
-        // Masked-out lanes are neither read nor faulted on.
-        let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        let m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(len as i32), lanes);
-        let m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(len as i32 - 8), lanes);
-        V16(_mm256_maskload_ps(p, m0), _mm256_maskload_ps(p.add(8), m1))
+        // SAFETY: AVX2 + FMA are enabled in this function; only `len` elements are read
+        // (masked lanes and bytes past `len` are not), and the caller makes `p` valid for
+        // `len` reads.
+        unsafe {
+            // Masked-out lanes are neither read nor faulted on.
+            let lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+            let m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(len as i32), lanes);
+            let m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(len as i32 - 8), lanes);
+            V16(_mm256_maskload_ps(p, m0), _mm256_maskload_ps(p.add(8), m1))
+        }
     }
 }
 
@@ -50,33 +59,44 @@ macro_rules! byte_load {
             #[inline]
             #[target_feature(enable = "avx2,fma")]
             unsafe fn load16(p: *const $t) -> V16 {
-                let b = _mm_loadu_si128(p as *const __m128i);
-                V16(
-                    _mm256_cvtepi32_ps($widen(b)),
-                    _mm256_cvtepi32_ps($widen(_mm_srli_si128::<8>(b))),
-                )
+                // SAFETY: AVX2 + FMA are enabled in this function; the caller makes `p`
+                // valid for 16 reads.
+                unsafe {
+                    let b = _mm_loadu_si128(p as *const __m128i);
+                    V16(
+                        _mm256_cvtepi32_ps($widen(b)),
+                        _mm256_cvtepi32_ps($widen(_mm_srli_si128::<8>(b))),
+                    )
+                }
             }
             #[inline]
             #[target_feature(enable = "avx2,fma")]
             unsafe fn load8(p: *const $t) -> __m256 {
-                _mm256_cvtepi32_ps($widen(_mm_loadl_epi64(p as *const __m128i)))
+                // SAFETY: AVX2 + FMA are enabled in this function; the caller makes `p`
+                // valid for 8 reads.
+                unsafe { _mm256_cvtepi32_ps($widen(_mm_loadl_epi64(p as *const __m128i))) }
             }
             #[inline]
             #[target_feature(enable = "avx2,fma")]
             unsafe fn load_part(p: *const $t, len: usize) -> V16 {
-                // Bytes gathered into two words (no memcpy call), zero past `len`.
-                let (mut lo, mut hi) = (0u64, 0u64);
-                for i in 0..len.min(8) {
-                    lo |= (*(p as *const u8).add(i) as u64) << (8 * i);
+                // SAFETY: AVX2 + FMA are enabled in this function; only `len` elements are
+                // read (masked lanes and bytes past `len` are not), and the caller makes
+                // `p` valid for `len` reads.
+                unsafe {
+                    // Bytes gathered into two words (no memcpy call), zero past `len`.
+                    let (mut lo, mut hi) = (0u64, 0u64);
+                    for i in 0..len.min(8) {
+                        lo |= (*(p as *const u8).add(i) as u64) << (8 * i);
+                    }
+                    for i in 8..len {
+                        hi |= (*(p as *const u8).add(i) as u64) << (8 * (i - 8));
+                    }
+                    let b = _mm_set_epi64x(hi as i64, lo as i64);
+                    V16(
+                        _mm256_cvtepi32_ps($widen(b)),
+                        _mm256_cvtepi32_ps($widen(_mm_srli_si128::<8>(b))),
+                    )
                 }
-                for i in 8..len {
-                    hi |= (*(p as *const u8).add(i) as u64) << (8 * (i - 8));
-                }
-                let b = _mm_set_epi64x(hi as i64, lo as i64);
-                V16(
-                    _mm256_cvtepi32_ps($widen(b)),
-                    _mm256_cvtepi32_ps($widen(_mm_srli_si128::<8>(b))),
-                )
             }
         }
     };
@@ -108,7 +128,8 @@ impl Step for L2 {
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn step16<S: Step>(a: V16, b: V16, acc: V16) -> V16 {
-    V16(S::step(a.0, b.0, acc.0), S::step(a.1, b.1, acc.1))
+    // SAFETY: AVX2 + FMA are enabled in this function, all `Step` needs.
+    unsafe { V16(S::step(a.0, b.0, acc.0), S::step(a.1, b.1, acc.1)) }
 }
 
 #[inline]
@@ -131,58 +152,68 @@ unsafe fn hsum(s: V16) -> f32 {
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn fold<A: Load, B: Load, S: Step>(a: &[A], b: &[B]) -> f32 {
-    let n = a.len();
-    debug_assert_eq!(n, b.len());
-    let (pa, pb) = (a.as_ptr(), b.as_ptr());
-    let z = _mm256_setzero_ps();
-    let mut acc = [V16(z, z); 4];
-    let mut i = 0;
-    while i + 64 <= n {
-        for (j, s) in acc.iter_mut().enumerate() {
-            let k = i + 16 * j;
-            *s = step16::<S>(A::load16(pa.add(k)), B::load16(pb.add(k)), *s);
-        }
-        i += 64;
-    }
-    // Fewer than 64 left: whole chunks, then the partial one, into slots 0, 1, 2, 3.
-    for s in acc.iter_mut() {
-        if i + 16 <= n {
-            *s = step16::<S>(A::load16(pa.add(i)), B::load16(pb.add(i)), *s);
-            i += 16;
-        } else {
-            if i < n {
-                let len = n - i;
-                *s = step16::<S>(
-                    A::load_part(pa.add(i), len),
-                    B::load_part(pb.add(i), len),
-                    *s,
-                );
+    // SAFETY: AVX2 + FMA are enabled in this function. Every load starts at i < n with i +
+    // 16 <= n (or a `len = n - i` partial load), so reads stay inside `a` and `b`, which
+    // have n elements each.
+    unsafe {
+        let n = a.len();
+        debug_assert_eq!(n, b.len());
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let z = _mm256_setzero_ps();
+        let mut acc = [V16(z, z); 4];
+        let mut i = 0;
+        while i + 64 <= n {
+            for (j, s) in acc.iter_mut().enumerate() {
+                let k = i + 16 * j;
+                *s = step16::<S>(A::load16(pa.add(k)), B::load16(pb.add(k)), *s);
             }
-            break;
+            i += 64;
         }
+        // Fewer than 64 left: whole chunks, then the partial one, into slots 0, 1, 2, 3.
+        for s in acc.iter_mut() {
+            if i + 16 <= n {
+                *s = step16::<S>(A::load16(pa.add(i)), B::load16(pb.add(i)), *s);
+                i += 16;
+            } else {
+                if i < n {
+                    let len = n - i;
+                    *s = step16::<S>(
+                        A::load_part(pa.add(i), len),
+                        B::load_part(pb.add(i), len),
+                        *s,
+                    );
+                }
+                break;
+            }
+        }
+        hsum(add16(add16(acc[0], acc[1]), add16(acc[2], acc[3])))
     }
-    hsum(add16(add16(acc[0], acc[1]), add16(acc[2], acc[3])))
 }
 
 /// # Safety
 /// AVX2 + FMA available; `q.len() == x.len()`.
 #[target_feature(enable = "avx2,fma")]
 pub(crate) unsafe fn dot<T: Load>(q: &[f32], x: &[T]) -> f32 {
-    fold::<f32, T, Dot>(q, x)
+    // SAFETY: AVX2 + FMA are enabled in this function and `fold` needs nothing else;
+    // q.len() == x.len() by the contract.
+    unsafe { fold::<f32, T, Dot>(q, x) }
 }
 
 /// # Safety
 /// AVX2 + FMA available; `q.len() == x.len()`.
 #[target_feature(enable = "avx2,fma")]
 pub(crate) unsafe fn l2_sq<T: Load>(q: &[f32], x: &[T]) -> f32 {
-    fold::<f32, T, L2>(q, x)
+    // SAFETY: AVX2 + FMA are enabled in this function and `fold` needs nothing else;
+    // q.len() == x.len() by the contract.
+    unsafe { fold::<f32, T, L2>(q, x) }
 }
 
 /// # Safety
 /// AVX2 + FMA available.
 #[target_feature(enable = "avx2,fma")]
 pub(crate) unsafe fn norm_sq<T: Load>(x: &[T]) -> f32 {
-    fold::<T, T, Dot>(x, x)
+    // SAFETY: AVX2 + FMA are enabled in this function and `fold` needs nothing else.
+    unsafe { fold::<T, T, Dot>(x, x) }
 }
 
 /// `(q . x, |x|^2)` in one pass over `x`, each in exactly the order of `dot` and
@@ -192,40 +223,45 @@ pub(crate) unsafe fn norm_sq<T: Load>(x: &[T]) -> f32 {
 /// AVX2 + FMA available; `q.len() == x.len()`.
 #[target_feature(enable = "avx2,fma")]
 pub(crate) unsafe fn dot_norm<T: Load>(q: &[f32], x: &[T]) -> (f32, f32) {
-    let n = q.len();
-    debug_assert_eq!(n, x.len());
-    let (pq, px) = (q.as_ptr(), x.as_ptr());
-    let z = _mm256_setzero_ps();
-    let mut d = [V16(z, z); 4];
-    let mut s = [V16(z, z); 4];
-    let mut i = 0;
-    while i + 64 <= n {
-        for j in 0..4 {
-            let k = i + 16 * j;
-            let xv = T::load16(px.add(k));
-            d[j] = step16::<Dot>(f32::load16(pq.add(k)), xv, d[j]);
-            s[j] = step16::<Dot>(xv, xv, s[j]);
-        }
-        i += 64;
-    }
-    for j in 0..4 {
-        if i + 16 <= n {
-            let xv = T::load16(px.add(i));
-            d[j] = step16::<Dot>(f32::load16(pq.add(i)), xv, d[j]);
-            s[j] = step16::<Dot>(xv, xv, s[j]);
-            i += 16;
-        } else {
-            if i < n {
-                let len = n - i;
-                let xv = T::load_part(px.add(i), len);
-                d[j] = step16::<Dot>(f32::load_part(pq.add(i), len), xv, d[j]);
+    // SAFETY: AVX2 + FMA are enabled in this function. Every load starts at i < n with i +
+    // 16 <= n (or a `len = n - i` partial load), so reads stay inside `q` and `x`, which
+    // have n elements each.
+    unsafe {
+        let n = q.len();
+        debug_assert_eq!(n, x.len());
+        let (pq, px) = (q.as_ptr(), x.as_ptr());
+        let z = _mm256_setzero_ps();
+        let mut d = [V16(z, z); 4];
+        let mut s = [V16(z, z); 4];
+        let mut i = 0;
+        while i + 64 <= n {
+            for j in 0..4 {
+                let k = i + 16 * j;
+                let xv = T::load16(px.add(k));
+                d[j] = step16::<Dot>(f32::load16(pq.add(k)), xv, d[j]);
                 s[j] = step16::<Dot>(xv, xv, s[j]);
             }
-            break;
+            i += 64;
         }
+        for j in 0..4 {
+            if i + 16 <= n {
+                let xv = T::load16(px.add(i));
+                d[j] = step16::<Dot>(f32::load16(pq.add(i)), xv, d[j]);
+                s[j] = step16::<Dot>(xv, xv, s[j]);
+                i += 16;
+            } else {
+                if i < n {
+                    let len = n - i;
+                    let xv = T::load_part(px.add(i), len);
+                    d[j] = step16::<Dot>(f32::load_part(pq.add(i), len), xv, d[j]);
+                    s[j] = step16::<Dot>(xv, xv, s[j]);
+                }
+                break;
+            }
+        }
+        (
+            hsum(add16(add16(d[0], d[1]), add16(d[2], d[3]))),
+            hsum(add16(add16(s[0], s[1]), add16(s[2], s[3]))),
+        )
     }
-    (
-        hsum(add16(add16(d[0], d[1]), add16(d[2], d[3]))),
-        hsum(add16(add16(s[0], s[1]), add16(s[2], s[3]))),
-    )
 }

@@ -31,12 +31,16 @@ impl Load for f32 {
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
     unsafe fn load16(p: *const f32) -> __m512 {
-        _mm512_loadu_ps(p)
+        // SAFETY: AVX-512F/BW/VL are enabled in this function; the caller makes `p` valid
+        // for 16 reads.
+        unsafe { _mm512_loadu_ps(p) }
     }
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
     unsafe fn load_part(p: *const f32, len: usize) -> __m512 {
-        _mm512_maskz_loadu_ps(((1u32 << len) - 1) as u16, p)
+        // SAFETY: AVX-512F/BW/VL are enabled in this function; the masked load reads (and
+        // faults on) only the `len < 16` lanes the caller makes valid.
+        unsafe { _mm512_maskz_loadu_ps(((1u32 << len) - 1) as u16, p) }
     }
 }
 
@@ -46,13 +50,19 @@ macro_rules! byte_load {
             #[inline]
             #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
             unsafe fn load16(p: *const $t) -> __m512 {
-                _mm512_cvtepi32_ps($widen(_mm_loadu_si128(p as *const __m128i)))
+                // SAFETY: AVX-512F/BW/VL are enabled in this function; the caller makes `p`
+                // valid for 16 reads.
+                unsafe { _mm512_cvtepi32_ps($widen(_mm_loadu_si128(p as *const __m128i))) }
             }
             #[inline]
             #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
             unsafe fn load_part(p: *const $t, len: usize) -> __m512 {
-                let bytes = _mm_maskz_loadu_epi8(((1u32 << len) - 1) as u16, p as *const i8);
-                _mm512_cvtepi32_ps($widen(bytes))
+                // SAFETY: AVX-512F/BW/VL are enabled in this function; the masked load
+                // reads (and faults on) only the `len < 16` lanes the caller makes valid.
+                unsafe {
+                    let bytes = _mm_maskz_loadu_epi8(((1u32 << len) - 1) as u16, p as *const i8);
+                    _mm512_cvtepi32_ps($widen(bytes))
+                }
             }
         }
     };
@@ -99,58 +109,68 @@ pub(crate) unsafe fn hsum(s: __m512) -> f32 {
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 #[allow(unused_assignments)] // the last unrolled slot's `i += 16` is dead
 unsafe fn fold<A: Load, B: Load, S: Step>(a: &[A], b: &[B]) -> f32 {
-    let n = a.len();
-    debug_assert_eq!(n, b.len());
-    let (pa, pb) = (a.as_ptr(), b.as_ptr());
-    let mut acc = [_mm512_setzero_ps(); 4];
-    let mut i = 0;
-    while i + 64 <= n {
-        for (j, s) in acc.iter_mut().enumerate() {
-            let k = i + 16 * j;
-            *s = S::step(A::load16(pa.add(k)), B::load16(pb.add(k)), *s);
-        }
-        i += 64;
-    }
-    // Fewer than 64 left: whole chunks, then the partial one, into slots 0, 1, 2, 3.
-    'rest: {
-        unroll!(j in [0, 1, 2, 3] => {
-            if i + 16 <= n {
-                acc[j] = S::step(A::load16(pa.add(i)), B::load16(pb.add(i)), acc[j]);
-                i += 16;
-            } else {
-                if i < n {
-                    let len = n - i;
-                    acc[j] = S::step(A::load_part(pa.add(i), len), B::load_part(pb.add(i), len), acc[j]);
-                }
-                break 'rest;
+    // SAFETY: AVX-512F/BW/VL are enabled in this function. Every load starts at i < n with
+    // i + 16 <= n (or a `len = n - i` partial load), so reads stay inside `a` and `b`,
+    // which have n elements each.
+    unsafe {
+        let n = a.len();
+        debug_assert_eq!(n, b.len());
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut acc = [_mm512_setzero_ps(); 4];
+        let mut i = 0;
+        while i + 64 <= n {
+            for (j, s) in acc.iter_mut().enumerate() {
+                let k = i + 16 * j;
+                *s = S::step(A::load16(pa.add(k)), B::load16(pb.add(k)), *s);
             }
-        });
+            i += 64;
+        }
+        // Fewer than 64 left: whole chunks, then the partial one, into slots 0, 1, 2, 3.
+        'rest: {
+            unroll!(j in [0, 1, 2, 3] => {
+                if i + 16 <= n {
+                    acc[j] = S::step(A::load16(pa.add(i)), B::load16(pb.add(i)), acc[j]);
+                    i += 16;
+                } else {
+                    if i < n {
+                        let len = n - i;
+                        acc[j] = S::step(A::load_part(pa.add(i), len), B::load_part(pb.add(i), len), acc[j]);
+                    }
+                    break 'rest;
+                }
+            });
+        }
+        hsum(_mm512_add_ps(
+            _mm512_add_ps(acc[0], acc[1]),
+            _mm512_add_ps(acc[2], acc[3]),
+        ))
     }
-    hsum(_mm512_add_ps(
-        _mm512_add_ps(acc[0], acc[1]),
-        _mm512_add_ps(acc[2], acc[3]),
-    ))
 }
 
 /// # Safety
 /// AVX-512F/BW/VL available; `q.len() == x.len()`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 pub(crate) unsafe fn dot<T: Load>(q: &[f32], x: &[T]) -> f32 {
-    fold::<f32, T, Dot>(q, x)
+    // SAFETY: AVX-512F/BW/VL are enabled in this function and `fold` needs nothing else;
+    // q.len() == x.len() by the contract.
+    unsafe { fold::<f32, T, Dot>(q, x) }
 }
 
 /// # Safety
 /// AVX-512F/BW/VL available; `q.len() == x.len()`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 pub(crate) unsafe fn l2_sq<T: Load>(q: &[f32], x: &[T]) -> f32 {
-    fold::<f32, T, L2>(q, x)
+    // SAFETY: AVX-512F/BW/VL are enabled in this function and `fold` needs nothing else;
+    // q.len() == x.len() by the contract.
+    unsafe { fold::<f32, T, L2>(q, x) }
 }
 
 /// # Safety
 /// AVX-512F/BW/VL available.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 pub(crate) unsafe fn norm_sq<T: Load>(x: &[T]) -> f32 {
-    fold::<T, T, Dot>(x, x)
+    // SAFETY: AVX-512F/BW/VL are enabled in this function and `fold` needs nothing else.
+    unsafe { fold::<T, T, Dot>(x, x) }
 }
 
 /// `(q . x, |x|^2)` in one pass over `x`, each in exactly the order of `dot` and
@@ -161,44 +181,49 @@ pub(crate) unsafe fn norm_sq<T: Load>(x: &[T]) -> f32 {
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 #[allow(unused_assignments)] // the last unrolled slot's `i += 16` is dead
 pub(crate) unsafe fn dot_norm<T: Load>(q: &[f32], x: &[T]) -> (f32, f32) {
-    let n = q.len();
-    debug_assert_eq!(n, x.len());
-    let (pq, px) = (q.as_ptr(), x.as_ptr());
-    let mut d = [_mm512_setzero_ps(); 4];
-    let mut s = [_mm512_setzero_ps(); 4];
-    let mut i = 0;
-    while i + 64 <= n {
-        unroll!(j in [0, 1, 2, 3] => {
-            let k = i + 16 * j;
-            let xv = T::load16(px.add(k));
-            d[j] = _mm512_fmadd_ps(f32::load16(pq.add(k)), xv, d[j]);
-            s[j] = _mm512_fmadd_ps(xv, xv, s[j]);
-        });
-        i += 64;
-    }
-    'rest: {
-        unroll!(j in [0, 1, 2, 3] => {
-            if i + 16 <= n {
-                let xv = T::load16(px.add(i));
-                d[j] = _mm512_fmadd_ps(f32::load16(pq.add(i)), xv, d[j]);
+    // SAFETY: AVX-512F/BW/VL are enabled in this function. Every load starts at i < n with
+    // i + 16 <= n (or a `len = n - i` partial load), so reads stay inside `q` and `x`,
+    // which have n elements each.
+    unsafe {
+        let n = q.len();
+        debug_assert_eq!(n, x.len());
+        let (pq, px) = (q.as_ptr(), x.as_ptr());
+        let mut d = [_mm512_setzero_ps(); 4];
+        let mut s = [_mm512_setzero_ps(); 4];
+        let mut i = 0;
+        while i + 64 <= n {
+            unroll!(j in [0, 1, 2, 3] => {
+                let k = i + 16 * j;
+                let xv = T::load16(px.add(k));
+                d[j] = _mm512_fmadd_ps(f32::load16(pq.add(k)), xv, d[j]);
                 s[j] = _mm512_fmadd_ps(xv, xv, s[j]);
-                i += 16;
-            } else {
-                if i < n {
-                    let len = n - i;
-                    let xv = T::load_part(px.add(i), len);
-                    d[j] = _mm512_fmadd_ps(f32::load_part(pq.add(i), len), xv, d[j]);
+            });
+            i += 64;
+        }
+        'rest: {
+            unroll!(j in [0, 1, 2, 3] => {
+                if i + 16 <= n {
+                    let xv = T::load16(px.add(i));
+                    d[j] = _mm512_fmadd_ps(f32::load16(pq.add(i)), xv, d[j]);
                     s[j] = _mm512_fmadd_ps(xv, xv, s[j]);
+                    i += 16;
+                } else {
+                    if i < n {
+                        let len = n - i;
+                        let xv = T::load_part(px.add(i), len);
+                        d[j] = _mm512_fmadd_ps(f32::load_part(pq.add(i), len), xv, d[j]);
+                        s[j] = _mm512_fmadd_ps(xv, xv, s[j]);
+                    }
+                    break 'rest;
                 }
-                break 'rest;
-            }
-        });
+            });
+        }
+        let fold = |a: [__m512; 4]| {
+            hsum(_mm512_add_ps(
+                _mm512_add_ps(a[0], a[1]),
+                _mm512_add_ps(a[2], a[3]),
+            ))
+        };
+        (fold(d), fold(s))
     }
-    let fold = |a: [__m512; 4]| {
-        hsum(_mm512_add_ps(
-            _mm512_add_ps(a[0], a[1]),
-            _mm512_add_ps(a[2], a[3]),
-        ))
-    };
-    (fold(d), fold(s))
 }

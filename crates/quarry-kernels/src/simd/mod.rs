@@ -36,9 +36,10 @@ fn run<A: Element, T: Element>(isa: Isa, op: Op, q: &[A], x: &[T]) -> f32 {
     let (q, x) = (&q[..n], &x[..n]);
     #[cfg(target_arch = "x86_64")]
     match isa {
-        // SAFETY (both arms): `isa` is only ever a path `Isa::supported` accepted
-        // (`active()`, or a caller of `*_on` that checked); slices have equal length.
         Isa::Avx512 => {
+            // SAFETY: `isa` is only ever a path `Isa::supported` accepted (`active()`,
+            // or a caller of `*_on` that checked), so the CPU has AVX-512F/BW/VL; the
+            // slices were cut to equal length above.
             return unsafe {
                 match (native(q), native(x), op) {
                     (Native::F32(q), Native::F32(x), Op::Dot) => avx512::dot(q, x),
@@ -50,9 +51,10 @@ fn run<A: Element, T: Element>(isa: Isa, op: Op, q: &[A], x: &[T]) -> f32 {
                     (Native::U8(x), _, _) => avx512::norm_sq(x),
                     (Native::I8(x), _, _) => avx512::norm_sq(x),
                 }
-            }
+            };
         }
         Isa::Avx2 => {
+            // SAFETY: as for AVX-512: the path is supported, the slices equally long.
             return unsafe {
                 match (native(q), native(x), op) {
                     (Native::F32(q), Native::F32(x), Op::Dot) => avx2::dot(q, x),
@@ -64,7 +66,7 @@ fn run<A: Element, T: Element>(isa: Isa, op: Op, q: &[A], x: &[T]) -> f32 {
                     (Native::U8(x), _, _) => avx2::norm_sq(x),
                     (Native::I8(x), _, _) => avx2::norm_sq(x),
                 }
-            }
+            };
         }
         Isa::Portable => {}
     }
@@ -110,24 +112,26 @@ pub fn dot_norm_on<T: Element>(isa: Isa, q: &[f32], x: &[T]) -> (f32, f32) {
     let (q, x) = (&q[..n], &x[..n]);
     #[cfg(target_arch = "x86_64")]
     match checked(isa) {
-        // SAFETY (both arms): the path is supported; slices have equal length.
         Isa::Avx512 => {
+            // SAFETY: `checked` returned a supported path; the slices were cut to
+            // equal length above.
             return unsafe {
                 match native(x) {
                     Native::F32(x) => avx512::dot_norm(q, x),
                     Native::U8(x) => avx512::dot_norm(q, x),
                     Native::I8(x) => avx512::dot_norm(q, x),
                 }
-            }
+            };
         }
         Isa::Avx2 => {
+            // SAFETY: as for AVX-512: the path is supported, the slices equally long.
             return unsafe {
                 match native(x) {
                     Native::F32(x) => avx2::dot_norm(q, x),
                     Native::U8(x) => avx2::dot_norm(q, x),
                     Native::I8(x) => avx2::dot_norm(q, x),
                 }
-            }
+            };
         }
         Isa::Portable => {}
     }
