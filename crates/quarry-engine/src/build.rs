@@ -3,6 +3,7 @@
 
 use crate::EngineError;
 use quarry_formats::{open_vectors, ChunkData, VectorSource};
+pub use quarry_kernels::cpu_time::process_cpu_secs;
 use quarry_kernels::{DType, Metric};
 use quarry_partition::{
     assign_balanced, closure_replicas, train_centroids, KMeansConfig, Progress, Rows, SizeStats,
@@ -70,20 +71,6 @@ pub struct BuildReport {
     pub write_cpu_secs: f64,
     /// Compute threads the build ran with (rayon's pool).
     pub threads: usize,
-}
-
-/// CPU seconds this process has used so far, all threads together.
-pub fn process_cpu_secs() -> f64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec we pass; the clock id is valid.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    if rc != 0 {
-        return 0.0;
-    }
-    ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }
 
 pub fn build_index(

@@ -21,6 +21,7 @@ use crate::progress::Ui;
 use anyhow::{bail, Context, Result};
 use quarry_engine::{HnswParams, Metric, Progress};
 use quarry_graph::{decode_graphs, encode_graphs, GraphSet, SearchScratch, SliceVectors};
+use quarry_partition::sample::normal;
 use quarry_routing::{CentroidGraph, CentroidIndex};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -90,12 +91,6 @@ struct Row {
     build_secs: Option<f64>,
     graph_bytes: usize,
     threads: usize,
-}
-
-fn normal(rng: &mut ChaCha8Rng) -> f32 {
-    let u1: f64 = 1.0 - rng.random::<f64>();
-    let u2: f64 = rng.random::<f64>();
-    ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
 }
 
 /// Clustered centroids and queries near them (see the module comment).

@@ -3,7 +3,7 @@
 use super::{memory, GraphBuildReport, Graphs, GRAPHS_FILE};
 use crate::{EngineError, Index};
 use quarry_graph::{build_graph, encode_graphs, GraphSet, HnswParams, SliceVectors};
-use quarry_kernels::{DType, Element, Metric};
+use quarry_kernels::{with_element, Element, Metric};
 use quarry_partition::Progress;
 use quarry_routing::{CentroidGraph, CENTROID_GRAPH_FILE};
 use quarry_storage::{files, AlignedBuf, PartitionView, ALIGN};
@@ -34,27 +34,25 @@ impl Index {
         let total: u64 = self.table.iter().map(|e| e.count).sum();
         progress.stage("graphs", total);
         let (dim, dtype, metric) = (self.dim(), self.dtype(), self.metric());
-        let built: Vec<Result<(quarry_graph::Graph, Vec<u32>), EngineError>> =
-            (0..self.num_partitions() as u32)
-                .into_par_iter()
-                .map(|pid| {
-                    let mut buf = AlignedBuf::new();
-                    self.store.read_into(pid, &mut buf)?;
-                    let count = self.table[pid as usize].count as usize;
-                    let view = PartitionView::parse(buf.as_slice(), count, dim, dtype)?;
-                    let g = match dtype {
-                        DType::F32 => build_one::<f32>(&view, metric, &params, progress)?,
-                        DType::U8 => build_one::<u8>(&view, metric, &params, progress)?,
-                        DType::I8 => build_one::<i8>(&view, metric, &params, progress)?,
-                    };
-                    let crcs = buf
-                        .as_slice()
-                        .chunks(ALIGN)
-                        .map(crc32c_of)
-                        .collect::<Vec<u32>>();
-                    Ok((g, crcs))
-                })
-                .collect();
+        let built: Vec<Result<(quarry_graph::Graph, Vec<u32>), EngineError>> = (0..self
+            .num_partitions()
+            as u32)
+            .into_par_iter()
+            .map(|pid| {
+                let mut buf = AlignedBuf::new();
+                self.store.read_into(pid, &mut buf)?;
+                let count = self.table[pid as usize].count as usize;
+                let view = PartitionView::parse(buf.as_slice(), count, dim, dtype)?;
+                let g =
+                    with_element!(dtype, T => build_one::<T>(&view, metric, &params, progress)?);
+                let crcs = buf
+                    .as_slice()
+                    .chunks(ALIGN)
+                    .map(crc32c_of)
+                    .collect::<Vec<u32>>();
+                Ok((g, crcs))
+            })
+            .collect();
         let pages = self
             .table
             .iter()

@@ -4,7 +4,7 @@
 use super::{extent_of, Answers, PartitionJob, PartitionSearcher};
 use crate::EngineError;
 use quarry_graph::{Graph, SearchScratch, SliceVectors};
-use quarry_kernels::{DType, Element, Neighbor};
+use quarry_kernels::{with_element, Element, Neighbor};
 use quarry_storage::PartitionView;
 
 /// HNSW search of each partition's graph (one graph per partition, by pid).
@@ -36,11 +36,8 @@ impl PartitionSearcher for GraphSearcher<'_> {
         let view =
             PartitionView::parse(extent_of(extent, "graph")?, job.count, job.dim, job.dtype)?;
         let graph = &self.graphs[job.pid as usize];
-        let (lists, distances) = match job.dtype {
-            DType::F32 => search_typed::<f32>(&view, graph, job, self.ef)?,
-            DType::U8 => search_typed::<u8>(&view, graph, job, self.ef)?,
-            DType::I8 => search_typed::<i8>(&view, graph, job, self.ef)?,
-        };
+        let (lists, distances) =
+            with_element!(job.dtype, T => search_typed::<T>(&view, graph, job, self.ef)?);
         Ok(Answers {
             lists,
             distances,

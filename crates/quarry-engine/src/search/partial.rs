@@ -10,7 +10,7 @@
 use super::{Answers, PartitionJob, PartitionSearcher};
 use crate::EngineError;
 use quarry_graph::{Graph, GraphError, SearchScratch, VectorAccess};
-use quarry_kernels::{simd, DType, Element, Metric, Neighbor};
+use quarry_kernels::{pair_distance, simd, with_element, DType, Element, Metric, Neighbor};
 use quarry_storage::{AlignedBuf, PartitionEntry, PartitionStore, StorageError, ALIGN};
 use std::path::Path;
 
@@ -177,23 +177,13 @@ impl<'a> PageReader<'a> {
         let (a, b) = self.vector_span(i);
         let len = b - a;
         let mut row = std::mem::take(&mut self.row);
-        // SAFETY: `row` is a live Vec<u64> of at least `len` bytes; u8 has no alignment.
-        let bytes = unsafe { std::slice::from_raw_parts_mut(row.as_mut_ptr() as *mut u8, len) };
+        let bytes = &mut bytemuck::cast_slice_mut::<u64, u8>(&mut row)[..len];
         self.copy(a, b, bytes);
         let x: &[T] = T::cast_slice(bytes).expect("8-byte aligned row");
         let x_norm = self.norms.map_or(0.0, |n| n[i as usize]);
-        let d = quarry_graph_pair(self.metric, q, q_norm, x, x_norm);
+        let d = pair_distance(self.metric, q, q_norm, x, x_norm);
         self.row = row;
         d
-    }
-}
-
-fn quarry_graph_pair<T: Element>(m: Metric, q: &[f32], qn: f32, x: &[T], xn: f32) -> f32 {
-    use quarry_kernels::metric::cosine_from_parts;
-    match m {
-        Metric::L2 => simd::l2_sq(q, x),
-        Metric::InnerProduct => -simd::dot(q, x),
-        Metric::Cosine => cosine_from_parts(simd::dot(q, x), qn, xn),
     }
 }
 
@@ -214,11 +204,7 @@ impl VectorAccess for PageReader<'_> {
             if !std::mem::replace(&mut self.seen[i as usize], true) {
                 self.cost.vectors += 1;
             }
-            let d = match self.dtype {
-                DType::F32 => self.distance_typed::<f32>(q, q_norm, i),
-                DType::U8 => self.distance_typed::<u8>(q, q_norm, i),
-                DType::I8 => self.distance_typed::<i8>(q, q_norm, i),
-            };
+            let d = with_element!(self.dtype, T => self.distance_typed::<T>(q, q_norm, i));
             out.push(d);
         }
         Ok(())

@@ -4,7 +4,8 @@ use super::{extent_of, Answers, PartitionJob, PartitionSearcher};
 use crate::EngineError;
 use quarry_kernels::metric::cosine_from_parts;
 use quarry_kernels::{
-    batch_distances_with, simd, squared_norms, BatchScratch, DType, Element, Metric, Neighbor, TopK,
+    batch_distances_with, simd, squared_norms, with_element, BatchScratch, Element, Metric,
+    Neighbor, TopK,
 };
 use quarry_storage::{PartitionView, StorageError};
 
@@ -50,11 +51,7 @@ pub(crate) fn scan(
 ) -> Result<Vec<Vec<Neighbor>>, StorageError> {
     let view = PartitionView::parse(bytes, job.count, job.dim, job.dtype)?;
     let (metric, queries, qs, k) = (job.metric, job.queries, job.routed, job.k);
-    Ok(match job.dtype {
-        DType::F32 => scan_typed::<f32>(&view, metric, queries, qs, k),
-        DType::U8 => scan_typed::<u8>(&view, metric, queries, qs, k),
-        DType::I8 => scan_typed::<i8>(&view, metric, queries, qs, k),
-    })
+    Ok(with_element!(job.dtype, T => scan_typed::<T>(&view, metric, queries, qs, k)))
 }
 
 fn scan_typed<T: Element>(

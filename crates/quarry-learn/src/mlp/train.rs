@@ -5,9 +5,10 @@ use crate::LearnError;
 use candle_core::{Device, Tensor};
 use candle_nn::optim::{AdamW, Optimizer, ParamsAdamW};
 use quarry_engine::{Holders, Metric, Progress};
+use quarry_partition::sample::normal_f32;
 use quarry_routing::mlp::{check_config, with_candle_threads, Mlp, MlpConfig, MAX_HIDDEN};
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use std::time::Instant;
@@ -247,7 +248,7 @@ fn train_on_this_thread(
                 batch_x.extend(
                     x_all[i * dim..(i + 1) * dim]
                         .iter()
-                        .map(|&v| v + sigma * gaussian(&mut rng)),
+                        .map(|&v| v + sigma * normal_f32(&mut rng)),
                 );
                 batch_y.push(labels[i]);
             }
@@ -431,13 +432,6 @@ fn prior_sharpness(model: &Mlp, x_all: &[f32], dim: usize) -> Result<f32, LearnE
     gaps.sort_by(f32::total_cmp);
     let g = gaps[gaps.len() / 2];
     Ok(if g > 0.0 { 1.0 / g } else { 1.0 })
-}
-
-/// Standard normal sample (Box-Muller; our seeded RNG, no extra dependency).
-fn gaussian(rng: &mut ChaCha8Rng) -> f32 {
-    let u1: f32 = rng.random_range(f32::EPSILON..1.0);
-    let u2: f32 = rng.random();
-    (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
 }
 
 /// Per query: (top-1 partition, its probability, the neighbour's most probable holder).

@@ -18,6 +18,7 @@ use super::{coverage_positions, label_from_positions, recall_at_count, Partition
 use crate::LearnError;
 use quarry_engine::{exact_knn, Index};
 use quarry_formats::VectorSource;
+use quarry_partition::sample::normal_clamped;
 use quarry_partition::Progress;
 use quarry_routing::pruning::{
     fit_booster, probe_count, Allocation, Calibration, FeatureSet, GbdtParams, ModelMeta,
@@ -182,7 +183,7 @@ fn train_locked(
             }
             if cfg.noise_sigma > 0.0 {
                 for v in q.iter_mut() {
-                    *v += cfg.noise_sigma * gaussian(&mut rng);
+                    *v += cfg.noise_sigma * normal_clamped(&mut rng);
                 }
             }
             (q, Some(ids), "base (leave-one-out)")
@@ -394,11 +395,4 @@ fn train_locked(
         holdout,
     };
     Ok((model, report))
-}
-
-/// Standard normal sample (Box-Muller).
-fn gaussian(rng: &mut ChaCha8Rng) -> f32 {
-    let u1: f64 = rng.random::<f64>().max(f64::MIN_POSITIVE);
-    let u2: f64 = rng.random();
-    ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
 }

@@ -2,6 +2,7 @@
 
 use super::{probe_count, PruningModel};
 use crate::{RankedPartitions, RouteInput, Router, RoutingError};
+use quarry_kernels::cpu_time::process_cpu_nanos;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -30,20 +31,6 @@ impl SelectTiming {
     pub fn cpu_secs(&self) -> f64 {
         self.cpu_nanos.load(Ordering::Relaxed) as f64 * 1e-9
     }
-}
-
-/// Process CPU time in nanoseconds.
-fn process_cpu_nanos() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes into the timespec we pass; the clock id is valid.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
-    if rc != 0 {
-        return 0;
-    }
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// Probes ceil(exp(prediction + margin)) partitions, at most `max_nprobe` (margin
