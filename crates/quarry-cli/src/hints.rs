@@ -2,36 +2,53 @@
 //! CLI says which command or flag fixes it.
 
 use quarry_engine::EngineError;
+use quarry_learn::LearnError;
+use quarry_routing::RoutingError;
+use quarry_storage::StorageError;
 
-/// `e` with the flag or command that resolves it, when there is one.
-pub fn with_hint(e: EngineError) -> anyhow::Error {
-    let hint = match &e {
-        EngineError::NoModel { router: "gbdt", dir } => Some(format!(
+/// The hint for the first error in `e`'s chain that has one.
+pub fn hint_for(e: &anyhow::Error) -> Option<String> {
+    e.chain().find_map(|c| {
+        if let Some(e) = c.downcast_ref::<EngineError>() {
+            engine(e)
+        } else if let Some(LearnError::Engine(e)) = c.downcast_ref::<LearnError>() {
+            engine(e)
+        } else {
+            c.downcast_ref::<StorageError>().and_then(storage)
+        }
+    })
+}
+
+fn engine(e: &EngineError) -> Option<String> {
+    Some(match e {
+        EngineError::NoModel { router: "gbdt", dir } => format!(
             "train one with `quarry train-pruning --index {} --base BASE` (or build with --train-pruning)",
             dir.display()
-        )),
-        EngineError::NoModel { router, dir } => Some(format!(
-            "train one with `quarry mlp-train --index {} --base BASE` (no {router} model yet)",
+        ),
+        EngineError::NoModel { dir, .. } => format!(
+            "train one with `quarry mlp-train --index {} --base BASE`",
             dir.display()
-        )),
-        EngineError::NoGraphs { dir, .. } => Some(format!(
+        ),
+        EngineError::NoGraphs { dir, .. } => format!(
             "build them with `quarry graph-build --index {}` or search with --mode scan",
             dir.display()
-        )),
-        EngineError::Routing(quarry_routing::RoutingError::BadTarget(_)) => {
-            Some("pass e.g. --target-recall 0.9".into())
+        ),
+        EngineError::Routing(RoutingError::BadTarget(_)) => "pass e.g. --target-recall 0.9".into(),
+        EngineError::Routing(RoutingError::NotCalibrated { .. }) => {
+            "retrain with `quarry train-pruning --label-k K`".into()
         }
-        EngineError::Routing(quarry_routing::RoutingError::NotCalibrated { .. }) => {
-            Some("retrain with `quarry train-pruning --label-k K`".into())
+        EngineError::Routing(RoutingError::TargetUnreachable { .. }) => {
+            "or retrain with a larger `quarry train-pruning --max-nprobe`".into()
         }
-        EngineError::Routing(quarry_routing::RoutingError::TargetUnreachable { .. }) => {
-            Some("or retrain with a larger `quarry train-pruning --max-nprobe`".into())
-        }
-        EngineError::Threads { .. } => Some("use fewer --io-threads".into()),
+        EngineError::Threads { .. } => "use fewer --io-threads".into(),
+        EngineError::Storage(s) => return storage(s),
+        _ => return None,
+    })
+}
+
+fn storage(e: &StorageError) -> Option<String> {
+    match e {
+        StorageError::DirectUnsupported { .. } => Some("use --io buffered".into()),
         _ => None,
-    };
-    match hint {
-        Some(h) => anyhow::anyhow!("{e}; {h}"),
-        None => anyhow::Error::new(e),
     }
 }

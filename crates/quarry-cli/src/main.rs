@@ -126,7 +126,10 @@ fn main() {
     if let Err(e) = res {
         // One line: the chain of causes, outermost first.
         let msg: Vec<String> = e.chain().map(|c| c.to_string()).collect();
-        eprintln!("error: {}", msg.join(": "));
+        match hints::hint_for(&e) {
+            Some(h) => eprintln!("error: {}; {h}", msg.join(": ")),
+            None => eprintln!("error: {}", msg.join(": ")),
+        }
         std::process::exit(1);
     }
 }

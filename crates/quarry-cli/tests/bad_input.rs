@@ -315,7 +315,7 @@ fn empty_files_are_refused_in_every_role() {
         &search(&sh.index, &zero, &[]),
         &["zero.fbin", "contains no vectors"],
     );
-    fails_with(&build(&zero, &out), &["--partitions 4 for 0 vectors"]);
+    fails_with(&build(&zero, &out), &["partitions 4 for 0 vectors"]);
     nothing_left(&out);
 }
 

@@ -195,6 +195,6 @@ fn gbdt_router_without_a_model_says_how_to_train_one() {
             "--label-fraction",
             "2",
         ]),
-        "--label-fraction",
+        "label_fraction must be in (0, 1]",
     );
 }

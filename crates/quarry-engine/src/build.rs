@@ -9,7 +9,7 @@ use quarry_partition::{
     assign_balanced, closure_replicas, train_centroids, KMeansConfig, Progress, Rows, SizeStats,
 };
 use quarry_storage::{IndexWriter, PartitionPayload};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -73,6 +73,49 @@ pub struct BuildReport {
     pub threads: usize,
 }
 
+/// How an index was built, as its manifest records it (`Index::build_info`).
+/// Fields an older index did not record read as their defaults.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BuildInfo {
+    pub partitions: usize,
+    pub seed: u64,
+    pub balance_eps: f32,
+    /// Partition size bound of the balanced assignment.
+    pub capacity: u64,
+    pub mem_budget_mb: usize,
+    pub chunk_rows: usize,
+    pub sample_per_centroid: usize,
+    pub sample_iters: usize,
+    pub epochs: usize,
+    /// Vectors placed outside their nearest partition by the size bound.
+    pub moved_by_balance: u64,
+    pub replicate: Option<ReplicationInfo>,
+    /// Extra copies written by closure replication.
+    pub replicas: u64,
+    pub sizes: SizeStats,
+    pub clustering: String,
+    /// Set when `rewrite_with_copies` wrote this index: what placed the copies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duplication: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copies: Option<u64>,
+}
+
+/// SPANN-style closure replication settings of a build.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplicationInfo {
+    pub rule: String,
+    pub eps: f32,
+    pub max_copies: usize,
+}
+
+impl BuildInfo {
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("plain fields serialise")
+    }
+}
+
 pub fn build_index(
     base: &Path,
     out: &Path,
@@ -94,13 +137,13 @@ pub fn build_index_from(
     let (n, dim, dtype) = (src.len(), src.dim(), src.dtype());
     if cfg.partitions == 0 || cfg.partitions > n {
         return Err(EngineError::BadBuild(format!(
-            "--partitions {} for {n} vectors: use between 1 and {n}",
+            "partitions {} for {n} vectors: use between 1 and {n}",
             cfg.partitions
         )));
     }
     if cfg.mem_budget_mb == 0 {
         return Err(EngineError::BadBuild(
-            "--mem-budget-mb must be at least 1".into(),
+            "mem_budget_mb must be at least 1".into(),
         ));
     }
     // Memory plan. Per-vector bookkeeping (nearest centroid + distance, sort order,
@@ -114,7 +157,7 @@ pub fn build_index_from(
     let least = bookkeeping + (1 << 20);
     if least > budget {
         return Err(EngineError::BadBuild(format!(
-            "--mem-budget-mb {} is too small for {n} vectors ({BOOKKEEPING} bytes of bookkeeping each); use at least {} MiB",
+            "mem_budget_mb {} is too small for {n} vectors ({BOOKKEEPING} bytes of bookkeeping each); use at least {} MiB",
             cfg.mem_budget_mb,
             least.div_ceil(1 << 20)
         )));
@@ -177,24 +220,35 @@ pub fn build_index_from(
     )?;
     let write_time = t.elapsed();
     let c3 = process_cpu_secs();
-    let build = serde_json::json!({
-        "partitions": cfg.partitions,
-        "seed": cfg.seed,
-        "balance_eps": cfg.balance_eps,
-        "capacity": assignment.capacity,
-        "mem_budget_mb": cfg.mem_budget_mb,
-        "chunk_rows": chunk_rows,
-        "sample_per_centroid": cfg.sample_per_centroid,
-        "sample_iters": cfg.sample_iters,
-        "epochs": cfg.epochs,
-        "moved_by_balance": assignment.moved,
-        "replicate": cfg.replicate.map(|(eps, copies)| serde_json::json!({"rule": "spann closure", "eps": eps, "max_copies": copies})),
-        "replicas": extras.len(),
-        "sizes": sizes,
-        "clustering": if cfg.metric == Metric::Cosine { "spherical balanced k-means" } else { "balanced k-means (L2)" },
-    });
+    let build = BuildInfo {
+        partitions: cfg.partitions,
+        seed: cfg.seed,
+        balance_eps: cfg.balance_eps,
+        capacity: assignment.capacity,
+        mem_budget_mb: cfg.mem_budget_mb,
+        chunk_rows,
+        sample_per_centroid: cfg.sample_per_centroid,
+        sample_iters: cfg.sample_iters,
+        epochs: cfg.epochs,
+        moved_by_balance: assignment.moved,
+        replicate: cfg.replicate.map(|(eps, max_copies)| ReplicationInfo {
+            rule: "spann closure".into(),
+            eps,
+            max_copies,
+        }),
+        replicas: extras.len() as u64,
+        sizes: sizes.clone(),
+        clustering: if cfg.metric == Metric::Cosine {
+            "spherical balanced k-means"
+        } else {
+            "balanced k-means (L2)"
+        }
+        .into(),
+        duplication: None,
+        copies: None,
+    };
     writer.set_distinct_vectors(n as u64);
-    let dir = writer.finish(build, Vec::new())?;
+    let dir = writer.finish(build.to_json(), Vec::new())?;
     Ok(BuildReport {
         dir,
         num_vectors: n as u64,

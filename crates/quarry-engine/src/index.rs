@@ -215,6 +215,17 @@ impl Index {
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
     }
+
+    /// How the index was built (typed; the manifest's `build` record).
+    pub fn build_info(&self) -> Result<crate::BuildInfo, EngineError> {
+        serde_json::from_value(self.manifest.build.clone()).map_err(|e| {
+            quarry_storage::StorageError::Corrupt {
+                file: self.dir.join(quarry_storage::files::MANIFEST),
+                what: format!("build record: {e}"),
+            }
+            .into()
+        })
+    }
     pub fn dim(&self) -> usize {
         self.manifest.dim
     }

@@ -38,7 +38,9 @@ mod routers;
 pub mod search;
 mod stats;
 
-pub use build::{build_index, build_index_from, BuildConfig, BuildReport};
+pub use build::{
+    build_index, build_index_from, BuildConfig, BuildInfo, BuildReport, ReplicationInfo,
+};
 pub use error::EngineError;
 pub use graphs::{GraphBuildReport, GraphMemory, CENTROID_EF_DEFAULT, GRAPHS_FILE};
 pub use groundtruth::exact_knn;

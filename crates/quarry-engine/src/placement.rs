@@ -145,13 +145,11 @@ pub fn rewrite_with_copies(
         &mut writer,
         progress,
     )?;
-    let mut build = index.manifest().build.clone();
-    if let serde_json::Value::Object(m) = &mut build {
-        m.insert("duplication".into(), note);
-        m.insert("copies".into(), extras.len().into());
-    }
+    let mut build = index.build_info()?;
+    build.duplication = Some(note);
+    build.copies = Some(extras.len() as u64);
     writer.set_distinct_vectors(n as u64);
-    let dir = writer.finish(build, Vec::new())?;
+    let dir = writer.finish(build.to_json(), Vec::new())?;
     Ok(RewriteReport {
         dir,
         num_vectors: n as u64,

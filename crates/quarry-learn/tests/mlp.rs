@@ -277,7 +277,7 @@ fn closure_replication_build_is_exact_when_probing_everything() {
     let t = tmp();
     let index = build(&t.path().join("rep"), Some((0.2, 8)));
     let total: u64 = index.partition_sizes().iter().sum();
-    let replicas = index.manifest().build["replicas"].as_u64().unwrap();
+    let replicas = index.build_info().unwrap().replicas;
     assert!(replicas > 0 && total == 10_000 + replicas);
     // Copies are stored vectors, not more vectors: k is bounded by the distinct ids.
     assert_eq!((index.len(), index.stored_vectors()), (10_000, total));

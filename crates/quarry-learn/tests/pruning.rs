@@ -330,5 +330,5 @@ fn bad_inputs_give_clear_errors() {
         &NoProgress,
     )
     .unwrap_err();
-    assert!(e.to_string().contains("--label-fraction"), "{e}");
+    assert!(e.to_string().contains("label_fraction"), "{e}");
 }

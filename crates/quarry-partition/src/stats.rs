@@ -1,7 +1,7 @@
 use serde::Serialize;
 
 /// Partition size statistics, reported by build and `quarry info`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize, PartialEq)]
 pub struct SizeStats {
     pub partitions: usize,
     pub min: u64,

@@ -21,7 +21,9 @@ pub enum StorageError {
     Exists { path: PathBuf },
     #[error("partition {pid} does not exist (the index has {count} partitions)")]
     NoSuchPartition { pid: u32, count: usize },
-    #[error("{path}: the file system does not support direct I/O (O_DIRECT); use --io buffered")]
+    #[error(
+        "{path}: the file system does not support direct I/O (O_DIRECT); open it with buffered I/O"
+    )]
     DirectUnsupported { path: PathBuf },
     #[error("invalid partition payload: {0}")]
     Payload(String),

@@ -104,7 +104,7 @@ impl Manifest {
             };
             return Err(StorageError::NotAnIndex {
                 path: dir.to_path_buf(),
-                reason: format!("{what} (pass the directory `quarry build --out` created)"),
+                reason: format!("{what} (pass an index directory, as a build creates it)"),
             });
         }
         let path = dir.join(files::MANIFEST);

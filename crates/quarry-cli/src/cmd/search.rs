@@ -329,7 +329,7 @@ pub fn run_point(w: &Workload, p: &Point<'_>, ui: &Ui) -> Result<Outcome> {
     let (index, q) = (&w.index, &w.queries);
     let k = p.params.k;
     let nq = p.limit.map_or(q.n, |l| l.clamp(1, q.n));
-    let prepared = index.prepare(&p.params).map_err(crate::hints::with_hint)?;
+    let prepared = index.prepare(&p.params)?;
     let router = prepared.router();
     let learned = p.opts.router != RouterKind::Fixed;
     let gbdt = (p.opts.router == RouterKind::Gbdt)

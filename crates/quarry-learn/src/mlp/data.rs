@@ -51,7 +51,7 @@ pub fn training_set(
     }
     if count == 0 || train.is_empty() {
         return Err(LearnError::BadConfig(
-            "no training queries: give --train-queries >= 1 and a non-empty training file".into(),
+            "no training queries: give training queries >= 1 and a non-empty training file".into(),
         ));
     }
     if base.len() < 2 {

@@ -355,27 +355,27 @@ fn restore(model: &Mlp, weights: &[Tensor]) -> Result<(), LearnError> {
 fn check_settings(cfg: &TrainConfig) -> Result<(), LearnError> {
     let bad = |m: String| Err(LearnError::BadConfig(m));
     if cfg.epochs == 0 || cfg.batch == 0 || cfg.hidden == 0 {
-        return bad("--epochs, --batch and --hidden must be at least 1".into());
+        return bad("epochs, batch and hidden must be at least 1".into());
     }
     if cfg.hidden > MAX_HIDDEN {
         return bad(format!(
-            "--hidden {} exceeds {} (256 is typical)",
+            "hidden {} exceeds {} (256 is typical)",
             cfg.hidden, MAX_HIDDEN
         ));
     }
     if !(cfg.lr.is_finite() && cfg.lr > 0.0) {
-        return bad(format!("--lr must be a positive number, got {}", cfg.lr));
+        return bad(format!("lr must be a positive number, got {}", cfg.lr));
     }
     if !(cfg.weight_decay.is_finite() && cfg.weight_decay >= 0.0) {
         return bad(format!(
-            "--weight-decay must be >= 0, got {}",
+            "weight_decay must be >= 0, got {}",
             cfg.weight_decay
         ));
     }
     if !(cfg.noise.is_finite() && cfg.noise >= 0.0) {
-        return bad(format!("--noise must be >= 0, got {}", cfg.noise));
+        return bad(format!("noise must be >= 0, got {}", cfg.noise));
     }
-    for (name, v) in [("--dup-share", cfg.dup_share), ("--dup-cap", cfg.dup_cap)] {
+    for (name, v) in [("dup_share", cfg.dup_share), ("dup_cap", cfg.dup_cap)] {
         if !(v.is_finite() && (0.0..=1.0).contains(&v)) {
             return bad(format!("{name} must be between 0 and 1, got {v}"));
         }

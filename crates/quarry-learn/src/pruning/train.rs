@@ -136,32 +136,32 @@ fn train_locked(
     }
     if cfg.label_k == 0 || cfg.label_k as u64 >= index.len() {
         return Err(bad(format!(
-            "--label-k must be in 1..{}, got {}",
+            "label_k must be in 1..{}, got {}",
             index.len(),
             cfg.label_k
         )));
     }
     if !(cfg.label_fraction > 0.0 && cfg.label_fraction <= 1.0) {
         return Err(bad(format!(
-            "--label-fraction must be in (0, 1], got {}",
+            "label_fraction must be in (0, 1], got {}",
             cfg.label_fraction
         )));
     }
     if !(cfg.holdout > 0.0 && cfg.holdout < 1.0) {
         return Err(bad(format!(
-            "--holdout must be in (0, 1), got {}",
+            "holdout must be in (0, 1), got {}",
             cfg.holdout
         )));
     }
     if !(cfg.noise_sigma >= 0.0 && cfg.noise_sigma.is_finite()) {
         return Err(bad(format!(
-            "--noise-sigma must be >= 0, got {}",
+            "noise_sigma must be >= 0, got {}",
             cfg.noise_sigma
         )));
     }
     if cfg.max_nprobe == 0 || cfg.features.k < 2 {
         return Err(bad(
-            "--max-nprobe must be >= 1 and --features-k >= 2".to_string()
+            "max_nprobe must be >= 1 and features.k >= 2".to_string()
         ));
     }
     let dim = index.dim();
@@ -207,7 +207,7 @@ fn train_locked(
     let nq = queries.len() / dim;
     if nq < 10 {
         return Err(bad(format!(
-            "{nq} training queries are too few; use at least 10 (--train-queries)"
+            "{nq} training queries are too few; use at least 10 (training queries)"
         )));
     }
 
