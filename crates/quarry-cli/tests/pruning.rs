@@ -36,7 +36,10 @@ fn build_trains_the_model_and_search_and_bench_use_it() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v["pruning"]["model_bytes"].as_u64().unwrap() > 0);
     assert!(v["pruning"]["train_secs"].as_f64().is_some());
-    assert!(idx.join("pruning.model").exists());
+    assert!(quarry_storage::Manifest::load(&idx)
+        .unwrap()
+        .path_of(&idx, "pruning.model")
+        .is_some_and(|p| p.exists()));
 
     let out = quarry(&[
         "search",

@@ -8,8 +8,8 @@ use crate::{BatchResult, EngineError, QueryStats, SearchParams};
 use quarry_kernels::{DType, Metric, Neighbor};
 use quarry_routing::{CentroidIndex, Router};
 use quarry_storage::{
-    open_store, IndexFiles, IoMode, IoPool, Manifest, PartitionEntry, PartitionStore, WriterLock,
-    MAX_IO_THREADS, MAX_READ_AHEAD,
+    open_store, Attached, IndexFiles, IoMode, IoPool, Manifest, PartitionEntry, PartitionStore,
+    WriterLock, MAX_IO_THREADS, MAX_READ_AHEAD,
 };
 use serde::Serialize;
 use std::path::Path;
@@ -56,6 +56,8 @@ pub struct Index {
     pub(crate) cost_model: CostModel,
     /// Threads that run graph-guided partial reads (created on first use).
     pub(crate) partial_pool: std::sync::OnceLock<rayon::ThreadPool>,
+    /// Open handles of the attached files of `manifest`.
+    pub(crate) attached: Attached,
     /// The index's writer lock while this handle changes the index (see
     /// [`Index::lock_writer`]); `None` for a reader.
     pub(crate) writer: Option<WriterLock>,
@@ -97,6 +99,7 @@ impl Index {
             manifest,
             centroids,
             table,
+            attached,
         } = files;
         let mut centroids = CentroidIndex::new(centroids, manifest.dim, manifest.metric);
         if let Some(g) = centroid_graph {
@@ -113,6 +116,7 @@ impl Index {
             opts,
             graphs,
             cost_model,
+            attached,
             partial_pool: Default::default(),
             writer: None,
         })
@@ -148,15 +152,10 @@ impl Index {
         self.manifest.files.contains_key(name)
     }
 
-    /// Reads a file the manifest lists, verified against its checksum.
+    /// Reads an attached file the manifest lists, verified against its checksum
+    /// (through the handle opened with this manifest, whatever a writer did since).
     pub fn read_file(&self, name: &str) -> Result<Vec<u8>, EngineError> {
-        let files = IndexFiles {
-            dir: self.dir.clone(),
-            manifest: self.manifest.clone(),
-            centroids: Vec::new(),
-            table: Vec::new(),
-        };
-        Ok(files.read_file(name)?)
+        Ok(self.attached.read(name)?)
     }
 
     /// Makes this handle the index's one writer until it is dropped or
@@ -205,9 +204,21 @@ impl Index {
         bytes: &[u8],
         router: Option<&str>,
     ) -> Result<(), EngineError> {
+        self.attach_files(&[(name, bytes)], router.as_slice())
+    }
+
+    /// Adds or replaces several files in one commit (see
+    /// [`quarry_storage::attach_files`]): a crash leaves all of them or none.
+    pub fn attach_files(
+        &mut self,
+        files: &[(&str, &[u8])],
+        routers: &[&str],
+    ) -> Result<(), EngineError> {
         self.with_writer(|index| {
             let lock = index.writer.as_ref().expect("held by with_writer");
-            index.manifest = quarry_storage::attach_file(lock, name, bytes, router)?;
+            let manifest = quarry_storage::attach_files(lock, files, routers)?;
+            index.attached = Attached::open(&index.dir, &manifest)?;
+            index.manifest = manifest;
             Ok(())
         })
     }

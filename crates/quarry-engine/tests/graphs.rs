@@ -185,14 +185,50 @@ fn graphs_survive_reopen_and_are_deterministic() {
             .build_graphs(params(), &NoProgress)
             .unwrap();
     }
-    let ga = std::fs::read(a.join(GRAPHS_FILE)).unwrap();
-    assert_eq!(ga, std::fs::read(b.join(GRAPHS_FILE)).unwrap());
+    let ga = std::fs::read(
+        quarry_storage::Manifest::load(&a)
+            .unwrap()
+            .path_of(&a, GRAPHS_FILE)
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(
-        std::fs::read(a.join(files::PAGE_CRCS)).unwrap(),
-        std::fs::read(b.join(files::PAGE_CRCS)).unwrap()
+        ga,
+        std::fs::read(
+            quarry_storage::Manifest::load(&b)
+                .unwrap()
+                .path_of(&b, GRAPHS_FILE)
+                .unwrap()
+        )
+        .unwrap()
+    );
+    assert_eq!(
+        std::fs::read(
+            quarry_storage::Manifest::load(&a)
+                .unwrap()
+                .path_of(&a, files::PAGE_CRCS)
+                .unwrap()
+        )
+        .unwrap(),
+        std::fs::read(
+            quarry_storage::Manifest::load(&b)
+                .unwrap()
+                .path_of(&b, files::PAGE_CRCS)
+                .unwrap()
+        )
+        .unwrap()
     );
     // Equal to the shared index's too (same data, partitions, parameters).
-    assert_eq!(ga, std::fs::read(shared().join(GRAPHS_FILE)).unwrap());
+    assert_eq!(
+        ga,
+        std::fs::read(
+            quarry_storage::Manifest::load(shared())
+                .unwrap()
+                .path_of(shared(), GRAPHS_FILE)
+                .unwrap()
+        )
+        .unwrap()
+    );
     let reopened = Index::open(&a, OpenOptions::default()).unwrap();
     assert!(reopened.has_graphs());
     let mem = reopened.graph_memory().unwrap();
@@ -210,7 +246,10 @@ fn damaged_graph_file_and_pages_are_detected() {
     let d = t.path().join("x");
     copy_dir(shared(), &d);
     // A flipped bit in graphs.bin: open fails on the manifest checksum.
-    let path = d.join(GRAPHS_FILE);
+    let path = quarry_storage::Manifest::load(&d)
+        .unwrap()
+        .path_of(&d, GRAPHS_FILE)
+        .unwrap();
     let mut g = std::fs::read(&path).unwrap();
     let mid = g.len() / 2;
     g[mid] ^= 4;

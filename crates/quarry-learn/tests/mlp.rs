@@ -197,7 +197,10 @@ fn model_roundtrips_through_the_index_and_corruption_is_detected() {
         "reloaded model computes other probabilities"
     );
     // A flipped byte in the weights is a checksum error, not a different model.
-    let path = dir.join(WEIGHTS_FILE);
+    let path = quarry_storage::Manifest::load(&dir)
+        .unwrap()
+        .path_of(&dir, WEIGHTS_FILE)
+        .unwrap();
     let mut bytes = std::fs::read(&path).unwrap();
     let at = bytes.len() - 5;
     bytes[at] ^= 0x10;

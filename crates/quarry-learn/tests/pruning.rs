@@ -195,7 +195,10 @@ fn model_roundtrips_is_deterministic_and_detects_corruption() {
     assert!(e.to_string().contains("truncated"), "{e}");
 
     // Damage on disk is caught by the index checksum.
-    let path = dir.join(PRUNING_FILE);
+    let path = quarry_storage::Manifest::load(&dir)
+        .unwrap()
+        .path_of(&dir, PRUNING_FILE)
+        .unwrap();
     let mut disk = std::fs::read(&path).unwrap();
     let mid = disk.len() / 2;
     disk[mid] ^= 1;

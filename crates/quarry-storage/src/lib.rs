@@ -18,14 +18,14 @@ mod table;
 mod writer;
 
 pub use aligned::AlignedBuf;
-pub use attach::attach_file;
+pub use attach::{attach_file, attach_files, sweep};
 pub use backend::{open_store, FileStore, IoMode};
 pub use error::StorageError;
 pub use layout::{PartitionView, ALIGN};
 pub use lock::{WriterLock, LOCK_FILE};
 pub use manifest::{FileEntry, Manifest, FORMAT_NAME, FORMAT_VERSION};
 pub use pool::{IoPool, LoadedPartition, PartitionStream, MAX_IO_THREADS, MAX_READ_AHEAD};
-pub use reader::IndexFiles;
+pub use reader::{Attached, IndexFiles};
 pub use table::PartitionEntry;
 pub use writer::{IndexWriter, PartitionPayload};
 

@@ -14,6 +14,18 @@ pub struct FileEntry {
     pub bytes: u64,
     /// crc32c of the whole file; None for `data.bin`, whose extents carry their own.
     pub crc32c: Option<u32>,
+    /// The file's name on disk when it differs from its name in the manifest: an
+    /// attached file is written under a new, generation-numbered name each time it
+    /// changes (files a manifest names are never overwritten).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_as: Option<String>,
+}
+
+impl FileEntry {
+    /// The name on disk of the file listed as `name`.
+    pub fn stored_name<'a>(&'a self, name: &'a str) -> &'a str {
+        self.stored_as.as_deref().unwrap_or(name)
+    }
 }
 
 /// `manifest.json`. Written last: a directory without a valid one is not an index.
@@ -44,6 +56,13 @@ pub struct Manifest {
     /// Router models stored in the index, by kind.
     pub routers: Vec<String>,
     pub files: BTreeMap<String, FileEntry>,
+    /// Bumped by every change committed after the build (0: as built).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub generation: u64,
+}
+
+fn is_zero(g: &u64) -> bool {
+    *g == 0
 }
 
 /// Length of the sealing tail `,\n  "crc32c": "xxxxxxxx"\n}\n`.
@@ -166,6 +185,11 @@ impl Manifest {
         Ok(m)
     }
 
+    /// Where the file listed as `name` is on disk, if it is listed.
+    pub fn path_of(&self, dir: &Path, name: &str) -> Option<std::path::PathBuf> {
+        self.files.get(name).map(|e| dir.join(e.stored_name(name)))
+    }
+
     pub fn file(&self, name: &str) -> Result<&FileEntry, StorageError> {
         self.files.get(name).ok_or_else(|| StorageError::Corrupt {
             file: name.into(),
@@ -186,6 +210,7 @@ mod tests {
                 FileEntry {
                     bytes: 4096,
                     crc32c: crc,
+                    stored_as: None,
                 },
             );
         }
@@ -201,6 +226,7 @@ mod tests {
             build: serde_json::json!({"seed": 42, "balance_eps": 0.1, "sizes": [75, 75, 75, 75]}),
             routers: vec![],
             files,
+            generation: 0,
         }
     }
 

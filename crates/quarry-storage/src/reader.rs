@@ -3,7 +3,10 @@
 use crate::manifest::Manifest;
 use crate::table::{self, PartitionEntry};
 use crate::{files, StorageError};
+use std::fs::File;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The in-memory part of an opened index: manifest, centroids, partition table.
 #[derive(Debug, Clone)]
@@ -12,11 +15,88 @@ pub struct IndexFiles {
     pub manifest: Manifest,
     pub centroids: Vec<f32>,
     pub table: Vec<PartitionEntry>,
+    /// The attached files of this manifest, held open.
+    pub attached: Attached,
+}
+
+/// Open handles of the attached files one manifest names. A writer that replaces a
+/// file removes the old one after its commit; a reader that opened the old manifest
+/// still reads it through its handle (the inode lives while a handle does), so a
+/// search never sees half of a change.
+#[derive(Debug, Clone, Default)]
+pub struct Attached {
+    dir: PathBuf,
+    entries: std::collections::BTreeMap<String, (crate::manifest::FileEntry, Arc<File>)>,
+}
+
+impl Attached {
+    /// Opens every non-core file `manifest` lists.
+    pub fn open(dir: &Path, manifest: &Manifest) -> Result<Attached, StorageError> {
+        let core = [files::CENTROIDS, files::TABLE, files::DATA];
+        let mut entries = std::collections::BTreeMap::new();
+        for (name, e) in manifest
+            .files
+            .iter()
+            .filter(|(n, _)| !core.contains(&n.as_str()))
+        {
+            let path = dir.join(e.stored_name(name));
+            let f = File::open(&path).map_err(|err| missing_or_io(dir, &path, err))?;
+            entries.insert(name.clone(), (e.clone(), Arc::new(f)));
+        }
+        Ok(Attached {
+            dir: dir.to_path_buf(),
+            entries,
+        })
+    }
+
+    /// The file listed as `name`, whole, checked against its size and crc32c.
+    pub fn read(&self, name: &str) -> Result<Vec<u8>, StorageError> {
+        let (e, f) = self
+            .entries
+            .get(name)
+            .ok_or_else(|| StorageError::Corrupt {
+                file: name.into(),
+                what: "is not listed in manifest.json".into(),
+            })?;
+        let path = self.dir.join(e.stored_name(name));
+        let len = f
+            .metadata()
+            .map_err(|err| StorageError::io(&path, err))?
+            .len();
+        if len != e.bytes {
+            return Err(StorageError::Corrupt {
+                file: path,
+                what: format!("has {len} bytes, the manifest says {}", e.bytes),
+            });
+        }
+        let mut bytes = vec![0u8; len as usize];
+        f.read_exact_at(&mut bytes, 0)
+            .map_err(|err| StorageError::io(&path, err))?;
+        check_crc(&path, &bytes, e.crc32c)?;
+        Ok(bytes)
+    }
 }
 
 impl IndexFiles {
     pub fn open(dir: &Path) -> Result<IndexFiles, StorageError> {
-        let manifest = Manifest::load(dir)?;
+        // A writer may commit (and remove the files it replaced) between reading the
+        // manifest and opening its files: then read the new manifest and try again.
+        let mut tries = 0;
+        let (manifest, attached) = loop {
+            let manifest = Manifest::load(dir)?;
+            match Attached::open(dir, &manifest) {
+                Ok(a) => break (manifest, a),
+                Err(e) => {
+                    tries += 1;
+                    let moved = Manifest::load(dir)
+                        .map(|m| m.generation != manifest.generation)
+                        .unwrap_or(false);
+                    if !moved || tries >= 8 {
+                        return Err(e);
+                    }
+                }
+            }
+        };
         let data_entry = manifest.file(files::DATA)?.clone();
         let data_path = dir.join(files::DATA);
         let data_len = std::fs::metadata(&data_path)
@@ -81,12 +161,13 @@ impl IndexFiles {
             manifest,
             centroids,
             table,
+            attached,
         })
     }
 
-    /// Reads another file listed in the manifest (router models), checksum verified.
+    /// Reads an attached file (router models, graphs), checksum verified.
     pub fn read_file(&self, name: &str) -> Result<Vec<u8>, StorageError> {
-        read_verified(&self.dir, &self.manifest, name)
+        self.attached.read(name)
     }
 }
 
@@ -106,7 +187,7 @@ fn missing_or_io(dir: &Path, path: &Path, e: std::io::Error) -> StorageError {
 
 fn read_verified(dir: &Path, manifest: &Manifest, name: &str) -> Result<Vec<u8>, StorageError> {
     let entry = manifest.file(name)?;
-    let path = dir.join(name);
+    let path = dir.join(entry.stored_name(name));
     let bytes = std::fs::read(&path).map_err(|e| missing_or_io(dir, &path, e))?;
     if bytes.len() as u64 != entry.bytes {
         return Err(StorageError::Corrupt {
@@ -118,14 +199,19 @@ fn read_verified(dir: &Path, manifest: &Manifest, name: &str) -> Result<Vec<u8>,
             ),
         });
     }
-    if let Some(want) = entry.crc32c {
-        let got = crc32c::crc32c(&bytes);
+    check_crc(&path, &bytes, entry.crc32c)?;
+    Ok(bytes)
+}
+
+fn check_crc(path: &Path, bytes: &[u8], want: Option<u32>) -> Result<(), StorageError> {
+    if let Some(want) = want {
+        let got = crc32c::crc32c(bytes);
         if got != want {
             return Err(StorageError::Corrupt {
-                file: path,
+                file: path.to_path_buf(),
                 what: format!("fails its checksum (crc32c {got:08x}, manifest says {want:08x})"),
             });
         }
     }
-    Ok(bytes)
+    Ok(())
 }

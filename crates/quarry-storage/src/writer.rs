@@ -149,6 +149,7 @@ impl IndexWriter {
             FileEntry {
                 bytes: bytes.len() as u64,
                 crc32c: Some(crc32c::crc32c(bytes)),
+                stored_as: None,
             },
         );
         Ok(())
@@ -215,6 +216,7 @@ impl IndexWriter {
             FileEntry {
                 bytes: self.data_len,
                 crc32c: None,
+                stored_as: None,
             },
         );
         let table_bytes = table::encode(&self.table);
@@ -232,6 +234,7 @@ impl IndexWriter {
             build,
             routers,
             files: std::mem::take(&mut self.files),
+            generation: 0,
         };
         let mpath = self.tmp_dir.join(files::MANIFEST);
         let mut f = File::create(&mpath).map_err(|e| StorageError::io(&mpath, e))?;

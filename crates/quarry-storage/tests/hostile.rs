@@ -65,6 +65,7 @@ fn index_with(dir: &Path, edit: impl FnOnce(&mut Manifest, &mut Vec<u8>)) -> Sto
         FileEntry {
             bytes: table.len() as u64,
             crc32c: Some(crc32c::crc32c(&table)),
+            stored_as: None,
         },
     );
     std::fs::write(dir.join(files::MANIFEST), m.to_bytes()).unwrap();

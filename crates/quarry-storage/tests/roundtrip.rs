@@ -190,7 +190,10 @@ fn attached_files_are_listed_checksummed_and_verified() {
         b"weights2"
     );
     // A damaged attached file is reported when read.
-    let p = dir.join("router.model");
+    let p = quarry_storage::Manifest::load(&dir)
+        .unwrap()
+        .path_of(&dir, "router.model")
+        .unwrap();
     let mut b = std::fs::read(&p).unwrap();
     b[0] ^= 1;
     std::fs::write(&p, b).unwrap();
@@ -206,6 +209,79 @@ fn attached_files_are_listed_checksummed_and_verified() {
             "{bad}"
         );
     }
+}
+
+/// Issue 14 defect 1: files a manifest names are never overwritten, several files
+/// commit in one manifest change, a reader keeps the files of the manifest it opened,
+/// and a crash before the commit leaves the old index plus leftovers that the next
+/// writer removes.
+#[test]
+fn attached_files_commit_by_generation_and_never_overwrite() {
+    let t = tmp();
+    let dir = t.path().join("idx");
+    write_index(&dir);
+    let names = |d: &Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let lock = WriterLock::acquire(&dir).unwrap();
+    let m1 = quarry_storage::attach_files(&lock, &[("w.bin", b"w1"), ("c.json", b"c1")], &["mlp"])
+        .unwrap();
+    assert_eq!(m1.generation, 1);
+    let w1 = m1.path_of(&dir, "w.bin").unwrap();
+    assert!(w1.ends_with("w.bin.g1"), "{w1:?}");
+    // A reader opened now keeps generation 1 whatever a writer does next.
+    let reader = IndexFiles::open(&dir).unwrap();
+    let m2 = quarry_storage::attach_files(&lock, &[("w.bin", b"w2"), ("c.json", b"c2")], &["mlp"])
+        .unwrap();
+    assert_eq!(m2.generation, 2);
+    assert!(
+        !w1.exists(),
+        "the replaced generation is removed after the commit"
+    );
+    assert_eq!(reader.read_file("w.bin").unwrap(), b"w1");
+    assert_eq!(reader.read_file("c.json").unwrap(), b"c1");
+    let now = IndexFiles::open(&dir).unwrap();
+    assert_eq!(now.read_file("w.bin").unwrap(), b"w2");
+    assert_eq!(now.read_file("c.json").unwrap(), b"c2");
+    // A writer killed before its manifest rename leaves complete or temp files that
+    // no manifest names: the index is the old one, and the next writer sweeps them.
+    std::fs::write(dir.join("w.bin.g3"), b"w3").unwrap();
+    std::fs::write(dir.join("c.json.g3.4242.quarry-tmp"), b"c").unwrap();
+    std::fs::write(dir.join("manifest.json.4242.quarry-tmp"), b"{").unwrap();
+    let crashed = IndexFiles::open(&dir).unwrap();
+    assert_eq!(crashed.manifest.generation, 2);
+    assert_eq!(crashed.read_file("w.bin").unwrap(), b"w2");
+    let before = names(&dir);
+    let m3 = quarry_storage::attach_files(&lock, &[("w.bin", b"w3b")], &[]).unwrap();
+    let after = names(&dir);
+    assert!(!after.iter().any(|n| n.contains("quarry-tmp")), "{after:?}");
+    assert_eq!(m3.path_of(&dir, "w.bin").unwrap(), dir.join("w.bin.g3"));
+    assert_eq!(
+        IndexFiles::open(&dir).unwrap().read_file("w.bin").unwrap(),
+        b"w3b"
+    );
+    assert!(before.iter().any(|n| n == "c.json.g3.4242.quarry-tmp"));
+    // What the sweep keeps: the core files, the lock, and exactly the named files.
+    let want: Vec<String> = {
+        let mut v = vec![
+            "c.json.g2".to_string(),
+            "w.bin.g3".to_string(),
+            quarry_storage::LOCK_FILE.to_string(),
+        ];
+        v.extend(
+            [files::CENTROIDS, files::DATA, files::MANIFEST, files::TABLE]
+                .iter()
+                .map(|s| s.to_string()),
+        );
+        v.sort();
+        v
+    };
+    assert_eq!(after, want);
 }
 
 #[test]

@@ -70,10 +70,12 @@ impl Index {
         let set = GraphSet { params, graphs };
         let bytes = encode_graphs(&set);
         let crc_bytes: Vec<u8> = page_crcs.iter().flat_map(|c| c.to_le_bytes()).collect();
-        // Page checksums first: a crash between the two leaves graphs absent, not
-        // graphs whose partial reads cannot be verified.
-        self.attach_file(files::PAGE_CRCS, &crc_bytes, None)?;
-        self.attach_file(GRAPHS_FILE, &bytes, None)?;
+        // One commit: graphs never appear without the page checksums partial reads
+        // verify against, nor beside checksums of other graphs.
+        self.attach_files(
+            &[(files::PAGE_CRCS, &crc_bytes), (GRAPHS_FILE, &bytes)],
+            &[],
+        )?;
         let g = Graphs {
             set,
             page_crcs: Some(page_crcs),

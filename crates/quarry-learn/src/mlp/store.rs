@@ -12,8 +12,8 @@ pub fn save_router(
     training: serde_json::Value,
 ) -> Result<(), LearnError> {
     let (w, c) = model.to_bytes(training)?;
-    index.attach_file(WEIGHTS_FILE, &w, Some(ROUTER_KIND))?;
-    index.attach_file(CONFIG_FILE, &c, Some(ROUTER_KIND))?;
+    // One commit: weights never meet another model's config.
+    index.attach_files(&[(WEIGHTS_FILE, &w), (CONFIG_FILE, &c)], &[ROUTER_KIND])?;
     Ok(())
 }
 
