@@ -39,6 +39,8 @@ enum Command {
     Gt(cmd::gt::Args),
     /// Summarise an index and the RAM it holds when open.
     Info(cmd::info::Args),
+    /// Check every file, checksum and invariant of an index (--repair removes a crashed writer's leftovers).
+    Verify(cmd::verify::Args),
     /// Split a vector file into base / held-out queries / training sample.
     Split(cmd::split::Args),
     /// Generate a synthetic clustered data set (Gaussian blobs) and queries.
@@ -116,6 +118,7 @@ fn main() {
         Command::GraphBuild(a) => cmd::graph_build::run(a, &ui),
         Command::Gt(a) => cmd::gt::run(a, &ui),
         Command::Info(a) => cmd::info::run(a),
+        Command::Verify(a) => cmd::verify::run(a),
         Command::Split(a) => cmd::split::run(a, &ui),
         Command::Synth(a) => cmd::synth::run(a, &ui),
         Command::Bench(a) => cmd::bench::run(a, &ui),

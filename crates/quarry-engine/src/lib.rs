@@ -37,6 +37,7 @@ mod placement;
 mod routers;
 pub mod search;
 mod stats;
+mod verify;
 
 pub use build::{
     build_index, build_index_from, BuildConfig, BuildInfo, BuildReport, ReplicationInfo,
@@ -55,3 +56,4 @@ pub use quarry_routing::Router;
 pub use quarry_storage::IoMode;
 pub use search::{CostModel, CostPoint, Strategy};
 pub use stats::{BatchResult, BatchStats, QueryStats};
+pub use verify::{repair, verify, VerifyReport};

@@ -116,6 +116,10 @@ fn stored_names(m: &Manifest) -> BTreeSet<String> {
 
 /// Whether `name` looks like a file this module writes: a temp file, or a
 /// generation-numbered one (`<name>.g<digits>`).
+pub fn is_writer_leftover(name: &str) -> bool {
+    ours(name)
+}
+
 fn ours(name: &str) -> bool {
     if name.ends_with(TMP_SUFFIX) {
         return true;

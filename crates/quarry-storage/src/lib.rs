@@ -18,7 +18,7 @@ mod table;
 mod writer;
 
 pub use aligned::AlignedBuf;
-pub use attach::{attach_file, attach_files, sweep};
+pub use attach::{attach_file, attach_files, is_writer_leftover, sweep};
 pub use backend::{open_store, FileStore, IoMode};
 pub use error::StorageError;
 pub use layout::{PartitionView, ALIGN};

@@ -12,3 +12,4 @@ pub mod search;
 pub mod split;
 pub mod synth;
 pub mod train_pruning;
+pub mod verify;
