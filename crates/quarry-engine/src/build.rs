@@ -100,6 +100,48 @@ pub struct BuildInfo {
     pub duplication: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub copies: Option<u64>,
+    /// What the index was built from (absent in indexes built before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<InputFingerprint>,
+}
+
+/// A cheap identity of a build's input: shape, type and a crc32c of 64 rows spread
+/// over it. Commands that need the index's own vectors again (router training,
+/// rewriting with copies) check the file they are given against it before working.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InputFingerprint {
+    pub rows: u64,
+    pub dim: usize,
+    pub dtype: DType,
+    pub sampled_rows: usize,
+    pub sampled_crc32c: u32,
+}
+
+/// Rows hashed by a fingerprint.
+const FINGERPRINT_ROWS: usize = 64;
+
+impl InputFingerprint {
+    pub fn of(src: &dyn VectorSource) -> Result<Self, EngineError> {
+        let n = src.len();
+        let sampled = n.min(FINGERPRINT_ROWS);
+        let mut crc = 0u32;
+        for i in 0..sampled {
+            let row = (i as u128 * n as u128 / sampled as u128) as usize;
+            let bytes: Vec<u8> = match src.read_range(row, 1)? {
+                ChunkData::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+                ChunkData::U8(v) => v,
+                ChunkData::I8(v) => v.iter().map(|&x| x as u8).collect(),
+            };
+            crc = crc32c::crc32c_append(crc, &bytes);
+        }
+        Ok(InputFingerprint {
+            rows: n as u64,
+            dim: src.dim(),
+            dtype: src.dtype(),
+            sampled_rows: sampled,
+            sampled_crc32c: crc,
+        })
+    }
 }
 
 /// SPANN-style closure replication settings of a build.
@@ -135,6 +177,13 @@ pub fn build_index_from(
 ) -> Result<BuildReport, EngineError> {
     let total = Instant::now();
     let (n, dim, dtype) = (src.len(), src.dim(), src.dtype());
+    // Refused before any training, not after it.
+    if out.exists() {
+        return Err(quarry_storage::StorageError::Exists {
+            path: out.to_path_buf(),
+        }
+        .into());
+    }
     if cfg.partitions == 0 || cfg.partitions > n {
         return Err(EngineError::BadBuild(format!(
             "partitions {} for {n} vectors: use between 1 and {n}",
@@ -246,6 +295,7 @@ pub fn build_index_from(
         .into(),
         duplication: None,
         copies: None,
+        input: Some(InputFingerprint::of(src)?),
     };
     writer.set_distinct_vectors(n as u64);
     let dir = writer.finish(build.to_json(), Vec::new())?;

@@ -29,6 +29,13 @@ pub enum EngineError {
     KTooLargeForBase { k: usize, n: u64 },
     #[error("invalid build parameter: {0}")]
     BadBuild(String),
+    /// A command was given a base file that is not the one the index was built from.
+    #[error("{base} is not the base index {} was built from: {why}", index.display())]
+    WrongBase {
+        base: String,
+        index: std::path::PathBuf,
+        why: String,
+    },
     /// A learned router was asked for and the index holds no model for it.
     #[error("index {} has no {router} router model", dir.display())]
     NoModel {

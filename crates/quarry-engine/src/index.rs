@@ -227,6 +227,47 @@ impl Index {
         &self.manifest
     }
 
+    /// Checks that `base` holds the vectors this index was built from (shape, type and
+    /// the sampled fingerprint the build recorded), before a command spends time on
+    /// it. An index with copies counts each id once.
+    pub fn check_base(&self, base: &dyn quarry_formats::VectorSource) -> Result<(), EngineError> {
+        let info = self.build_info()?;
+        let what = format!(
+            "{} ({} x {} {})",
+            base.path().display(),
+            base.len(),
+            base.dim(),
+            base.dtype()
+        );
+        let mismatch = |why: String| {
+            Err(EngineError::WrongBase {
+                base: what.clone(),
+                index: self.dir.clone(),
+                why,
+            })
+        };
+        if base.dim() != self.dim()
+            || base.len() as u64 != self.len()
+            || base.dtype() != self.dtype()
+        {
+            return mismatch(format!(
+                "the index holds {} x {} {}",
+                self.len(),
+                self.dim(),
+                self.dtype()
+            ));
+        }
+        if let Some(fp) = info.input {
+            let got = crate::build::InputFingerprint::of(base)?;
+            if got != fp {
+                return mismatch(
+                    "the same shape, but other vectors (the sampled checksum differs)".into(),
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// How the index was built (typed; the manifest's `build` record).
     pub fn build_info(&self) -> Result<crate::BuildInfo, EngineError> {
         serde_json::from_value(self.manifest.build.clone()).map_err(|e| {

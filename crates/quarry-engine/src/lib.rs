@@ -40,7 +40,8 @@ mod stats;
 mod verify;
 
 pub use build::{
-    build_index, build_index_from, BuildConfig, BuildInfo, BuildReport, ReplicationInfo,
+    build_index, build_index_from, BuildConfig, BuildInfo, BuildReport, InputFingerprint,
+    ReplicationInfo,
 };
 pub use error::EngineError;
 pub use graphs::{GraphBuildReport, GraphMemory, CENTROID_EF_DEFAULT, GRAPHS_FILE};

@@ -86,19 +86,10 @@ pub fn rewrite_with_copies(
     progress: &dyn Progress,
 ) -> Result<RewriteReport, EngineError> {
     let src = open_vectors(base)?;
+    // Before reading every partition: the file must be the index's own base.
+    index.check_base(src.as_ref())?;
     let mut holders = index.holders()?;
     let n = holders.len();
-    if src.len() != n || src.dim() != index.dim() || src.dtype() != index.dtype() {
-        return Err(EngineError::BadBuild(format!(
-            "{} holds {} x {} {} vectors but the index was built from {n} x {} {}; pass the index's own base file",
-            base.display(),
-            src.len(),
-            src.dim(),
-            src.dtype(),
-            index.dim(),
-            index.dtype()
-        )));
-    }
     let np = index.num_partitions() as u32;
     if let Some(&(id, p)) = extra.iter().find(|&&(id, p)| id as usize >= n || p >= np) {
         return Err(EngineError::BadBuild(format!(

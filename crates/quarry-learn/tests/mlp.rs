@@ -272,7 +272,7 @@ fn duplicated_index_holds_the_copies_and_returns_each_id_once() {
         &NoProgress,
     )
     .unwrap_err();
-    assert!(err.to_string().contains("base file"), "{err}");
+    assert!(err.to_string().contains("is not the base index"), "{err}");
 }
 
 #[test]

@@ -321,7 +321,7 @@ fn bad_inputs_give_clear_errors() {
         &NoProgress,
     )
     .unwrap_err();
-    assert!(e.to_string().contains("is not the one index"), "{e}");
+    assert!(e.to_string().contains("is not the base index"), "{e}");
     let mut cfg = small_config();
     cfg.label_fraction = 0.0;
     let base = open_vectors(&fixture("siftsmall_base.bvecs")).unwrap();

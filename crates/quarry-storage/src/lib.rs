@@ -27,7 +27,7 @@ pub use manifest::{FileEntry, Manifest, FORMAT_NAME, FORMAT_VERSION};
 pub use pool::{IoPool, LoadedPartition, PartitionStream, MAX_IO_THREADS, MAX_READ_AHEAD};
 pub use reader::{Attached, IndexFiles};
 pub use table::PartitionEntry;
-pub use writer::{IndexWriter, PartitionPayload};
+pub use writer::{publish_staged, staging_dir, IndexWriter, PartitionPayload};
 
 /// Names of the files in an index directory.
 pub mod files {

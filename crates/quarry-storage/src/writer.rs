@@ -85,6 +85,48 @@ fn remove_stale_partials(parent: &Path, name: &str) -> Result<(), StorageError> 
     Ok(())
 }
 
+/// A scratch path beside `out` for building an index and then adding parts to it
+/// (graphs, router models) before anyone can open it: `.NAME.PID.quarry-partial`,
+/// so a killed command's staging is removed by the next build of `out`, like a
+/// build's own scratch directory. Stale ones are removed now.
+pub fn staging_dir(out: &Path) -> Result<PathBuf, StorageError> {
+    if out.exists() {
+        return Err(StorageError::Exists {
+            path: out.to_path_buf(),
+        });
+    }
+    let name =
+        out.file_name()
+            .and_then(|n| n.to_str())
+            .ok_or_else(|| StorageError::NotAnIndex {
+                path: out.to_path_buf(),
+                reason: "the output path has no file name".into(),
+            })?;
+    let parent = match out.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    remove_stale_partials(&parent, name)?;
+    Ok(parent.join(partial_name(name, std::process::id())))
+}
+
+/// Moves a finished staging directory to `out` (one rename; `Exists` if `out`
+/// appeared meanwhile) and syncs the parent directory.
+pub fn publish_staged(staging: &Path, out: &Path) -> Result<(), StorageError> {
+    if out.exists() {
+        return Err(StorageError::Exists {
+            path: out.to_path_buf(),
+        });
+    }
+    std::fs::rename(staging, out).map_err(|e| StorageError::io(out, e))?;
+    if let Some(parent) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if let Ok(d) = File::open(parent) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
+}
+
 impl Drop for IndexWriter {
     fn drop(&mut self) {
         if !self.finished {

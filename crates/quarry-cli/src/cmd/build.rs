@@ -63,18 +63,35 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
     cfg.epochs = a.epochs;
     cfg.sample_per_centroid = a.sample_per_partition;
     cfg.replicate = a.replicate_eps.map(|eps| (eps, a.replicate_max));
-    let report = build_index(&a.base, &a.out, &cfg, ui)
+    // With extra parts (graphs, a pruning model) the index is built and completed in
+    // a staging directory and appears at --out only whole: a kill or a failure in a
+    // later step leaves no index for a rerun to refuse.
+    let extras = a.graphs || a.train_pruning;
+    let target = if extras {
+        quarry_storage::staging_dir(&a.out)
+            .with_context(|| format!("building {}", a.out.display()))?
+    } else {
+        a.out.clone()
+    };
+    let staged = Staged(extras.then(|| target.clone()));
+    let mut report = build_index(&a.base, &target, &cfg, ui)
         .with_context(|| format!("building {}", a.out.display()))?;
     ui.done();
     let pruning = if a.train_pruning {
         Some(crate::cmd::train_pruning::train(
-            &a.out, &a.base, a.seed, &a.pruning, ui,
+            &target, &a.base, a.seed, &a.pruning, ui,
         )?)
     } else {
         None
     };
     if a.graphs {
-        crate::cmd::graph_build::build(&a.out, quarry_engine::HnswParams::default(), ui, a.json)?;
+        crate::cmd::graph_build::build(&target, quarry_engine::HnswParams::default(), ui, a.json)?;
+    }
+    if extras {
+        quarry_storage::publish_staged(&target, &a.out)
+            .with_context(|| format!("building {}", a.out.display()))?;
+        std::mem::forget(staged);
+        report.dir = a.out.clone();
     }
     let rss = peak_rss_mb();
     if a.json {
@@ -114,4 +131,15 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Removes a staging directory when the build fails after creating it.
+struct Staged(Option<std::path::PathBuf>);
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if let Some(d) = &self.0 {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
 }

@@ -79,7 +79,15 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
     if a.dup_out.is_some() && a.dup_every == 0 {
         anyhow::bail!("--dup-out needs duplication rounds: give --dup-every >= 1");
     }
+    // Refused now, not after the training (and before the router is replaced).
+    if let Some(d) = a.dup_out.as_ref().filter(|d| d.exists()) {
+        anyhow::bail!(
+            "--dup-out {} already exists; choose another path",
+            d.display()
+        );
+    }
     let base = open_vectors(&a.base)?;
+    index.check_base(base.as_ref())?;
     let train_src = match &a.train {
         Some(p) => open_vectors(p)?,
         None => open_vectors(&a.base)?,

@@ -30,6 +30,7 @@ pub fn train_router(
     progress: &dyn Progress,
 ) -> Result<Trained, LearnError> {
     index.with_writer(|index| {
+        index.check_base(base)?;
         let set = training_set(base, base, index.metric(), queries, cfg.seed, progress)?;
         let holders = index.holders()?;
         let trained = train(

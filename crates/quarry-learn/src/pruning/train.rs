@@ -123,17 +123,7 @@ fn train_locked(
     progress: &dyn Progress,
 ) -> Result<(PruningModel, PruningReport), LearnError> {
     let bad = |m: String| LearnError::BadConfig(m);
-    if base.dim() != index.dim() || base.len() as u64 != index.len() {
-        return Err(bad(format!(
-            "base file {} ({} x {}) is not the one index {} was built from ({} x {})",
-            base.path().display(),
-            base.len(),
-            base.dim(),
-            index.dir().display(),
-            index.len(),
-            index.dim()
-        )));
-    }
+    index.check_base(base)?;
     if cfg.label_k == 0 || cfg.label_k as u64 >= index.len() {
         return Err(bad(format!(
             "label_k must be in 1..{}, got {}",
