@@ -33,6 +33,10 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<()> {
     let mut index = Index::open(&a.index, OpenOptions::default())?;
+    if a.save {
+        // A writer: take the lock before measuring, not after.
+        index.lock_writer()?;
+    }
     let mut points = Vec::new();
     let q = read_queries(&a.queries)?;
     if q.dim != index.dim() {
