@@ -5,6 +5,7 @@ mod cmd;
 mod hints;
 mod progress;
 mod rss;
+mod terminate;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
@@ -109,6 +110,21 @@ fn main() {
         }
     }
     let ui = progress::Ui::new(!cli.quiet);
+    terminate::install();
+    match &cli.command {
+        Command::Build(a) => terminate::watch_parent_of(&a.out),
+        Command::GraphBuild(a) => terminate::watch(&a.index),
+        Command::TrainPruning(a) => terminate::watch(&a.index),
+        Command::MlpTrain(a) => {
+            terminate::watch(&a.index);
+            if let Some(d) = &a.dup_out {
+                terminate::watch_parent_of(d);
+            }
+        }
+        Command::Dev(DevCommand::GraphCalibrate(a)) => terminate::watch(&a.index),
+        Command::Verify(a) => terminate::watch(&a.index),
+        _ => {}
+    }
     let res = match cli.command {
         Command::Demo(a) => cmd::demo::run(a, &ui),
         Command::Build(a) => cmd::build::run(a, &ui),

@@ -131,3 +131,43 @@ fn router_training_refuses_another_base_before_training() {
     let idx = quarry_engine::Index::open(&out, Default::default()).unwrap();
     assert!(!idx.has_file("router.mlp.safetensors") && !idx.has_file("pruning.model"));
 }
+
+#[test]
+fn split_refuses_one_path_for_two_outputs_and_writes_nothing() {
+    // Issue 14, defect 7: two outputs on one path left a file whose header did not
+    // match its size.
+    let t = tmp();
+    let input = fixture("siftsmall_base.bvecs");
+    let a = t.path().join("a.fbin");
+    let same = t.path().join(".").join("a.fbin");
+    fails_with(
+        &quarry(&[
+            "split",
+            "--input",
+            s(&input),
+            "--holdout",
+            "100",
+            "--queries-out",
+            s(&a),
+            "--base-out",
+            s(&same),
+        ]),
+        "name the same file",
+    );
+    fails_with(
+        &quarry(&[
+            "split",
+            "--input",
+            s(&input),
+            "--holdout",
+            "100",
+            "--queries-out",
+            s(&input),
+            "--base-out",
+            s(&a),
+        ]),
+        "name the same file",
+    );
+    let left: Vec<_> = std::fs::read_dir(t.path()).unwrap().collect();
+    assert!(left.is_empty(), "{left:?}");
+}

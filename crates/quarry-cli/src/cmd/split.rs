@@ -27,7 +27,42 @@ pub struct Args {
     pub seed: u64,
 }
 
+/// The same file named twice (or the input named as an output) would be written
+/// over itself: refused before anything is read or written.
+fn check_distinct(paths: &[(&str, &std::path::Path)]) -> Result<()> {
+    let key = |p: &std::path::Path| -> PathBuf {
+        let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        match (
+            abs.parent().and_then(|d| d.canonicalize().ok()),
+            abs.file_name(),
+        ) {
+            (Some(d), Some(f)) => d.join(f),
+            _ => abs,
+        }
+    };
+    for (i, (fa, pa)) in paths.iter().enumerate() {
+        for (fb, pb) in &paths[i + 1..] {
+            if key(pa) == key(pb) {
+                bail!(
+                    "{fa} and {fb} name the same file {}; give distinct paths",
+                    pa.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
 pub fn run(a: Args, ui: &Ui) -> Result<()> {
+    let mut paths = vec![
+        ("--input", a.input.as_path()),
+        ("--queries-out", a.queries_out.as_path()),
+        ("--base-out", a.base_out.as_path()),
+    ];
+    if let Some(l) = &a.learn_out {
+        paths.push(("--learn-out", l.as_path()));
+    }
+    check_distinct(&paths)?;
     let src = open_vectors(&a.input)?;
     let n = src.len();
     if a.holdout == 0 || a.holdout >= n {
