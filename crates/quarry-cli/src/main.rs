@@ -123,6 +123,13 @@ fn main() {
         }
         Command::Dev(DevCommand::GraphCalibrate(a)) => terminate::watch(&a.index),
         Command::Verify(a) => terminate::watch(&a.index),
+        Command::Split(a) => {
+            terminate::watch_parent_of(&a.queries_out);
+            terminate::watch_parent_of(&a.base_out);
+            if let Some(l) = &a.learn_out {
+                terminate::watch_parent_of(l);
+            }
+        }
         _ => {}
     }
     let res = match cli.command {

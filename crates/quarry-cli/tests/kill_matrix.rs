@@ -335,3 +335,170 @@ fn every_writer_killed_anywhere_leaves_the_old_or_the_new_index() {
     }
     eprintln!("{}", report.join("\n"));
 }
+
+/// `build` and `split` create new files rather than change an index: killed at each
+/// rename and fsync and at 20 random moments, every output is absent or complete, a
+/// rerun succeeds, and it leaves no scratch directory or temp file.
+#[test]
+fn build_and_split_killed_anywhere_leave_nothing_half_made() {
+    let t = tmp();
+    let base = fixture("siftsmall_base.bvecs");
+    let work = t.path().join("work");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(15);
+    let mut report = Vec::new();
+    for cmd in ["build", "split"] {
+        let out = work.join("out");
+        let args: Vec<String> = match cmd {
+            "build" => argv(&[
+                "build",
+                "--base",
+                s(&base),
+                "--out",
+                s(&out),
+                "--partitions",
+                "8",
+            ]),
+            _ => argv(&[
+                "split",
+                "--input",
+                s(&base),
+                "--holdout",
+                "100",
+                "--learn",
+                "500",
+                "--queries-out",
+                s(&work.join("q.u8bin")),
+                "--base-out",
+                s(&work.join("b.u8bin")),
+                "--learn-out",
+                s(&work.join("l.u8bin")),
+            ]),
+        };
+        let fresh = || {
+            let _ = std::fs::remove_dir_all(&work);
+            std::fs::create_dir_all(&work).unwrap();
+        };
+        // Outputs complete, or absent; how many are complete.
+        let check = |what: &str| -> usize {
+            match cmd {
+                "build" => {
+                    if out.exists() {
+                        Index::open(&out, OpenOptions::default())
+                            .unwrap_or_else(|e| panic!("build, {what}: {e}"));
+                        1
+                    } else {
+                        0
+                    }
+                }
+                _ => [("q.u8bin", 100), ("b.u8bin", 9900), ("l.u8bin", 500)]
+                    .iter()
+                    .filter(|(f, rows)| {
+                        let p = work.join(f);
+                        p.exists() && {
+                            let v = quarry_formats::open_vectors(&p)
+                                .unwrap_or_else(|e| panic!("split, {what}: {f}: {e}"));
+                            assert_eq!(v.len(), *rows, "split, {what}: {f}");
+                            true
+                        }
+                    })
+                    .count(),
+            }
+        };
+        let scratch = || -> Vec<String> {
+            std::fs::read_dir(&work)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|n| n.contains("quarry-partial") || n.contains("quarry-tmp"))
+                .collect()
+        };
+        let rerun = |what: &str| {
+            if cmd == "build" && out.exists() {
+                return; // complete: a rerun would rightly refuse the existing index
+            }
+            let o = quarry_cmd(&args).output().unwrap();
+            assert!(
+                o.status.success(),
+                "{cmd}, {what}: rerun: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+            assert_eq!(
+                scratch(),
+                Vec::<String>::new(),
+                "{cmd}, {what}: left after the rerun"
+            );
+        };
+        fresh();
+        let log = t.path().join(format!("{cmd}.strace"));
+        let o = Command::new("strace")
+            .args(["-f", "-qq", "-e", "trace=rename,fsync", "-o", s(&log), "--"])
+            .arg(env!("CARGO_BIN_EXE_quarry"))
+            .arg("--quiet")
+            .args(&args)
+            .stdout(Stdio::null())
+            .output()
+            .expect("strace is needed by this test: install it (scripts/setup.sh does)");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let text = std::fs::read_to_string(&log).unwrap();
+        let count = |call: &str| {
+            text.lines()
+                .filter(|l| !l.contains("resumed>"))
+                .filter(|l| {
+                    l.split_whitespace()
+                        .nth(1)
+                        .is_some_and(|w| w.starts_with(&format!("{call}(")))
+                })
+                .count()
+        };
+        let (renames, fsyncs) = (count("rename"), count("fsync"));
+        fresh();
+        let t0 = Instant::now();
+        ok(&quarry_cmd(&args).output().unwrap());
+        let full = t0.elapsed();
+        let mut kills = 0;
+        for (call, n) in [("rename", renames), ("fsync", fsyncs)] {
+            for when in 1..=n {
+                fresh();
+                let st = Command::new("strace")
+                    .args([
+                        "-f",
+                        "-qq",
+                        "-o",
+                        "/dev/null",
+                        "-e",
+                        &format!("trace={call}"),
+                    ])
+                    .arg("-e")
+                    .arg(format!("inject={call}:signal=SIGKILL:when={when}"))
+                    .arg("--")
+                    .arg(env!("CARGO_BIN_EXE_quarry"))
+                    .arg("--quiet")
+                    .args(&args)
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .unwrap();
+                assert!(!st.success(), "{cmd}: not killed at {call} #{when}");
+                let what = format!("killed at {call} #{when}");
+                check(&what);
+                rerun(&what);
+                kills += 1;
+            }
+        }
+        for i in 0..RANDOM_KILLS {
+            fresh();
+            let delay = full.mul_f64(rng.random_range(0.0..1.2));
+            let mut child = quarry_cmd(&args).spawn().unwrap();
+            std::thread::sleep(delay);
+            let _ = child.kill();
+            let _ = child.wait();
+            let what = format!("random kill {i} after {delay:?}");
+            check(&what);
+            rerun(&what);
+            kills += 1;
+        }
+        report.push(format!(
+            "{cmd}: {renames} renames, {fsyncs} fsyncs, {kills} kills, all clean"
+        ));
+    }
+    eprintln!("{}", report.join("\n"));
+}

@@ -13,15 +13,46 @@ pub(crate) struct AtomicFile {
     out: Option<BufWriter<File>>,
 }
 
-/// `<path>.tmp`, next to the target so the rename stays on one filesystem.
+/// `<path>.<pid>.quarry-tmp`, next to the target so the rename stays on one
+/// filesystem, and named by the process so two writers never share one (and a
+/// terminated writer's are found and removed: see the CLI's `terminate`).
 pub(crate) fn tmp_path(path: &Path) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
-    s.push(".tmp");
+    s.push(format!(".{}.quarry-tmp", std::process::id()));
     PathBuf::from(s)
+}
+
+/// Removes `<path>.<pid>.quarry-tmp` files of writers that are gone (killed before
+/// they could clean up); a running writer's stay.
+fn remove_stale_tmps(path: &Path) {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return;
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let prefix = format!("{}.", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let f = e.file_name().to_string_lossy().into_owned();
+        let dead = f
+            .strip_prefix(&prefix)
+            .and_then(|r| r.strip_suffix(".quarry-tmp"))
+            .and_then(|pid| pid.parse::<u32>().ok())
+            .is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
+        if dead {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 impl AtomicFile {
     pub fn create(path: &Path) -> Result<Self, FormatError> {
+        remove_stale_tmps(path);
         let tmp = tmp_path(path);
         let file = File::create(&tmp).map_err(|e| FormatError::io(&tmp, e))?;
         Ok(AtomicFile {

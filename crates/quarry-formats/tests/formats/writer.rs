@@ -5,7 +5,7 @@ use quarry_formats::{
 
 fn tmp_of(p: &std::path::Path) -> std::path::PathBuf {
     let mut s = p.as_os_str().to_owned();
-    s.push(".tmp");
+    s.push(format!(".{}.quarry-tmp", std::process::id()));
     s.into()
 }
 
