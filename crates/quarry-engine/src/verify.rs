@@ -121,7 +121,11 @@ fn classify_directory(dir: &Path, m: &Manifest, r: &mut VerifyReport) {
     };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        if name == files::MANIFEST || name == LOCK_FILE || named.contains(&name) {
+        if name == files::MANIFEST
+            || name == LOCK_FILE
+            || name == quarry_storage::wal::WAL_FILE
+            || named.contains(&name)
+        {
             continue;
         }
         if quarry_storage::is_writer_leftover(&name) {

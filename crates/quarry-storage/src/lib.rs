@@ -15,6 +15,7 @@ mod manifest;
 mod pool;
 mod reader;
 mod table;
+pub mod wal;
 mod writer;
 
 pub use aligned::AlignedBuf;
