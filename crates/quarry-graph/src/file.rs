@@ -198,10 +198,10 @@ pub fn decode_graphs(buf: &[u8], source: &str) -> Result<GraphSet, GraphError> {
     let mut graphs = Vec::with_capacity(count);
     for i in 0..count {
         let (a, b) = (offsets[i], offsets[i + 1]);
-        let (start, end) = (base as u64 + a, base as u64 + b);
-        if a > b || end > buf.len() as u64 {
+        let range = (base as u64).checked_add(a).zip((base as u64).checked_add(b));
+        let Some((start, end)) = range.filter(|&(s, e)| s <= e && e <= buf.len() as u64) else {
             return Err(r.err(&format!("offsets of graph {i} out of range")));
-        }
+        };
         let mut gr = Reader {
             buf: &buf[..end as usize],
             pos: start as usize,

@@ -176,6 +176,22 @@ impl Manifest {
             file: path.clone(),
             what: format!("has an invalid field ({e})"),
         })?;
+        // A stored name is a plain file name in the index directory: never a path
+        // out of it (open would read it, and the next writer would delete it).
+        for (name, e) in &m.files {
+            let stored = e.stored_name(name);
+            let plain = !stored.is_empty()
+                && !stored.starts_with('.')
+                && stored
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+            if !plain {
+                return Err(StorageError::Corrupt {
+                    file: path,
+                    what: format!("names {stored:?}, not a plain file name in the index"),
+                });
+            }
+        }
         if m.dim == 0 || m.num_partitions == 0 {
             return Err(StorageError::Corrupt {
                 file: path,

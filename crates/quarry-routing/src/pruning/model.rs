@@ -346,8 +346,72 @@ impl PruningModel {
             .map_err(|e| bad(format!("model payload is not valid: {e}")))?;
         let booster = GradientBooster::from_json(&p.booster)
             .map_err(|e| bad(format!("forest in the model file is not valid: {e}")))?;
+        check_model(&p.meta, &booster).map_err(bad)?;
         Ok(PruningModel::new(p.meta, booster))
     }
+}
+
+/// Everything prediction and planning index, checked once at load: a model file
+/// whose checksum is right can still be hostile or come from a buggy writer, and a
+/// walk that loops or an index past a table must be a clean error, never a hang or
+/// a panic in a search.
+fn check_model(meta: &ModelMeta, b: &GradientBooster) -> Result<(), String> {
+    let width = meta.features.width();
+    if meta.max_nprobe == 0 || meta.features.k < 2 {
+        return Err("probe cap 0 or fewer than 2 ranked distances".into());
+    }
+    for (t, tree) in b.trees.iter().enumerate() {
+        if tree.nodes.is_empty() {
+            return Err(format!("tree {t} has no nodes"));
+        }
+        let n = tree.nodes.len();
+        for (j, nd) in tree.nodes.iter().enumerate() {
+            if nd.is_leaf {
+                continue;
+            }
+            // Children after their parent: no walk can loop, and every index is in
+            // the tree.
+            for (what, c) in [
+                ("left", nd.left_child),
+                ("right", nd.right_child),
+                ("missing", nd.missing_node),
+            ] {
+                if c <= j || c >= n {
+                    return Err(format!(
+                        "tree {t} node {j}: {what} child {c} is not a later node of its {n}"
+                    ));
+                }
+            }
+            if nd.split_feature >= width {
+                return Err(format!(
+                    "tree {t} node {j} splits on feature {} of {width}",
+                    nd.split_feature
+                ));
+            }
+        }
+    }
+    let c = &meta.calibration;
+    if c.recall.len() != c.ks.len()
+        || c.partitions.len() != c.margins.len()
+        || c.recall.iter().any(|r| r.len() != c.margins.len())
+    {
+        return Err("calibration tables of mismatched lengths".into());
+    }
+    let a = &meta.allocation;
+    let bins = a.edges.len() + 1;
+    if a.curves.len() != a.ks.len()
+        || a.bin_queries.len() != bins
+        || a
+            .curves
+            .iter()
+            .any(|per_bin| per_bin.len() != bins || per_bin.iter().any(|c| c.is_empty()))
+    {
+        return Err("allocation tables of mismatched lengths".into());
+    }
+    if a.edges.iter().any(|e| e.is_nan()) {
+        return Err("allocation bin edges hold NaN".into());
+    }
+    Ok(())
 }
 
 /// Probe count for a predicted ln count: ceil(exp(pred + margin)), within [1, max].
