@@ -75,6 +75,7 @@ fuzz_target!(|data: &[u8]| {
     let entry = |b: &[u8]| FileEntry {
         bytes: b.len() as u64,
         crc32c: Some(crc32c(b)),
+        stored_as: None,
     };
     listed.insert(files::TABLE.to_string(), entry(table));
     listed.insert(files::CENTROIDS.to_string(), entry(&centroids));
@@ -83,6 +84,7 @@ fuzz_target!(|data: &[u8]| {
         FileEntry {
             bytes: data_len,
             crc32c: None,
+            stored_as: None,
         },
     );
     let m = Manifest {
@@ -92,10 +94,12 @@ fuzz_target!(|data: &[u8]| {
         dtype,
         metric: Metric::L2,
         num_vectors,
+        distinct_vectors: None,
         num_partitions,
         build: serde_json::json!({}),
         routers: vec![],
         files: listed,
+        generation: 0,
     };
     std::fs::write(dir.join(files::MANIFEST), m.to_bytes()).unwrap();
 

@@ -80,3 +80,86 @@ fn check_source(src: &dyn VectorSource) {
         }
     }
 }
+
+/// crc32c (Castagnoli), bitwise: the harness's own, independent of the library's.
+pub fn crc32c(b: &[u8]) -> u32 {
+    let mut c = !0u32;
+    for &x in b {
+        c ^= u32::from(x);
+        for _ in 0..8 {
+            c = if c & 1 != 0 {
+                (c >> 1) ^ 0x82F6_3B78
+            } else {
+                c >> 1
+            };
+        }
+    }
+    !c
+}
+
+/// Two JSON values are equal up to the last bit or so of each float: serde_json's
+/// default float parsing may move a long decimal by an ulp on the way through.
+pub fn json_close(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value as V;
+    match (a, b) {
+        (V::Number(x), V::Number(y)) => {
+            if x.is_f64() || y.is_f64() {
+                let (x, y) = (x.as_f64().unwrap(), y.as_f64().unwrap());
+                x == y || (x - y).abs() <= x.abs().max(y.abs()) * 1e-6
+            } else {
+                x == y
+            }
+        }
+        (V::Array(x), V::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_close(a, b))
+        }
+        (V::Object(x), V::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .zip(y)
+                    .all(|((ka, va), (kb, vb))| ka == kb && json_close(va, vb))
+        }
+        _ => a == b,
+    }
+}
+
+/// With QUARRY_FUZZ_VERBOSE set, prints what an input decoded to (to check that the
+/// seeds reach the checks behind a successful decode): `cargo fuzz run T corpus/T --
+/// -runs=0` with it set lists each seed's outcome.
+pub fn note(what: std::fmt::Arguments<'_>) {
+    static ON: OnceLock<bool> = OnceLock::new();
+    if *ON.get_or_init(|| std::env::var_os("QUARRY_FUZZ_VERBOSE").is_some()) {
+        eprintln!("quarry-fuzz: {what}");
+    }
+}
+
+/// Known, reported, not yet fixed decoder bugs: inputs that hit one are skipped so
+/// the fuzzer keeps exploring past it (a crash per run on the same bug says nothing
+/// new). QUARRY_FUZZ_NO_GUARDS=1 turns the guards off: the regression seeds in the
+/// corpus then crash until the bug is fixed, after which the guard is to be removed.
+pub fn known_bug(input_hits_it: impl FnOnce() -> bool) -> bool {
+    static OFF: OnceLock<bool> = OnceLock::new();
+    !*OFF.get_or_init(|| std::env::var_os("QUARRY_FUZZ_NO_GUARDS").is_some()) && input_hits_it()
+}
+
+/// Known bug 1 (fuzz/RESULTS.md): `quarry_graph::decode_graphs` adds each graph
+/// offset read from the file to the offsets table's end unchecked
+/// (`base as u64 + a`, crates/quarry-graph/src/file.rs:201): an offset near
+/// u64::MAX panics "attempt to add with overflow" where overflow checks are on
+/// (debug, test and fuzz builds) and wraps in release builds. True when `graphs`
+/// (a graph file) has such an offset.
+pub fn graph_offset_overflows(graphs: &[u8]) -> bool {
+    if graphs.len() < 32 || &graphs[..8] != b"QGRAPHS1" {
+        return false;
+    }
+    let count = u32::from_le_bytes(graphs[12..16].try_into().unwrap()) as u64;
+    let base = 32 + 8 * (count + 1);
+    graphs[32..]
+        .chunks_exact(8)
+        .take(count as usize + 1)
+        .any(|c| {
+            u64::from_le_bytes(c.try_into().unwrap())
+                .checked_add(base)
+                .is_none()
+        })
+}
