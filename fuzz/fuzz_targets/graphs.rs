@@ -8,9 +8,6 @@ use quarry_graph::{decode_graphs, encode_graphs, SearchScratch, SliceVectors};
 use quarry_kernels::Metric;
 
 fuzz_target!(|data: &[u8]| {
-    if quarry_fuzz::known_bug(|| quarry_fuzz::graph_offset_overflows(data)) {
-        return;
-    }
     let set = match decode_graphs(data, "graphs.bin") {
         Ok(s) => s,
         Err(e) => return quarry_fuzz::note(format_args!("error: {e}")),

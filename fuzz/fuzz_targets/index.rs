@@ -133,11 +133,6 @@ fuzz_target!(|data: &[u8]| {
     };
     let s = setup();
     let (name, original) = TEMPLATE[FUZZED[*sel as usize % FUZZED.len()]];
-    if name.ends_with(".bin")
-        && quarry_fuzz::known_bug(|| quarry_fuzz::graph_offset_overflows(body))
-    {
-        return;
-    }
     let mut m = s.manifest.clone();
     m.files.insert(name.to_string(), entry(name, body));
     std::fs::write(s.dir.join(name), body).unwrap();

@@ -25,13 +25,6 @@ fuzz_target!(|data: &[u8]| {
         b.extend_from_slice(body);
         b
     };
-    if bytes.len() >= 20
-        && quarry_fuzz::known_bug(|| {
-            forest_unchecked(&bytes[20..]) || tables_unchecked(&bytes[20..])
-        })
-    {
-        return;
-    }
     let model = match PruningModel::from_bytes(&bytes) {
         Ok(m) => m,
         Err(e) => return quarry_fuzz::note(format_args!("error: {e}")),
@@ -102,79 +95,3 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 });
-
-/// Known bug 2 (fuzz/RESULTS.md): `PruningModel::from_bytes` takes the forest as
-/// forust-ml's JSON without checking its structure, and the flat predictor
-/// (`FlatForest::walk`, crates/quarry-routing/src/pruning/model.rs) follows child
-/// indexes and reads feature columns unchecked: a child index pointing back (a
-/// cycle) loops forever, one past the tree or a split feature past the feature width
-/// panics with an index out of bounds, an empty tree walks into the next. True
-/// when the payload's forest has any of these (children must point forward inside
-/// their tree, as forust writes them).
-fn forest_unchecked(payload: &[u8]) -> bool {
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(payload) else {
-        return false;
-    };
-    let Some(meta) = v
-        .get("meta")
-        .and_then(|m| serde_json::from_value::<ModelMeta>(m.clone()).ok())
-    else {
-        return false;
-    };
-    let width = meta.features.width() as u64;
-    let Some(forest) = v
-        .get("booster")
-        .and_then(|b| b.as_str())
-        .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
-    else {
-        return false;
-    };
-    let Some(trees) = forest.get("trees").and_then(|t| t.as_array()) else {
-        return false;
-    };
-    trees.iter().any(|t| {
-        let Some(nodes) = t.get("nodes").and_then(|n| n.as_array()) else {
-            return true;
-        };
-        nodes.is_empty()
-            || nodes.iter().enumerate().any(|(i, n)| {
-                let num = |k: &str| n.get(k).and_then(|x| x.as_u64());
-                if n.get("is_leaf").and_then(|x| x.as_bool()) != Some(false) {
-                    return false;
-                }
-                ["left_child", "right_child", "missing_node"]
-                    .iter()
-                    .any(|k| !matches!(num(k), Some(c) if c > i as u64 && c < nodes.len() as u64))
-                    || !matches!(num("split_feature"), Some(f) if f < width)
-            })
-    })
-}
-
-/// Known bug 3 (fuzz/RESULTS.md): `PruningModel::from_bytes` does not check that the
-/// calibration and allocation tables agree in shape, and their users index them
-/// unchecked: `Allocation::plan` takes `curves[ki]` for the cut-off `ks[ki]`
-/// (index out of bounds when `curves` is shorter than `ks`,
-/// crates/quarry-routing/src/pruning/allocation.rs:103) and `curve[c - 1]` (an
-/// empty curve); `Calibration::margin_for` takes `recall[ki]` and `margins[j]`;
-/// the target-recall router indexes its per-bin counts by `Allocation::bin`, up to
-/// `edges.len()`. True when the payload's tables disagree in any of these ways.
-fn tables_unchecked(payload: &[u8]) -> bool {
-    let Ok(v) = serde_json::from_slice::<serde_json::Value>(payload) else {
-        return false;
-    };
-    let Some(m) = v
-        .get("meta")
-        .and_then(|m| serde_json::from_value::<ModelMeta>(m.clone()).ok())
-    else {
-        return false;
-    };
-    let (c, a) = (&m.calibration, &m.allocation);
-    let bins = a.edges.len() + 1;
-    c.recall.len() != c.ks.len()
-        || c.recall.iter().any(|r| r.len() != c.margins.len())
-        || a.curves.len() != a.ks.len()
-        || a.bin_queries.len() != bins
-        || a.curves
-            .iter()
-            .any(|per_bin| per_bin.len() != bins || per_bin.iter().any(|c| c.is_empty()))
-}

@@ -132,34 +132,3 @@ pub fn note(what: std::fmt::Arguments<'_>) {
         eprintln!("quarry-fuzz: {what}");
     }
 }
-
-/// Known, reported, not yet fixed decoder bugs: inputs that hit one are skipped so
-/// the fuzzer keeps exploring past it (a crash per run on the same bug says nothing
-/// new). QUARRY_FUZZ_NO_GUARDS=1 turns the guards off: the regression seeds in the
-/// corpus then crash until the bug is fixed, after which the guard is to be removed.
-pub fn known_bug(input_hits_it: impl FnOnce() -> bool) -> bool {
-    static OFF: OnceLock<bool> = OnceLock::new();
-    !*OFF.get_or_init(|| std::env::var_os("QUARRY_FUZZ_NO_GUARDS").is_some()) && input_hits_it()
-}
-
-/// Known bug 1 (fuzz/RESULTS.md): `quarry_graph::decode_graphs` adds each graph
-/// offset read from the file to the offsets table's end unchecked
-/// (`base as u64 + a`, crates/quarry-graph/src/file.rs:201): an offset near
-/// u64::MAX panics "attempt to add with overflow" where overflow checks are on
-/// (debug, test and fuzz builds) and wraps in release builds. True when `graphs`
-/// (a graph file) has such an offset.
-pub fn graph_offset_overflows(graphs: &[u8]) -> bool {
-    if graphs.len() < 32 || &graphs[..8] != b"QGRAPHS1" {
-        return false;
-    }
-    let count = u32::from_le_bytes(graphs[12..16].try_into().unwrap()) as u64;
-    let base = 32 + 8 * (count + 1);
-    graphs[32..]
-        .chunks_exact(8)
-        .take(count as usize + 1)
-        .any(|c| {
-            u64::from_le_bytes(c.try_into().unwrap())
-                .checked_add(base)
-                .is_none()
-        })
-}

@@ -198,7 +198,9 @@ pub fn decode_graphs(buf: &[u8], source: &str) -> Result<GraphSet, GraphError> {
     let mut graphs = Vec::with_capacity(count);
     for i in 0..count {
         let (a, b) = (offsets[i], offsets[i + 1]);
-        let range = (base as u64).checked_add(a).zip((base as u64).checked_add(b));
+        let range = (base as u64)
+            .checked_add(a)
+            .zip((base as u64).checked_add(b));
         let Some((start, end)) = range.filter(|&(s, e)| s <= e && e <= buf.len() as u64) else {
             return Err(r.err(&format!("offsets of graph {i} out of range")));
         };
@@ -223,4 +225,15 @@ pub fn decode_graphs(buf: &[u8], source: &str) -> Result<GraphSet, GraphError> {
         },
         graphs,
     })
+}
+
+#[cfg(test)]
+mod fuzz_regressions {
+    /// Found by fuzzing (fuzz/corpus/graphs/regress-offset-overflow): an offset
+    /// near u64::MAX overflowed the bounds arithmetic.
+    #[test]
+    fn a_huge_graph_offset_is_an_error() {
+        let bytes = include_bytes!("../../../fuzz/corpus/graphs/regress-offset-overflow");
+        assert!(super::decode_graphs(bytes, "graphs.bin").is_err());
+    }
 }

@@ -406,3 +406,26 @@ fn scratch_directories_are_per_process_and_cleaned_up() {
     assert!(!t.path().join(format!(".idx.{me}.quarry-partial")).exists());
     IndexFiles::open(&dest).unwrap();
 }
+
+/// Found by review: a manifest naming a stored file outside the index (`../x`, an
+/// absolute path) is corruption at load, so open never reads it and no writer ever
+/// deletes it.
+#[test]
+fn stored_names_outside_the_index_are_refused() {
+    let t = tmp();
+    let dir = t.path().join("idx");
+    write_index(&dir);
+    let lock = WriterLock::acquire(&dir).unwrap();
+    quarry_storage::attach_file(&lock, "router.model", b"w", None).unwrap();
+    let good = quarry_storage::Manifest::load(&dir).unwrap();
+    for evil in ["../outside", "/etc/passwd", ".hidden", "a/b"] {
+        let mut m = good.clone();
+        m.files.get_mut("router.model").unwrap().stored_as = Some(evil.into());
+        std::fs::write(dir.join(files::MANIFEST), m.to_bytes()).unwrap();
+        let e = quarry_storage::Manifest::load(&dir).unwrap_err();
+        assert!(
+            e.to_string().contains("not a plain file name"),
+            "{evil}: {e}"
+        );
+    }
+}

@@ -401,8 +401,7 @@ fn check_model(meta: &ModelMeta, b: &GradientBooster) -> Result<(), String> {
     let bins = a.edges.len() + 1;
     if a.curves.len() != a.ks.len()
         || a.bin_queries.len() != bins
-        || a
-            .curves
+        || a.curves
             .iter()
             .any(|per_bin| per_bin.len() != bins || per_bin.iter().any(|c| c.is_empty()))
     {
@@ -533,6 +532,44 @@ mod tests {
                 PruningModel::from_bytes(bytes),
                 Err(RoutingError::ModelFile(_))
             ));
+        }
+    }
+}
+
+#[cfg(test)]
+mod fuzz_regressions {
+    use super::PruningModel;
+
+    /// The fuzz harness's framing of an odd-selector input: a valid header over the
+    /// payload, so the checks behind the checksum are reached.
+    fn framed(input: &[u8]) -> Vec<u8> {
+        let body = &input[1..];
+        let mut b = b"QPRUNE\x00\x01".to_vec();
+        b.extend_from_slice(&crc32c::crc32c(body).to_le_bytes());
+        b.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        b.extend_from_slice(body);
+        b
+    }
+
+    /// Found by fuzzing: a tree whose root is its own child hung prediction, and an
+    /// allocation table shorter than its cut-offs panicked in target-recall planning.
+    /// Both are refused at load now.
+    #[test]
+    fn looped_trees_and_short_tables_are_refused_at_load() {
+        for (name, input) in [
+            (
+                "forest-cycle",
+                &include_bytes!("../../../../fuzz/corpus/pruning_model/regress-forest-cycle")[..],
+            ),
+            (
+                "allocation-curves-short",
+                &include_bytes!(
+                    "../../../../fuzz/corpus/pruning_model/regress-allocation-curves-short"
+                )[..],
+            ),
+        ] {
+            let e = PruningModel::from_bytes(&framed(input)).err();
+            assert!(e.is_some(), "{name} loaded");
         }
     }
 }
