@@ -7,7 +7,7 @@
 //! without a panic.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use quarry_routing::pruning::{probe_count, ModelMeta, PruningModel};
+use quarry_routing::pruning::{probe_count, PruningModel};
 use std::sync::Arc;
 
 const MAGIC: &[u8; 8] = b"QPRUNE\x00\x01";

@@ -214,7 +214,7 @@ pub fn decode_graphs(buf: &[u8], source: &str) -> Result<GraphSet, GraphError> {
             return Err(gr.err("graph shorter than its offsets say"));
         }
     }
-    if base as u64 + offsets[count] != buf.len() as u64 {
+    if (base as u64).checked_add(offsets[count]) != Some(buf.len() as u64) {
         return Err(r.err("trailing bytes after the last graph"));
     }
     Ok(GraphSet {
@@ -235,5 +235,14 @@ mod fuzz_regressions {
     fn a_huge_graph_offset_is_an_error() {
         let bytes = include_bytes!("../../../fuzz/corpus/graphs/regress-offset-overflow");
         assert!(super::decode_graphs(bytes, "graphs.bin").is_err());
+        // No graphs, and a final offset near u64::MAX (the end-of-file check).
+        let mut b = b"QGRAPHS1".to_vec();
+        b.extend_from_slice(&1u32.to_le_bytes());
+        b.extend_from_slice(&0u32.to_le_bytes());
+        b.extend_from_slice(&16u32.to_le_bytes());
+        b.extend_from_slice(&100u32.to_le_bytes());
+        b.extend_from_slice(&42u64.to_le_bytes());
+        b.extend_from_slice(&u64::MAX.to_le_bytes());
+        assert!(super::decode_graphs(&b, "graphs.bin").is_err());
     }
 }
