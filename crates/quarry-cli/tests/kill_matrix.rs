@@ -156,12 +156,10 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// Syscalls `args` performs, by name (rename, fsync), counted on one full run.
-fn count_syscalls(args: &[String], dir: &Path, pristine: &Path) -> (usize, usize) {
-    copy_dir(pristine, dir);
-    let log = dir.with_extension("strace");
+/// Renames and fsyncs `args` performs, counted on one full run (strace log at `log`).
+fn count_syscalls(args: &[String], log: &Path) -> (usize, usize) {
     let out = Command::new("strace")
-        .args(["-f", "-qq", "-e", "trace=rename,fsync", "-o", s(&log), "--"])
+        .args(["-f", "-qq", "-e", "trace=rename,fsync", "-o", s(log), "--"])
         .arg(env!("CARGO_BIN_EXE_quarry"))
         .arg("--quiet")
         .args(args)
@@ -173,7 +171,7 @@ fn count_syscalls(args: &[String], dir: &Path, pristine: &Path) -> (usize, usize
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = std::fs::read_to_string(&log).unwrap();
+    let text = std::fs::read_to_string(log).unwrap();
     let count = |call: &str| {
         text.lines()
             .filter(|l| !l.contains("resumed>"))
@@ -185,6 +183,31 @@ fn count_syscalls(args: &[String], dir: &Path, pristine: &Path) -> (usize, usize
             .count()
     };
     (count("rename"), count("fsync"))
+}
+
+/// Runs `args` with SIGKILL injected at its `when`-th `call` (rename or fsync); true
+/// when the kill happened (the command did not succeed).
+fn killed_at(args: &[String], call: &str, when: usize) -> bool {
+    !Command::new("strace")
+        .args([
+            "-f",
+            "-qq",
+            "-o",
+            "/dev/null",
+            "-e",
+            &format!("trace={call}"),
+        ])
+        .arg("-e")
+        .arg(format!("inject={call}:signal=SIGKILL:when={when}"))
+        .arg("--")
+        .arg(env!("CARGO_BIN_EXE_quarry"))
+        .arg("--quiet")
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success()
 }
 
 /// The index at `dir` is the old one or the new one for writer `w`.
@@ -266,7 +289,8 @@ fn every_writer_killed_anywhere_leaves_the_old_or_the_new_index() {
         let dir = t.path().join("work");
         let args = (w.args)(&dir);
         // Uninterrupted: count the syscalls and time the run.
-        let (renames, fsyncs) = count_syscalls(&args, &dir, pristine);
+        copy_dir(pristine, &dir);
+        let (renames, fsyncs) = count_syscalls(&args, &dir.with_extension("strace"));
         assert!(
             renames >= 1 && fsyncs >= 1,
             "{}: {renames} renames, {fsyncs} fsyncs",
@@ -281,26 +305,11 @@ fn every_writer_killed_anywhere_leaves_the_old_or_the_new_index() {
         for (call, n) in [("rename", renames), ("fsync", fsyncs)] {
             for when in 1..=n {
                 copy_dir(pristine, &dir);
-                let out = Command::new("strace")
-                    .args([
-                        "-f",
-                        "-qq",
-                        "-o",
-                        "/dev/null",
-                        "-e",
-                        &format!("trace={call}"),
-                    ])
-                    .arg("-e")
-                    .arg(format!("inject={call}:signal=SIGKILL:when={when}"))
-                    .arg("--")
-                    .arg(env!("CARGO_BIN_EXE_quarry"))
-                    .arg("--quiet")
-                    .args(&args)
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status()
-                    .unwrap();
-                assert!(!out.success(), "{}: not killed at {call} #{when}", w.name);
+                assert!(
+                    killed_at(&args, call, when),
+                    "{}: not killed at {call} #{when}",
+                    w.name
+                );
                 let what = format!("killed at {call} #{when}");
                 if old_or_new(&w, &dir, &what) {
                     new += 1;
@@ -429,27 +438,7 @@ fn build_and_split_killed_anywhere_leave_nothing_half_made() {
         };
         fresh();
         let log = t.path().join(format!("{cmd}.strace"));
-        let o = Command::new("strace")
-            .args(["-f", "-qq", "-e", "trace=rename,fsync", "-o", s(&log), "--"])
-            .arg(env!("CARGO_BIN_EXE_quarry"))
-            .arg("--quiet")
-            .args(&args)
-            .stdout(Stdio::null())
-            .output()
-            .expect("strace is needed by this test: install it (scripts/setup.sh does)");
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let text = std::fs::read_to_string(&log).unwrap();
-        let count = |call: &str| {
-            text.lines()
-                .filter(|l| !l.contains("resumed>"))
-                .filter(|l| {
-                    l.split_whitespace()
-                        .nth(1)
-                        .is_some_and(|w| w.starts_with(&format!("{call}(")))
-                })
-                .count()
-        };
-        let (renames, fsyncs) = (count("rename"), count("fsync"));
+        let (renames, fsyncs) = count_syscalls(&args, &log);
         fresh();
         let t0 = Instant::now();
         ok(&quarry_cmd(&args).output().unwrap());
@@ -458,26 +447,10 @@ fn build_and_split_killed_anywhere_leave_nothing_half_made() {
         for (call, n) in [("rename", renames), ("fsync", fsyncs)] {
             for when in 1..=n {
                 fresh();
-                let st = Command::new("strace")
-                    .args([
-                        "-f",
-                        "-qq",
-                        "-o",
-                        "/dev/null",
-                        "-e",
-                        &format!("trace={call}"),
-                    ])
-                    .arg("-e")
-                    .arg(format!("inject={call}:signal=SIGKILL:when={when}"))
-                    .arg("--")
-                    .arg(env!("CARGO_BIN_EXE_quarry"))
-                    .arg("--quiet")
-                    .args(&args)
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status()
-                    .unwrap();
-                assert!(!st.success(), "{cmd}: not killed at {call} #{when}");
+                assert!(
+                    killed_at(&args, call, when),
+                    "{cmd}: not killed at {call} #{when}"
+                );
                 let what = format!("killed at {call} #{when}");
                 check(&what);
                 rerun(&what);

@@ -1,6 +1,8 @@
 //! Learned pruning trains and routes on an index with an empty partition (3,000
 //! identical vectors in 16 partitions).
 
+// The engine tests' helpers (fixtures, scratch dirs under target/), shared.
+#[path = "../../quarry-engine/tests/common/mod.rs"]
 mod common;
 use common::tmp;
 use quarry_engine::{

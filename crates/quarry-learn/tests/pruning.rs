@@ -1,6 +1,8 @@
 //! Learned pruning on the SIFT10K fixture: labels against brute force and the real
 //! executor, model persistence and corruption, determinism, target-recall mode.
 
+// The engine tests' helpers (fixtures, scratch dirs under target/), shared.
+#[path = "../../quarry-engine/tests/common/mod.rs"]
 mod common;
 use common::{fixture, tmp};
 use quarry_engine::{

@@ -1,5 +1,7 @@
 //! Training a router needs the index's writer lock: a second writer fails at once.
 
+// The engine tests' helpers (fixtures, scratch dirs under target/), shared.
+#[path = "../../quarry-engine/tests/common/mod.rs"]
 mod common;
 use common::{tmp, write_uniform_fbin};
 use quarry_engine::{
