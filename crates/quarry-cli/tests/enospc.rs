@@ -96,11 +96,7 @@ fn a_full_disk_at_any_write_leaves_nothing_behind() {
         "16",
     ];
     let copy = t.path().join("probe");
-    std::fs::create_dir(&copy).unwrap();
-    for e in std::fs::read_dir(&out).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), copy.join(e.file_name())).unwrap();
-    }
+    copy_dir(&out, &copy);
     let probe = [
         "graph-build",
         "--index",

@@ -147,15 +147,6 @@ fn quarry_cmd(args: &[String]) -> Command {
     c
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    let _ = std::fs::remove_dir_all(to);
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-    }
-}
-
 /// Renames and fsyncs `args` performs, counted on one full run (strace log at `log`).
 fn count_syscalls(args: &[String], log: &Path) -> (usize, usize) {
     let out = Command::new("strace")

@@ -95,19 +95,10 @@ fn sigterm_removes_scratch_and_leaves_old_or_new() {
         "16",
     ];
     let pristine = t.path().join("pristine");
-    std::fs::create_dir(&pristine).unwrap();
-    for e in std::fs::read_dir(&out).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), pristine.join(e.file_name())).unwrap();
-    }
+    copy_dir(&out, &pristine);
     let full = timed(&gb);
     for _ in 0..TRIALS {
-        std::fs::remove_dir_all(&out).unwrap();
-        std::fs::create_dir(&out).unwrap();
-        for e in std::fs::read_dir(&pristine).unwrap() {
-            let e = e.unwrap();
-            std::fs::copy(e.path(), out.join(e.file_name())).unwrap();
-        }
+        copy_dir(&pristine, &out);
         match run_and_term(&gb, full.mul_f64(rng.random_range(0.05..1.1))) {
             Some(143) => termed += 1,
             Some(0) => finished += 1,

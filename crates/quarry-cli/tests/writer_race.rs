@@ -156,12 +156,7 @@ fn two_writers_at_once_one_wins_the_other_gets_the_lock_error() {
             for b in &names[ai..] {
                 for trial in 0..trials {
                     swaps.fetch_add(1, Ordering::SeqCst);
-                    let _ = std::fs::remove_dir_all(&idx);
-                    std::fs::create_dir_all(&idx).unwrap();
-                    for e in std::fs::read_dir(&pristine).unwrap() {
-                        let e = e.unwrap();
-                        std::fs::copy(e.path(), idx.join(e.file_name())).unwrap();
-                    }
+                    copy_dir(&pristine, &idx);
                     swaps.fetch_add(1, Ordering::SeqCst);
                     let spawn = |n: &str| {
                         Command::new(env!("CARGO_BIN_EXE_quarry"))
