@@ -11,7 +11,7 @@ pub use features::FeatureSet;
 pub use model::{
     check_target, fit_booster, probe_count, Calibration, GbdtParams, ModelMeta, PruningModel,
 };
-pub use router::{GbdtRouter, SelectTiming};
+pub use router::GbdtRouter;
 
 /// File name of the model inside the index, and the router kind in the manifest.
 pub const PRUNING_FILE: &str = "pruning.model";

@@ -2,36 +2,7 @@
 
 use super::{probe_count, PruningModel};
 use crate::{RankedPartitions, RouteInput, Router, RoutingError};
-use quarry_kernels::cpu_time::process_cpu_nanos;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
-
-/// Time spent in `select` (features + batch prediction + cut), accumulated over
-/// calls: the model's inference cost, apart from the centroid GEMM every router pays.
-#[derive(Debug, Default)]
-pub struct SelectTiming {
-    nanos: AtomicU64,
-    cpu_nanos: AtomicU64,
-    queries: AtomicU64,
-}
-
-impl SelectTiming {
-    /// (total wall seconds, queries) so far.
-    pub fn get(&self) -> (f64, u64) {
-        (
-            self.nanos.load(Ordering::Relaxed) as f64 * 1e-9,
-            self.queries.load(Ordering::Relaxed),
-        )
-    }
-
-    /// CPU seconds the process spent during the selects (all threads): the cost
-    /// apart from waiting for a loaded machine's cores. Only meaningful while
-    /// nothing else in the process runs, which holds for routing (it precedes I/O).
-    pub fn cpu_secs(&self) -> f64 {
-        self.cpu_nanos.load(Ordering::Relaxed) as f64 * 1e-9
-    }
-}
 
 /// Probes ceil(exp(prediction + margin)) partitions, at most `max_nprobe` (margin
 /// mode), or the count its difficulty bin gets in a target-recall plan.
@@ -43,7 +14,6 @@ pub struct GbdtRouter {
     bin_counts: Option<Vec<usize>>,
     max_nprobe: usize,
     label: String,
-    timing: SelectTiming,
 }
 
 impl GbdtRouter {
@@ -65,7 +35,6 @@ impl GbdtRouter {
             margin,
             bin_counts: None,
             max_nprobe,
-            timing: SelectTiming::default(),
         })
     }
 
@@ -104,10 +73,6 @@ impl GbdtRouter {
         self.max_nprobe
     }
 
-    pub fn timing(&self) -> &SelectTiming {
-        &self.timing
-    }
-
     /// Probe counts of a batch (exposed for tests and reports).
     pub fn counts(&self, queries: &[f32], ranked: &RankedPartitions) -> Vec<usize> {
         let fs = &self.model.meta.features;
@@ -141,8 +106,6 @@ impl Router for GbdtRouter {
     }
     fn select(&self, input: &RouteInput<'_>) -> Result<Vec<Vec<u32>>, RoutingError> {
         let ranked = input.ranked("gbdt")?;
-        let t = Instant::now();
-        let cpu = process_cpu_nanos();
         let counts = self.counts(input.queries, ranked);
         let out = ranked
             .per_query
@@ -150,15 +113,6 @@ impl Router for GbdtRouter {
             .zip(counts)
             .map(|(r, c)| r.iter().take(c).map(|p| p.0).collect())
             .collect();
-        self.timing
-            .nanos
-            .fetch_add(t.elapsed().as_nanos() as u64, Ordering::Relaxed);
-        self.timing
-            .cpu_nanos
-            .fetch_add(process_cpu_nanos().saturating_sub(cpu), Ordering::Relaxed);
-        self.timing
-            .queries
-            .fetch_add(ranked.per_query.len() as u64, Ordering::Relaxed);
         Ok(out)
     }
 }
