@@ -149,6 +149,12 @@ fn main() {
         Command::Plot(a) => cmd::plot::run(a),
         Command::MlpTrain(a) => cmd::mlp_train::run(a, &ui),
     };
+    if res.is_err() && terminate::in_progress() {
+        // The signal thread removes the scratch and exits with 128 + the signal.
+        loop {
+            std::thread::park();
+        }
+    }
     if let Err(e) = res {
         // One line: the chain of causes, outermost first.
         let msg: Vec<String> = e.chain().map(|c| c.to_string()).collect();

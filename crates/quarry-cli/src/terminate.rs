@@ -8,6 +8,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 static WATCHED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+static TERMINATING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a signal is ending the process: the command's own error (a refused file
+/// creation, say) is then not reported; the signal thread exits with its code.
+pub fn in_progress() -> bool {
+    TERMINATING.load(std::sync::atomic::Ordering::SeqCst)
+}
 
 /// Directories this command writes scratch files into (an index directory, or the
 /// directory a new index is built in).
@@ -35,6 +42,12 @@ pub fn install() {
     };
     std::thread::spawn(move || {
         if let Some(sig) = signals.forever().next() {
+            // No file is created from now on; a create already under way finishes
+            // within the grace period, and then every temp file can be found.
+            TERMINATING.store(true, std::sync::atomic::Ordering::SeqCst);
+            quarry_storage::refuse_new_files();
+            quarry_formats::refuse_new_files();
+            std::thread::sleep(std::time::Duration::from_millis(20));
             let removed = cleanup();
             let name = match sig {
                 SIGTERM => "SIGTERM",

@@ -52,6 +52,9 @@ fn remove_stale_tmps(path: &Path) {
 
 impl AtomicFile {
     pub fn create(path: &Path) -> Result<Self, FormatError> {
+        if crate::refusing_new_files() {
+            return Err(FormatError::invalid(path, "the process is shutting down"));
+        }
         remove_stale_tmps(path);
         let tmp = tmp_path(path);
         let file = File::create(&tmp).map_err(|e| FormatError::io(&tmp, e))?;

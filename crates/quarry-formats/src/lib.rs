@@ -29,3 +29,17 @@ pub use validate::MAX_DIM;
 pub use writer::{write_fbin, write_i8bin, write_ibin, write_ivecs, write_u8bin, BinWriter};
 
 pub use quarry_kernels::DType;
+
+/// Set when the process is being terminated: from then on no new file is created
+/// (a create fails with an error), so the terminating thread can remove every
+/// temp file knowing no new one appears behind it.
+static REFUSING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Refuses every later file creation by this crate (process shutdown).
+pub fn refuse_new_files() {
+    REFUSING.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+pub(crate) fn refusing_new_files() -> bool {
+    REFUSING.load(std::sync::atomic::Ordering::SeqCst)
+}

@@ -162,6 +162,9 @@ fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(format!(".{}{TMP_SUFFIX}", std::process::id()));
     let tmp = std::path::PathBuf::from(tmp);
+    if crate::refusing_new_files() {
+        return Err(StorageError::Payload("the process is shutting down".into()));
+    }
     let written = File::create(&tmp)
         .and_then(|mut f| {
             f.write_all(bytes)?;

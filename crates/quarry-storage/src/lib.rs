@@ -89,3 +89,17 @@ pub trait PartitionStore: Send + Sync {
         )))
     }
 }
+
+/// Set when the process is being terminated: from then on no new file is created
+/// (a create fails with an error), so the terminating thread can remove every
+/// temp file knowing no new one appears behind it.
+static REFUSING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Refuses every later file creation by this crate (process shutdown).
+pub fn refuse_new_files() {
+    REFUSING.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+pub(crate) fn refusing_new_files() -> bool {
+    REFUSING.load(std::sync::atomic::Ordering::SeqCst)
+}

@@ -148,6 +148,9 @@ impl IndexWriter {
                 path: dir.to_path_buf(),
             });
         }
+        if crate::refusing_new_files() {
+            return Err(StorageError::Payload("the process is shutting down".into()));
+        }
         let name = dir.file_name().ok_or_else(|| StorageError::NotAnIndex {
             path: dir.to_path_buf(),
             reason: "output path has no directory name".into(),
@@ -182,6 +185,9 @@ impl IndexWriter {
 
     /// Writes a small checksummed file (centroids, router models, ...).
     pub fn write_file(&mut self, name: &str, bytes: &[u8]) -> Result<(), StorageError> {
+        if crate::refusing_new_files() {
+            return Err(StorageError::Payload("the process is shutting down".into()));
+        }
         let path = self.tmp_dir.join(name);
         let mut f = File::create(&path).map_err(|e| StorageError::io(&path, e))?;
         f.write_all(bytes).map_err(|e| StorageError::io(&path, e))?;
