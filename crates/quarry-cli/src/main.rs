@@ -46,6 +46,8 @@ enum Command {
     Split(cmd::split::Args),
     /// Generate a synthetic clustered data set (Gaussian blobs) and queries.
     Synth(cmd::synth::Args),
+    /// Generate per-vector labels (.spmat) for filtered-search benchmarks: zipf or clustered.
+    Labels(cmd::labels::Args),
     /// Sweep nprobe (and batch sizes) over an index; append results to OUT/results.jsonl and .csv.
     Bench(cmd::bench::Args),
     /// Train the learned-pruning model (GBDT probe counts) of an index and attach it.
@@ -144,6 +146,7 @@ fn main() {
         Command::Verify(a) => cmd::verify::run(a),
         Command::Split(a) => cmd::split::run(a, &ui),
         Command::Synth(a) => cmd::synth::run(a, &ui),
+        Command::Labels(a) => cmd::labels::run(a, &ui),
         Command::Bench(a) => cmd::bench::run(a, &ui),
         Command::TrainPruning(a) => cmd::train_pruning::run(a, &ui),
         Command::Plot(a) => cmd::plot::run(a),

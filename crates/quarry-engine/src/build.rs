@@ -175,8 +175,28 @@ pub fn build_index_from(
     cfg: &BuildConfig,
     progress: &dyn Progress,
 ) -> Result<BuildReport, EngineError> {
+    build_index_with(src, None, out, cfg, progress)
+}
+
+/// Same, with per-vector labels and attributes (`meta`, one entry per input row)
+/// stored for filtered search, with each partition's member ids.
+pub fn build_index_with(
+    src: &dyn VectorSource,
+    meta: Option<&crate::Metadata>,
+    out: &Path,
+    cfg: &BuildConfig,
+    progress: &dyn Progress,
+) -> Result<BuildReport, EngineError> {
     let total = Instant::now();
     let (n, dim, dtype) = (src.len(), src.dim(), src.dtype());
+    if let Some(m) = meta {
+        if m.len() != n as u64 {
+            return Err(EngineError::BadBuild(format!(
+                "the labels/attributes describe {} vectors; the base has {n}",
+                m.len()
+            )));
+        }
+    }
     // Refused before any training, not after it.
     if out.exists() {
         return Err(quarry_storage::StorageError::Exists {
@@ -298,6 +318,12 @@ pub fn build_index_from(
         input: Some(InputFingerprint::of(src)?),
     };
     writer.set_distinct_vectors(n as u64);
+    if let Some(m) = meta {
+        use crate::filtered::{members, FILTERS_FILE, MEMBERS_FILE};
+        let mem = members::from_assignment(cfg.partitions, &assignment.partition_of, &extras);
+        writer.write_file(FILTERS_FILE, &m.to_bytes())?;
+        writer.write_file(MEMBERS_FILE, &members::to_bytes(&mem))?;
+    }
     let dir = writer.finish(build.to_json(), Vec::new())?;
     Ok(BuildReport {
         dir,

@@ -42,6 +42,7 @@ impl Index {
             metric: self.metric(),
             queries,
             routed: &routed,
+            filter: None,
             k,
         };
         let t = thread_cpu_secs();

@@ -13,6 +13,11 @@ pub enum EngineError {
     Partition(#[from] PartitionError),
     #[error(transparent)]
     Routing(#[from] RoutingError),
+    #[error(transparent)]
+    Filter(#[from] quarry_filter::FilterError),
+    /// A filtered search on an index built without labels or attributes.
+    #[error("index {} has no labels or attributes to filter on; build it with --labels/--attr", dir.display())]
+    NoMetadata { dir: std::path::PathBuf },
     #[error("query has {got} dimensions, index expects {want}")]
     QueryDim { got: usize, want: usize },
     #[error("query batch of {len} values is not a whole number of {dim}-dimensional queries")]

@@ -2,6 +2,7 @@
 //! partition once -> let the searcher answer its queries -> merge per query. It
 //! knows no strategy: the `PartitionSearcher` it is handed does the per-partition work.
 
+use crate::filtered::{PlanTaken, Resolved};
 use crate::search::{Answers, PartitionJob, PartitionSearcher};
 use crate::stats::{BatchResult, BatchStats, QueryStats};
 use crate::EngineError;
@@ -43,7 +44,13 @@ pub(crate) fn run(
     k: usize,
     router: &dyn Router,
     searcher: &dyn PartitionSearcher,
+    filter: Option<&Resolved>,
 ) -> Result<BatchResult, EngineError> {
+    if let Some(f) = filter {
+        if f.plan(router.max_probes()) == PlanTaken::Exact {
+            return crate::filtered::exact::run(src, queries, k, f);
+        }
+    }
     let wall = Instant::now();
     let dim = src.dim;
     let nq = queries.len() / dim;
@@ -64,6 +71,12 @@ pub(crate) fn run(
     })?;
     let select = ts.elapsed();
     let select_cpu = Duration::from_secs_f64((process_cpu_secs() - cpu).max(0.0));
+    // A filter keeps the router's partition counts and walks the centroid order of
+    // the partitions holding matches instead, widened until k matches are seen.
+    let selected = match filter {
+        Some(f) => f.route(src.centroids, queries, k, &selected)?,
+        None => selected,
+    };
     let route = t.elapsed();
 
     // 2. Invert query -> partitions into partition -> queries, in disk order.
@@ -101,22 +114,14 @@ pub(crate) fn run(
         queries,
         routed: &queries_of[pid as usize],
         k,
+        // Partitions whose every vector matches need no mask.
+        filter: filter
+            .filter(|f| f.per_partition[pid as usize] < src.table[pid as usize].count)
+            .map(|f| &f.matches),
     };
 
     // 3. Fetch each partition once and answer its queries as reads complete.
     let io_wait_ns = AtomicU64::new(0);
-    let answer_loaded = |loaded: LoadedPartition| -> Result<Answered, EngineError> {
-        let t = Instant::now();
-        let mut answers = searcher.search(&job(loaded.pid), Some(loaded.bytes()))?;
-        answers.bytes = loaded.bytes;
-        answers.io_requests = 1;
-        answers.vectors_read = src.table[loaded.pid as usize].count;
-        Ok(Answered {
-            pid: loaded.pid,
-            answers,
-            compute: t.elapsed(),
-        })
-    };
     let answered: Vec<Result<Answered, EngineError>> = if !searcher.needs_extent() {
         // The searcher reads what it needs itself; its reads block, so it runs on
         // the partial-read pool (as many threads as I/O threads: the queue depth).
@@ -136,28 +141,19 @@ pub(crate) fn run(
                 searcher.name()
             )))],
         }
-    } else if src.store.maps_extents() {
-        // A mapped file (buffered mode): "reading" is verifying the extent's pages
-        // in place, done by the worker that searches it; no I/O-thread hand-off.
-        pids.par_iter()
-            .map(|&pid| {
-                let t = Instant::now();
-                let m = src.store.map_extent(pid).ok_or_else(|| {
-                    EngineError::BadSearch("a store that maps extents mapped none".into())
-                })??;
-                answer_loaded(LoadedPartition::from_mapped(pid, m, t.elapsed()))
-            })
-            .collect()
     } else {
-        let stream = src.pool.stream(src.store.clone(), &pids, src.read_ahead);
-        let timed = TimedStream {
-            inner: stream,
-            wait_ns: &io_wait_ns,
-        };
-        timed
-            .par_bridge()
-            .map(|loaded| answer_loaded(loaded?))
-            .collect()
+        for_each_extent(src, &pids, &io_wait_ns, |pid, extent, bytes| {
+            let t = Instant::now();
+            let mut answers = searcher.search(&job(pid), Some(extent))?;
+            answers.bytes = bytes;
+            answers.io_requests = 1;
+            answers.vectors_read = src.table[pid as usize].count;
+            Ok(Answered {
+                pid,
+                answers,
+                compute: t.elapsed(),
+            })
+        })
     };
 
     // 4. Merge per-query lists (ids de-duplicated: replicated vectors count once).
@@ -200,11 +196,49 @@ pub(crate) fn run(
     stats.distance_computations = per_query.iter().map(|q| q.vectors).sum();
     stats.io_wait = Duration::from_nanos(io_wait_ns.load(Ordering::Relaxed));
     stats.wall = wall.elapsed();
+    stats.filter = filter.map(|f| f.stats(PlanTaken::Routed));
     Ok(BatchResult {
         neighbors,
         per_query,
         stats,
     })
+}
+
+/// Reads each of `pids` once (in disk order, many reads in flight, or by mapping
+/// in buffered mode) and calls `f(pid, extent, bytes read)` on the compute threads
+/// as reads complete. `io_wait_ns` collects the time spent waiting for a read.
+pub(crate) fn for_each_extent<R: Send>(
+    src: &Sources<'_>,
+    pids: &[u32],
+    io_wait_ns: &AtomicU64,
+    f: impl Fn(u32, &[u8], u64) -> Result<R, EngineError> + Sync + Send,
+) -> Vec<Result<R, EngineError>> {
+    if src.store.maps_extents() {
+        // A mapped file (buffered mode): "reading" is verifying the extent's pages
+        // in place, done by the worker that searches it; no I/O-thread hand-off.
+        pids.par_iter()
+            .map(|&pid| {
+                let m = src.store.map_extent(pid).ok_or_else(|| {
+                    EngineError::BadSearch("a store that maps extents mapped none".into())
+                })??;
+                let loaded = LoadedPartition::from_mapped(pid, m, Duration::ZERO);
+                f(pid, loaded.bytes(), loaded.bytes)
+            })
+            .collect()
+    } else {
+        let stream = src.pool.stream(src.store.clone(), pids, src.read_ahead);
+        let timed = TimedStream {
+            inner: stream,
+            wait_ns: io_wait_ns,
+        };
+        timed
+            .par_bridge()
+            .map(|loaded| {
+                let loaded = loaded?;
+                f(loaded.pid, loaded.bytes(), loaded.bytes)
+            })
+            .collect()
+    }
 }
 
 /// Counts the time scanners spend waiting for the next completed read.
@@ -224,7 +258,7 @@ impl<I: Iterator> Iterator for TimedStream<'_, I> {
     }
 }
 
-fn merge(mut c: Vec<Neighbor>, k: usize, dedup: bool) -> Vec<Neighbor> {
+pub(crate) fn merge(mut c: Vec<Neighbor>, k: usize, dedup: bool) -> Vec<Neighbor> {
     if dedup {
         c.sort_unstable_by(|a, b| a.id.cmp(&b.id).then(a.dist.total_cmp(&b.dist)));
         c.dedup_by_key(|n| n.id);

@@ -24,6 +24,20 @@ pub fn exact_knn(
     chunk_rows: usize,
     progress: &dyn Progress,
 ) -> Result<Vec<Vec<Neighbor>>, EngineError> {
+    exact_knn_filtered(base, queries, metric, k, chunk_rows, None, progress)
+}
+
+/// Same, over the rows in `allowed` only (a filter's matches): fewer than k
+/// neighbours when fewer match.
+pub fn exact_knn_filtered(
+    base: &dyn VectorSource,
+    queries: &[f32],
+    metric: Metric,
+    k: usize,
+    chunk_rows: usize,
+    allowed: Option<&roaring::RoaringTreemap>,
+    progress: &dyn Progress,
+) -> Result<Vec<Vec<Neighbor>>, EngineError> {
     let dim = base.dim();
     crate::error::check_query_block(queries, dim, k)?;
     let n = base.len();
@@ -39,9 +53,9 @@ pub fn exact_knn(
         let cnt = chunk_rows.min(n - start);
         let chunk = base.read_range(start, cnt)?;
         match &chunk {
-            ChunkData::F32(v) => scan_chunk(v, start, dim, metric, queries, &mut heaps),
-            ChunkData::U8(v) => scan_chunk(v, start, dim, metric, queries, &mut heaps),
-            ChunkData::I8(v) => scan_chunk(v, start, dim, metric, queries, &mut heaps),
+            ChunkData::F32(v) => scan_chunk(v, start, dim, metric, queries, allowed, &mut heaps),
+            ChunkData::U8(v) => scan_chunk(v, start, dim, metric, queries, allowed, &mut heaps),
+            ChunkData::I8(v) => scan_chunk(v, start, dim, metric, queries, allowed, &mut heaps),
         }
         progress.advance(cnt as u64);
     }
@@ -73,6 +87,7 @@ fn scan_chunk<T: Element>(
     dim: usize,
     metric: Metric,
     queries: &[f32],
+    allowed: Option<&roaring::RoaringTreemap>,
     heaps: &mut [TopK],
 ) {
     let n = data.len() / dim;
@@ -108,8 +123,9 @@ fn scan_chunk<T: Element>(
                             continue;
                         }
                         for (i, &v) in chunk.iter().enumerate() {
-                            if v <= h.threshold() {
-                                h.push((start + s + c * 16 + i) as u64, v);
+                            let id = (start + s + c * 16 + i) as u64;
+                            if v <= h.threshold() && allowed.is_none_or(|m| m.contains(id)) {
+                                h.push(id, v);
                             }
                         }
                     }

@@ -1,4 +1,5 @@
 use crate::executor::{self, Sources};
+use crate::filtered::{Filter, FilterIndex, Resolved};
 use crate::graphs::{self, GraphMemory, Graphs};
 use crate::search::{
     Auto, CostModel, GraphSearcher, PartialSearcher, PartitionSearcher, Scan, Strategy,
@@ -61,6 +62,8 @@ pub struct Index {
     /// The index's writer lock while this handle changes the index (see
     /// [`Index::lock_writer`]); `None` for a reader.
     pub(crate) writer: Option<WriterLock>,
+    /// Labels, attributes and partition members (indexes built with metadata).
+    pub(crate) filters: Option<FilterIndex>,
 }
 
 /// RAM an open index holds, by part.
@@ -72,6 +75,8 @@ pub struct MemoryReport {
     pub read_buffers_max_bytes: u64,
     /// Per-partition graphs and page checksums (0 without graphs).
     pub graphs_bytes: u64,
+    /// Labels, attributes and partition members (0 without metadata).
+    pub filters_bytes: u64,
     pub total_bytes: u64,
 }
 
@@ -94,6 +99,7 @@ impl Index {
         } else {
             CostModel::default()
         };
+        let filters = crate::filtered::load(&files)?;
         let IndexFiles {
             dir,
             manifest,
@@ -119,6 +125,7 @@ impl Index {
             attached,
             partial_pool: Default::default(),
             writer: None,
+            filters,
         })
     }
 
@@ -420,12 +427,14 @@ impl Index {
         let g = self
             .graph_memory()
             .map_or(0, |m| m.total_bytes + m.page_crc_bytes);
+        let f = self.filters.as_ref().map_or(0, FilterIndex::memory_bytes);
         MemoryReport {
             centroids_bytes: c,
             partition_table_bytes: t,
             read_buffers_max_bytes: r,
             graphs_bytes: g,
-            total_bytes: c + t + r + g,
+            filters_bytes: f,
+            total_bytes: c + t + r + g + f,
         }
     }
 
@@ -480,7 +489,18 @@ impl Index {
             });
         }
         crate::error::check_range("ef", params.ef, 1, quarry_graph::MAX_EF)?;
-        let searcher = self.searcher(params.strategy, params.ef)?;
+        // A filtered search compares only matching vectors, which the scan gathers;
+        // the graph strategies walk every vector's edges, so they are not used.
+        let strategy = if params.filter.is_some() {
+            Strategy::Scan
+        } else {
+            params.strategy
+        };
+        let searcher = self.searcher(strategy, params.ef)?;
+        let filter = match &params.filter {
+            Some(f) => Some(self.resolve_filter(f, params)?),
+            None => None,
+        };
         let partial_pool = if searcher.needs_extent() {
             None
         } else {
@@ -492,7 +512,34 @@ impl Index {
             router,
             searcher,
             partial_pool,
+            filter,
+            params: params.clone(),
         })
+    }
+
+    /// The index's labels and attributes, if it was built with them.
+    pub fn metadata(&self) -> Option<&crate::Metadata> {
+        self.filters.as_ref().map(|f| &f.meta)
+    }
+
+    /// Evaluates `filter` on this index and picks its plan.
+    fn resolve_filter(
+        &self,
+        filter: &Filter,
+        params: &SearchParams,
+    ) -> Result<Resolved, EngineError> {
+        let f = self
+            .filters
+            .as_ref()
+            .ok_or_else(|| EngineError::NoMetadata {
+                dir: self.dir.clone(),
+            })?;
+        f.resolve(
+            filter,
+            params.filter_plan,
+            params.exact_max_matches,
+            self.dim(),
+        )
     }
 
     /// The searcher a strategy stands for on this index.
@@ -558,6 +605,9 @@ pub struct PreparedSearch<'a> {
     router: Box<dyn Router>,
     searcher: Box<dyn PartitionSearcher + 'a>,
     partial_pool: Option<&'a rayon::ThreadPool>,
+    /// The batch filter, resolved once.
+    filter: Option<Resolved>,
+    params: SearchParams,
 }
 
 impl PreparedSearch<'_> {
@@ -573,6 +623,62 @@ impl PreparedSearch<'_> {
     /// A batch whose candidate lists would exceed `OpenOptions::max_batch_bytes`
     /// is run in slices that fit.
     pub fn search_batch(&self, queries: &[f32]) -> Result<BatchResult, EngineError> {
+        self.search_batch_with(queries, self.filter.as_ref())
+    }
+
+    /// Searches a batch whose queries carry filters of their own (`filters[i]` for
+    /// query i; `None`: the prepared search's filter, if any). Queries sharing a
+    /// filter run as one batch; results come back in query order.
+    pub fn search_batch_filtered(
+        &self,
+        queries: &[f32],
+        filters: &[Option<Filter>],
+    ) -> Result<BatchResult, EngineError> {
+        let dim = self.index.dim();
+        self.index.validate(queries, self.k)?;
+        let nq = queries.len() / dim;
+        if filters.len() != nq {
+            return Err(EngineError::BadSearch(format!(
+                "{} filters for {nq} queries; give one per query",
+                filters.len()
+            )));
+        }
+        let mut groups: std::collections::BTreeMap<Option<&str>, Vec<usize>> = Default::default();
+        for (i, f) in filters.iter().enumerate() {
+            groups
+                .entry(f.as_ref().map(Filter::text))
+                .or_default()
+                .push(i);
+        }
+        let mut out = BatchResult {
+            neighbors: vec![Vec::new(); nq],
+            per_query: vec![QueryStats::default(); nq],
+            stats: Default::default(),
+        };
+        for members in groups.values() {
+            let resolved = match &filters[members[0]] {
+                Some(f) => Some(self.index.resolve_filter(f, &self.params)?),
+                None => None,
+            };
+            let mut block = Vec::with_capacity(members.len() * dim);
+            for &i in members {
+                block.extend_from_slice(&queries[i * dim..(i + 1) * dim]);
+            }
+            let r = self.search_batch_with(&block, resolved.as_ref().or(self.filter.as_ref()))?;
+            for ((&i, n), s) in members.iter().zip(r.neighbors).zip(r.per_query) {
+                out.neighbors[i] = n;
+                out.per_query[i] = s;
+            }
+            out.stats.add(&r.stats);
+        }
+        Ok(out)
+    }
+
+    fn search_batch_with(
+        &self,
+        queries: &[f32],
+        filter: Option<&Resolved>,
+    ) -> Result<BatchResult, EngineError> {
         let index = self.index;
         let k = self.k;
         index.validate(queries, k)?;
@@ -590,14 +696,26 @@ impl PreparedSearch<'_> {
             dedup: index.len() != index.stored_vectors(),
         };
         let run = |part: &[f32]| {
-            executor::run(&src, part, k, self.router.as_ref(), self.searcher.as_ref())
+            executor::run(
+                &src,
+                part,
+                k,
+                self.router.as_ref(),
+                self.searcher.as_ref(),
+                filter,
+            )
         };
         // Before the merge a query holds up to k neighbours per probed partition (a
         // router may ask for more partitions than exist: at most all of them).
-        let probed = self
-            .router
-            .max_probes()
-            .clamp(1, index.num_partitions().max(1));
+        let probed = match filter {
+            // The exact plan merges per group of partitions, not per partition.
+            Some(f) if f.plan(self.router.max_probes()) == crate::PlanTaken::Exact => 1,
+            // Widening adds partitions only while fewer than k matches are seen,
+            // each holding at least one: at most k more.
+            Some(_) => self.router.max_probes().saturating_add(k),
+            None => self.router.max_probes(),
+        }
+        .clamp(1, index.num_partitions().max(1));
         let per_query = probed
             .saturating_mul(k)
             .saturating_mul(std::mem::size_of::<Neighbor>())

@@ -29,6 +29,7 @@ mod build;
 mod calibrate;
 mod error;
 mod executor;
+pub mod filtered;
 mod graphs;
 mod groundtruth;
 mod index;
@@ -40,12 +41,13 @@ mod stats;
 mod verify;
 
 pub use build::{
-    build_index, build_index_from, BuildConfig, BuildInfo, BuildReport, InputFingerprint,
-    ReplicationInfo,
+    build_index, build_index_from, build_index_with, BuildConfig, BuildInfo, BuildReport,
+    InputFingerprint, ReplicationInfo,
 };
 pub use error::EngineError;
+pub use filtered::{Filter, FilterPlan, FilterStats, Metadata, PlanTaken};
 pub use graphs::{GraphBuildReport, GraphMemory, CENTROID_EF_DEFAULT, GRAPHS_FILE};
-pub use groundtruth::exact_knn;
+pub use groundtruth::{exact_knn, exact_knn_filtered};
 pub use index::{Index, MemoryReport, OpenOptions, PreparedSearch, QueryResult};
 pub use params::{GbdtRule, ProbeRule, RouterSpec, SearchParams, EF_DEFAULT};
 pub use placement::{rewrite_with_copies, Holders, RewriteReport};

@@ -2,6 +2,7 @@
 //! search is state of the `Index`: searches with different parameters run
 //! concurrently on one `&Index`.
 
+use crate::filtered::{Filter, FilterPlan};
 use crate::search::Strategy;
 pub use quarry_routing::ProbeRule;
 use serde::Serialize;
@@ -66,6 +67,14 @@ pub struct SearchParams {
     pub strategy: Strategy,
     /// Graph search breadth (graph, auto and partial strategies).
     pub ef: usize,
+    /// Only vectors matching this filter are returned (see [`crate::filtered`]).
+    #[serde(serialize_with = "filter_text")]
+    pub filter: Option<Filter>,
+    /// How a filtered search runs.
+    pub filter_plan: FilterPlan,
+    /// Matches up to which `FilterPlan::Auto` searches exactly (default:
+    /// `filtered::EXACT_MAX_WORK / dim`).
+    pub exact_max_matches: Option<u64>,
 }
 
 impl SearchParams {
@@ -76,7 +85,23 @@ impl SearchParams {
             router: RouterSpec::Fixed { nprobe: 8 },
             strategy: Strategy::Scan,
             ef: EF_DEFAULT,
+            filter: None,
+            filter_plan: FilterPlan::Auto,
+            exact_max_matches: None,
         }
+    }
+    /// Only vectors matching `filter`, for every query of a batch.
+    pub fn filter(mut self, filter: Option<Filter>) -> Self {
+        self.filter = filter;
+        self
+    }
+    pub fn filter_plan(mut self, plan: FilterPlan) -> Self {
+        self.filter_plan = plan;
+        self
+    }
+    pub fn exact_max_matches(mut self, matches: Option<u64>) -> Self {
+        self.exact_max_matches = matches;
+        self
     }
     /// The `nprobe` nearest partitions (the fixed router).
     pub fn nprobe(self, nprobe: usize) -> Self {
@@ -97,5 +122,12 @@ impl SearchParams {
     pub fn k(mut self, k: usize) -> Self {
         self.k = k;
         self
+    }
+}
+
+fn filter_text<S: serde::Serializer>(f: &Option<Filter>, s: S) -> Result<S::Ok, S::Error> {
+    match f {
+        Some(f) => s.serialize_some(f.text()),
+        None => s.serialize_none(),
     }
 }

@@ -140,6 +140,13 @@ pub fn rewrite_with_copies(
     build.duplication = Some(note);
     build.copies = Some(extras.len() as u64);
     writer.set_distinct_vectors(n as u64);
+    if let Some(f) = &index.filters {
+        // The metadata is per id, unchanged; the members follow the new copies.
+        use crate::filtered::{members, FILTERS_FILE, MEMBERS_FILE};
+        let mem = members::from_assignment(sizes.len(), &primary, &extras);
+        writer.write_file(FILTERS_FILE, &f.meta.to_bytes())?;
+        writer.write_file(MEMBERS_FILE, &members::to_bytes(&mem))?;
+    }
     let dir = writer.finish(build.to_json(), Vec::new())?;
     Ok(RewriteReport {
         dir,

@@ -39,6 +39,9 @@ pub struct BatchStats {
     pub compute: Duration,
     pub merge: Duration,
     pub wall: Duration,
+    /// What the filter resolved to and the plan taken (filtered searches only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter: Option<crate::filtered::FilterStats>,
 }
 
 impl BatchStats {
@@ -57,6 +60,9 @@ impl BatchStats {
         self.compute += o.compute;
         self.merge += o.merge;
         self.wall += o.wall;
+        if self.filter.is_none() {
+            self.filter.clone_from(&o.filter);
+        }
     }
 }
 

@@ -59,12 +59,30 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, EngineError> {
         }
     };
     // Every extent, each against its own checksum (all of them, not the first bad).
+    // With filters, each partition's ids are exactly its member bitmap.
     let mut buf = AlignedBuf::new();
     for pid in 0..index.num_partitions() as u32 {
         match index.store.read_into(pid, &mut buf) {
             Ok(()) => {
                 r.partitions_checked += 1;
                 r.bytes_checked += buf.len() as u64;
+                if let Some(f) = &index.filters {
+                    let e = &index.table[pid as usize];
+                    let ids = quarry_storage::PartitionView::parse(
+                        buf.as_slice(),
+                        e.count as usize,
+                        index.dim(),
+                        index.dtype(),
+                    )
+                    .map(|v| v.ids().collect::<roaring::RoaringTreemap>());
+                    match ids {
+                        Ok(ids) if ids == f.members[pid as usize] => {}
+                        Ok(_) => r.problems.push(format!(
+                            "partition {pid}: its ids differ from members.bin's list"
+                        )),
+                        Err(e) => r.problems.push(format!("partition {pid}: {e}")),
+                    }
+                }
             }
             Err(e) => r.problems.push(format!("partition {pid}: {e}")),
         }

@@ -340,10 +340,12 @@ fn params_of(a: &Args, s: Sweep, ef: usize) -> Result<SearchParams> {
             ..Default::default()
         },
     };
-    Ok(SearchParams::new(a.opts.k)
-        .router(a.opts.router_spec(&p)?)
-        .strategy(a.opts.mode)
-        .ef(ef))
+    Ok(a.opts.with_filter(
+        SearchParams::new(a.opts.k)
+            .router(a.opts.router_spec(&p)?)
+            .strategy(a.opts.mode)
+            .ef(ef),
+    ))
 }
 
 fn run_of<'a>(

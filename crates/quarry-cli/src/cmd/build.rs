@@ -1,7 +1,7 @@
 use crate::progress::Ui;
 use crate::rss::peak_rss_mb;
 use anyhow::{Context, Result};
-use quarry_engine::{build_index, BuildConfig, Metric};
+use quarry_engine::{build_index_with, BuildConfig, Metric};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -52,6 +52,9 @@ pub struct Args {
     /// Also build per-partition HNSW graphs (as `quarry graph-build` with its defaults).
     #[arg(long)]
     pub graphs: bool,
+    /// Labels and attributes per vector, for filtered search (`search --filter`).
+    #[command(flatten)]
+    pub meta: crate::cmd::meta::MetaArgs,
 }
 
 pub fn run(a: Args, ui: &Ui) -> Result<()> {
@@ -74,7 +77,10 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
         a.out.clone()
     };
     let staged = Staged(extras.then(|| target.clone()));
-    let mut report = build_index(&a.base, &target, &cfg, ui)
+    let src = quarry_formats::open_vectors(&a.base)?;
+    // Metadata files are read and checked before any training.
+    let meta = a.meta.load(src.len() as u64)?;
+    let mut report = build_index_with(src.as_ref(), meta.as_ref(), &target, &cfg, ui)
         .with_context(|| format!("building {}", a.out.display()))?;
     ui.done();
     let pruning = if a.train_pruning {

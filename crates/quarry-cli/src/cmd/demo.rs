@@ -82,6 +82,11 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
         io_threads: 8,
         order: BatchOrder::Centroid,
         mode: Strategy::Scan,
+        filter: crate::cmd::meta::FilterArgs {
+            filter: None,
+            filter_plan: Default::default(),
+            exact_max_matches: None,
+        },
     };
     // One open index; queries and ground truth read once.
     let w = Workload::load(&opts, Some(&gt), None)?;

@@ -41,6 +41,14 @@ pub fn run(a: Args) -> Result<()> {
     let sizes = SizeStats::of(&idx.partition_sizes());
     let mem = idx.memory();
     let data_bytes = m.files.get("data.bin").map_or(0, |f| f.bytes);
+    let filters = idx.metadata().map(|meta| {
+        serde_json::json!({
+            "labels": meta.labels().count(),
+            "label_assignments": meta.labels().map(|l| l.1).sum::<u64>(),
+            "attributes": meta.attribute_names(),
+            "memory_bytes": mem.filters_bytes,
+        })
+    });
     if a.json {
         println!(
             "{}",
@@ -48,7 +56,7 @@ pub fn run(a: Args) -> Result<()> {
                 "dir": a.index, "format_version": m.format_version, "dim": m.dim, "dtype": m.dtype,
                 "metric": m.metric, "num_vectors": idx.len(), "stored_vectors": idx.stored_vectors(), "num_partitions": m.num_partitions,
                 "sizes": sizes, "data_bytes": data_bytes, "memory": mem, "build": m.build, "routers": m.routers,
-                "direct_read_mib_per_s": read_mib_s, "graphs": idx.graph_memory(),
+                "direct_read_mib_per_s": read_mib_s, "graphs": idx.graph_memory(), "filters": filters,
                 "kernels": quarry_kernels::isa::active().name(),
                 "kernels_supported": quarry_kernels::Isa::available().iter().map(|i| i.name()).collect::<Vec<_>>(),
             })
@@ -76,10 +84,11 @@ pub fn run(a: Args) -> Result<()> {
             data_bytes as f64 / (1 << 20) as f64
         );
         println!(
-            "RAM open   {:.2} MiB centroids + {:.3} MiB table + {:.2} MiB graphs + up to {:.2} MiB read buffers = {:.2} MiB",
+            "RAM open   {:.2} MiB centroids + {:.3} MiB table + {:.2} MiB graphs + {:.2} MiB filters + up to {:.2} MiB read buffers = {:.2} MiB",
             mem.centroids_bytes as f64 / (1 << 20) as f64,
             mem.partition_table_bytes as f64 / (1 << 20) as f64,
             mem.graphs_bytes as f64 / (1 << 20) as f64,
+            mem.filters_bytes as f64 / (1 << 20) as f64,
             mem.read_buffers_max_bytes as f64 / (1 << 20) as f64,
             mem.total_bytes as f64 / (1 << 20) as f64
         );
@@ -105,6 +114,16 @@ pub fn run(a: Args) -> Result<()> {
                 secs,
                 a.io_threads
             );
+        }
+        match &filters {
+            Some(f) => println!(
+                "filters    {} labels ({} assignments), attributes {}: {:.2} MiB RAM",
+                f["labels"],
+                f["label_assignments"],
+                f["attributes"],
+                mem.filters_bytes as f64 / (1 << 20) as f64
+            ),
+            None => println!("filters    none (build with --labels / --attr)"),
         }
         println!(
             "routers    {}",

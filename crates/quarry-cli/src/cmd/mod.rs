@@ -6,6 +6,8 @@ pub mod graph_build;
 pub mod graph_calibrate;
 pub mod gt;
 pub mod info;
+pub mod labels;
+pub mod meta;
 pub mod mlp_train;
 pub mod plot;
 pub mod search;

@@ -56,6 +56,18 @@ pub struct SearchOpts {
     /// strategies need `quarry graph-build` first.
     #[arg(long, default_value = "scan")]
     pub mode: Strategy,
+    #[command(flatten)]
+    pub filter: crate::cmd::meta::FilterArgs,
+}
+
+impl SearchOpts {
+    /// `params` with this command line's filter settings.
+    pub fn with_filter(&self, params: SearchParams) -> SearchParams {
+        params
+            .filter(self.filter.filter.clone())
+            .filter_plan(self.filter.filter_plan)
+            .exact_max_matches(self.filter.exact_max_matches)
+    }
 }
 
 #[derive(clap::Args)]
@@ -293,10 +305,12 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
         mlp_mass: a.mlp_mass,
     })?;
     let w = Workload::load(&a.opts, a.gt.as_deref(), a.limit)?;
-    let params = SearchParams::new(a.opts.k)
-        .router(router)
-        .strategy(a.opts.mode)
-        .ef(a.ef);
+    let params = a.opts.with_filter(
+        SearchParams::new(a.opts.k)
+            .router(router)
+            .strategy(a.opts.mode)
+            .ef(a.ef),
+    );
     let out = run_point(
         &w,
         &Point {
@@ -353,6 +367,10 @@ pub fn run_point(w: &Workload, p: &Point<'_>, ui: &Ui) -> Result<Outcome> {
     let mut ids: Vec<Option<u64>> = vec![None; if p.keep_results { nq * k } else { 0 }];
     let mut dists: Vec<Option<f32>> = vec![None; ids.len()];
     let mut hits_at = [0usize; RECALL_CUTOFFS.len()];
+    // True neighbours per cut-off: fewer than r when a filter matches fewer
+    // (ground truth rows padded with -1).
+    let mut truth_at = [0usize; RECALL_CUTOFFS.len()];
+    let mut truths = 0usize;
     let mut vectors = 0u64;
     let mut partitions = 0u64;
     let data = &q.data[..nq * q.dim];
@@ -388,10 +406,13 @@ pub fn run_point(w: &Workload, p: &Point<'_>, ui: &Ui) -> Result<Outcome> {
             partitions += st.partitions as u64;
             if let Some(gt) = &w.gt {
                 let truth = &gt.row(qi as usize)[..k];
+                let valid = |t: &[u32]| t.iter().filter(|&&i| i != u32::MAX).count();
+                truths += valid(truth);
                 hits += nb.iter().filter(|n| truth.contains(&(n.id as u32))).count();
-                for (h, &r) in hits_at.iter_mut().zip(&RECALL_CUTOFFS) {
+                for ((h, &r), tr) in hits_at.iter_mut().zip(&RECALL_CUTOFFS).zip(&mut truth_at) {
                     if r <= k {
                         let truth = &truth[..r];
+                        *tr += valid(truth);
                         *h += nb
                             .iter()
                             .take(r)
@@ -412,7 +433,7 @@ pub fn run_point(w: &Workload, p: &Point<'_>, ui: &Ui) -> Result<Outcome> {
         let r = RECALL_CUTOFFS[i];
         w.gt.as_ref()
             .filter(|_| r <= k)
-            .map(|_| hits_at[i] as f64 / (n * r as f64))
+            .map(|_| hits_at[i] as f64 / truth_at[i].max(1) as f64)
     };
     let pct = |x: f64| sorted[((sorted.len() - 1) as f64 * x).round() as usize];
     let (margin, max_nprobe) = match gbdt {
@@ -434,12 +455,20 @@ pub fn run_point(w: &Workload, p: &Point<'_>, ui: &Ui) -> Result<Outcome> {
             "router_kind": p.opts.router, "margin": margin,
             "target_recall": target_recall, "max_nprobe": max_nprobe,
             "mlp_order": p.opts.mlp_order, "mode": p.params.strategy, "ef": p.params.ef,
+            "filter": p.params.filter.as_ref().map(|f| f.text()), "filter_plan": p.params.filter_plan,
+        }),
+        filter: total.filter.as_ref().map(|f| FilterReport {
+            expr: f.filter.clone(),
+            plan: f.plan.name(),
+            matches: f.matches,
+            selectivity: f.matches as f64 / w.index.len().max(1) as f64,
+            partitions_with_matches: f.partitions_with_matches,
         }),
         margin,
         max_nprobe,
         k,
         queries: nq,
-        recall_at_k: w.gt.as_ref().map(|_| hits as f64 / (n * k as f64)),
+        recall_at_k: w.gt.as_ref().map(|_| hits as f64 / truths.max(1) as f64),
         recall_at_1: recall_at(0),
         recall_at_10: recall_at(1),
         recall_at_100: recall_at(2),
@@ -522,6 +551,18 @@ pub struct SearchReport {
     pub ef: usize,
     /// Share of (partition, batch) pairs answered by graph search.
     pub graph_share: f64,
+    /// Filtered searches: the filter, the plan taken and its matches.
+    pub filter: Option<FilterReport>,
+}
+
+#[derive(Serialize)]
+pub struct FilterReport {
+    pub expr: String,
+    pub plan: &'static str,
+    pub matches: u64,
+    /// matches / vectors in the index.
+    pub selectivity: f64,
+    pub partitions_with_matches: u64,
 }
 
 /// The cut-offs r of the `recall_at_r` fields.
@@ -548,6 +589,16 @@ fn print_table(r: &SearchReport) {
         r.queries, r.k, r.batch_size, r.io_mode, r.threads
     );
     println!("router               {}", r.router_desc);
+    if let Some(f) = &r.filter {
+        println!(
+            "filter               {} : {} matches ({:.3}%) in {} partitions, {} plan",
+            f.expr,
+            f.matches,
+            f.selectivity * 100.0,
+            f.partitions_with_matches,
+            f.plan
+        );
+    }
     if let Some(rec) = r.recall_at_k {
         println!("recall@{:<3}           {rec:.4}", r.k);
     }

@@ -8,7 +8,7 @@ mod auto;
 mod cost;
 mod graph;
 mod partial;
-mod scan;
+pub(crate) mod scan;
 
 pub use auto::Auto;
 pub use cost::{CostModel, CostPoint, COST_MODEL_FILE};
@@ -87,6 +87,8 @@ pub struct PartitionJob<'a> {
     /// The batch rows routed to this partition.
     pub routed: &'a [u32],
     pub k: usize,
+    /// Only these ids may be compared (a filter's matches); `None`: every vector.
+    pub filter: Option<&'a roaring::RoaringTreemap>,
 }
 
 impl PartitionJob<'_> {

@@ -35,39 +35,96 @@ impl PartitionSearcher for Scan {
         job: &PartitionJob<'_>,
         extent: Option<&[u8]>,
     ) -> Result<Answers, EngineError> {
-        let lists = scan(extent_of(extent, "scan")?, job)?;
+        let (lists, scanned) = scan(extent_of(extent, "scan")?, job)?;
         Ok(Answers {
             lists,
-            distances: vec![job.count as u64; job.routed.len()],
+            distances: vec![scanned as u64; job.routed.len()],
             ..Default::default()
         })
     }
 }
 
-/// Each routed query's top-k over the extent `bytes`.
+/// Each routed query's top-k over the extent `bytes`; with a filter, over the
+/// extent's matching vectors only (gathered before any distance is computed).
+/// Also returns how many vectors each query was compared with.
 pub(crate) fn scan(
     bytes: &[u8],
     job: &PartitionJob<'_>,
-) -> Result<Vec<Vec<Neighbor>>, StorageError> {
+) -> Result<(Vec<Vec<Neighbor>>, usize), StorageError> {
     let view = PartitionView::parse(bytes, job.count, job.dim, job.dtype)?;
     let (metric, queries, qs, k) = (job.metric, job.queries, job.routed, job.k);
-    Ok(with_element!(job.dtype, T => scan_typed::<T>(&view, metric, queries, qs, k)))
+    Ok(with_element!(job.dtype, T => {
+        let data: &[T] = view.vectors();
+        match job.filter {
+            None => {
+                let rows = Rows { data, dim: job.dim, ids: Ids::View(&view) };
+                (scan_rows::<T>(&rows, metric, queries, qs, k), view.count)
+            }
+            Some(m) => {
+                let (ids, data) = gather_matching(&view, data, m);
+                let rows = Rows { data: &data, dim: job.dim, ids: Ids::Slice(&ids) };
+                (scan_rows::<T>(&rows, metric, queries, qs, k), ids.len())
+            }
+        }
+    }))
 }
 
-fn scan_typed<T: Element>(
+/// The rows of `view` whose ids are in `matches`: their ids and vectors, in order.
+pub(crate) fn gather_matching<T: Element>(
     view: &PartitionView<'_>,
+    data: &[T],
+    matches: &roaring::RoaringTreemap,
+) -> (Vec<u64>, Vec<T>) {
+    let dim = view.dim;
+    let mut ids = Vec::new();
+    let mut rows = Vec::new();
+    for (i, id) in view.ids().enumerate() {
+        if matches.contains(id) {
+            ids.push(id);
+            rows.extend_from_slice(&data[i * dim..(i + 1) * dim]);
+        }
+    }
+    (ids, rows)
+}
+
+/// Vectors to scan: an extent's, or rows gathered from extents.
+pub(crate) struct Rows<'a, T> {
+    pub data: &'a [T],
+    pub dim: usize,
+    pub ids: Ids<'a>,
+}
+
+pub(crate) enum Ids<'a> {
+    View(&'a PartitionView<'a>),
+    Slice(&'a [u64]),
+}
+
+impl Ids<'_> {
+    fn get(&self, i: usize) -> u64 {
+        match self {
+            Ids::View(v) => v.id(i),
+            Ids::Slice(s) => s[i],
+        }
+    }
+}
+
+/// Each query's top-k over `rows` (exact, see `RESCORE_SLACK`).
+pub(crate) fn scan_rows<T: Element>(
+    rows: &Rows<'_, T>,
     metric: Metric,
     queries: &[f32],
     qs: &[u32],
     k: usize,
 ) -> Vec<Vec<Neighbor>> {
-    let (n, dim) = (view.count, view.dim);
+    let dim = rows.dim;
+    let n = rows.data.len() / dim.max(1);
+    let view = &rows.ids;
     if n == 0 {
         // An empty partition (legal: duplicates or a tight balance bound can leave
         // one) holds no candidates; the GEMM below needs at least one row.
         return vec![Vec::new(); qs.len()];
     }
-    let data: &[T] = view.vectors();
+    let data: &[T] = rows.data;
     let keep = (k + RESCORE_SLACK).min(n);
     // The answer of every path: the k smallest (exact distance, id), the exact
     // distance being the fixed-order pair kernel's.
@@ -124,7 +181,7 @@ fn scan_typed<T: Element>(
             for (j, &dist) in d[..m].iter().enumerate() {
                 // Most vectors fail the threshold; only the rest need their id read.
                 if dist <= top.threshold() {
-                    top.push(view.id(i0 + j), dist);
+                    top.push(view.get(i0 + j), dist);
                 }
             }
         }
@@ -168,7 +225,7 @@ fn scan_typed<T: Element>(
             let mut found: Vec<Neighbor> = sel
                 .iter()
                 .map(|&(_, i)| Neighbor {
-                    id: view.id(i as usize),
+                    id: view.get(i as usize),
                     dist: exact(q, q_norm, i as usize),
                 })
                 .collect();
