@@ -48,6 +48,10 @@ enum Command {
     Synth(cmd::synth::Args),
     /// Generate per-vector labels (.spmat) for filtered-search benchmarks: zipf or clustered.
     Labels(cmd::labels::Args),
+    /// Insert or replace vectors of an index by id (durable in its write-ahead log, searchable at once).
+    Upsert(cmd::write::UpsertArgs),
+    /// Delete vectors of an index by id.
+    Delete(cmd::write::DeleteArgs),
     /// Sweep nprobe (and batch sizes) over an index; append results to OUT/results.jsonl and .csv.
     Bench(cmd::bench::Args),
     /// Train the learned-pruning model (GBDT probe counts) of an index and attach it.
@@ -147,6 +151,8 @@ fn main() {
         Command::Split(a) => cmd::split::run(a, &ui),
         Command::Synth(a) => cmd::synth::run(a, &ui),
         Command::Labels(a) => cmd::labels::run(a, &ui),
+        Command::Upsert(a) => cmd::write::upsert(a, &ui),
+        Command::Delete(a) => cmd::write::delete(a, &ui),
         Command::Bench(a) => cmd::bench::run(a, &ui),
         Command::TrainPruning(a) => cmd::train_pruning::run(a, &ui),
         Command::Plot(a) => cmd::plot::run(a),

@@ -26,11 +26,12 @@ const MIN_TRIALS: usize = 50;
 const MAX_TRIALS: usize = 100;
 const BUDGET: Duration = Duration::from_secs(12);
 const PARTS: usize = 16;
-const INDEX_FILES: [&str; 4] = [
+const INDEX_FILES: [&str; 5] = [
     "manifest.json",
     "centroids.bin",
     "partitions.bin",
     "data.bin",
+    "members.bin",
 ];
 
 /// The build under test: default training; 2 MiB of budget gives two write passes

@@ -16,11 +16,12 @@ use std::process::{Command, Stdio};
 use std::time::Instant;
 
 const RANDOM_KILLS: usize = 20;
-const CORE: [&str; 5] = [
+const CORE: [&str; 6] = [
     "manifest.json",
     "centroids.bin",
     "partitions.bin",
     "data.bin",
+    "members.bin",
     ".quarry-writer.lock",
 ];
 

@@ -39,7 +39,7 @@ fn verify_reports_exactly_what_is_wrong_and_repair_removes_leftovers() {
     let (good, v) = verify(&idx, &[]);
     assert!(good, "{v}");
     assert_eq!(v["partitions_checked"], 8);
-    assert_eq!(v["files_checked"].as_array().unwrap().len(), 2, "{v}");
+    assert_eq!(v["files_checked"].as_array().unwrap().len(), 3, "{v}");
 
     // Leftovers of a killed writer, and a file that is not the index's.
     std::fs::write(idx.join("graphs.bin.g9"), b"half").unwrap();

@@ -318,11 +318,14 @@ pub fn build_index_with(
         input: Some(InputFingerprint::of(src)?),
     };
     writer.set_distinct_vectors(n as u64);
-    if let Some(m) = meta {
+    {
+        // Members always (writes and filters need them), metadata when given.
         use crate::filtered::{members, FILTERS_FILE, MEMBERS_FILE};
         let mem = members::from_assignment(cfg.partitions, &assignment.partition_of, &extras);
-        writer.write_file(FILTERS_FILE, &m.to_bytes())?;
         writer.write_file(MEMBERS_FILE, &members::to_bytes(&mem))?;
+        if let Some(m) = meta {
+            writer.write_file(FILTERS_FILE, &m.to_bytes())?;
+        }
     }
     let dir = writer.finish(build.to_json(), Vec::new())?;
     Ok(BuildReport {

@@ -43,6 +43,8 @@ impl Index {
             queries,
             routed: &routed,
             filter: None,
+            exclude: None,
+            delta: None,
             k,
         };
         let t = thread_cpu_secs();

@@ -15,6 +15,18 @@ pub enum EngineError {
     Routing(#[from] RoutingError),
     #[error(transparent)]
     Filter(#[from] quarry_filter::FilterError),
+    #[error("invalid write: {0}")]
+    BadWrite(String),
+    /// A write on an index opened for reading.
+    #[error("index {} was opened for reading; open it as the writer to change it", dir.display())]
+    NotWriter { dir: std::path::PathBuf },
+    #[error("index {} does not take writes yet: {why}", dir.display())]
+    NotWritable {
+        dir: std::path::PathBuf,
+        why: &'static str,
+    },
+    #[error("the in-memory delta holds {used} bytes of its {budget}-byte budget; flush before writing more")]
+    DeltaFull { used: u64, budget: u64 },
     /// A filtered search on an index built without labels or attributes.
     #[error("index {} has no labels or attributes to filter on; build it with --labels/--attr", dir.display())]
     NoMetadata { dir: std::path::PathBuf },

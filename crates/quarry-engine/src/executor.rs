@@ -29,6 +29,8 @@ pub(crate) struct Sources<'a> {
     pub metric: Metric,
     /// Ids may repeat across partitions (the index stores copies).
     pub dedup: bool,
+    /// Acknowledged writes not yet in the files (none: `None`).
+    pub live: Option<&'a crate::updates::live::LiveState>,
 }
 
 /// One partition's answers with what reading and answering it cost.
@@ -118,6 +120,14 @@ pub(crate) fn run(
         filter: filter
             .filter(|f| f.per_partition[pid as usize] < src.table[pid as usize].count)
             .map(|f| &f.matches),
+        exclude: src
+            .live
+            .filter(|l| l.dead_in[pid as usize] > 0)
+            .map(|l| &l.dead),
+        delta: src
+            .live
+            .map(|l| &l.parts[pid as usize])
+            .filter(|d| d.live > 0),
     };
 
     // 3. Fetch each partition once and answer its queries as reads complete.

@@ -64,6 +64,15 @@ pub struct Index {
     pub(crate) writer: Option<WriterLock>,
     /// Labels, attributes and partition members (indexes built with metadata).
     pub(crate) filters: Option<FilterIndex>,
+    /// Each partition's ids (`members.bin`; indexes built before it was written
+    /// have none).
+    pub(crate) members: Option<Arc<Vec<roaring::RoaringTreemap>>>,
+    /// Acknowledged writes not yet in the files (`None`: none, and not a writer).
+    pub(crate) live: std::sync::RwLock<Option<crate::updates::live::LiveState>>,
+    /// The write-ahead log, for the writer handle (`Index::open_writer`).
+    #[allow(clippy::type_complexity)]
+    pub(crate) wal:
+        std::sync::Mutex<Option<(quarry_storage::wal::Wal, crate::updates::WriteOptions)>>,
 }
 
 /// RAM an open index holds, by part.
@@ -77,6 +86,9 @@ pub struct MemoryReport {
     pub graphs_bytes: u64,
     /// Labels, attributes and partition members (0 without metadata).
     pub filters_bytes: u64,
+    /// Acknowledged writes held in memory (delta rows, tombstones, the stored-id
+    /// map); 0 for an index without writes.
+    pub writes_bytes: u64,
     pub total_bytes: u64,
 }
 
@@ -99,7 +111,7 @@ impl Index {
         } else {
             CostModel::default()
         };
-        let filters = crate::filtered::load(&files)?;
+        let (members, filters) = crate::filtered::load(&files)?;
         let IndexFiles {
             dir,
             manifest,
@@ -111,7 +123,7 @@ impl Index {
         if let Some(g) = centroid_graph {
             centroids.set_graph(Some(Arc::new(g)))?;
         }
-        Ok(Index {
+        let index = Index {
             data_path: dir.join(quarry_storage::files::DATA),
             dir,
             pool: IoPool::new(opts.io_threads)?,
@@ -126,7 +138,12 @@ impl Index {
             partial_pool: Default::default(),
             writer: None,
             filters,
-        })
+            members,
+            live: Default::default(),
+            wal: Default::default(),
+        };
+        index.replay_for_reader()?;
+        Ok(index)
     }
 
     /// The partial-read threads, started on first use (an error, not a panic, when
@@ -254,12 +271,12 @@ impl Index {
             })
         };
         if base.dim() != self.dim()
-            || base.len() as u64 != self.len()
+            || base.len() as u64 != self.files_len()
             || base.dtype() != self.dtype()
         {
             return mismatch(format!(
                 "the index holds {} x {} {}",
-                self.len(),
+                self.files_len(),
                 self.dim(),
                 self.dtype()
             ));
@@ -294,8 +311,17 @@ impl Index {
     pub fn metric(&self) -> Metric {
         self.manifest.metric
     }
-    /// Distinct vectors (ids) in the index; copies of replicated vectors count once.
+    /// Live vectors (ids) in the index, acknowledged writes included; copies of
+    /// replicated vectors count once.
     pub fn len(&self) -> u64 {
+        if let Some(l) = self.live.read().expect("live lock").as_ref() {
+            return l.live_count();
+        }
+        self.files_len()
+    }
+
+    /// Distinct vectors in the files (as built or last flushed).
+    pub fn files_len(&self) -> u64 {
         self.manifest
             .distinct_vectors
             .unwrap_or(self.manifest.num_vectors)
@@ -427,14 +453,25 @@ impl Index {
         let g = self
             .graph_memory()
             .map_or(0, |m| m.total_bytes + m.page_crc_bytes);
-        let f = self.filters.as_ref().map_or(0, FilterIndex::memory_bytes);
+        let f = self.filters.as_ref().map_or(0, FilterIndex::memory_bytes)
+            + self
+                .members
+                .as_deref()
+                .map_or(0, |m| crate::filtered::members::memory_bytes(m));
+        let w = self
+            .live
+            .read()
+            .expect("live lock")
+            .as_ref()
+            .map_or(0, |l| l.memory_bytes());
         MemoryReport {
             centroids_bytes: c,
             partition_table_bytes: t,
             read_buffers_max_bytes: r,
             graphs_bytes: g,
             filters_bytes: f,
-            total_bytes: c + t + r + g + f,
+            writes_bytes: w,
+            total_bytes: c + t + r + g + f + w,
         }
     }
 
@@ -683,6 +720,9 @@ impl PreparedSearch<'_> {
         let k = self.k;
         index.validate(queries, k)?;
         let dim = index.dim();
+        // Held for the batch: a write applies after it (writes are already durable
+        // in the log; only their visibility waits).
+        let live = index.live.read().expect("live lock");
         let src = Sources {
             centroids: &index.centroids,
             table: &index.table,
@@ -693,18 +733,19 @@ impl PreparedSearch<'_> {
             dim,
             dtype: index.dtype(),
             metric: index.metric(),
-            dedup: index.len() != index.stored_vectors(),
+            dedup: index.files_len() != index.stored_vectors(),
+            live: live.as_ref().filter(|l| !l.is_clean()),
         };
-        let run = |part: &[f32]| {
-            executor::run(
-                &src,
-                part,
-                k,
-                self.router.as_ref(),
-                self.searcher.as_ref(),
-                filter,
-            )
+        // Writes since the files: the scan applies tombstones and searches the
+        // delta; the graph strategies know neither, so the scan answers.
+        let scan = Scan;
+        let searcher: &dyn PartitionSearcher = if src.live.is_some() {
+            &scan
+        } else {
+            self.searcher.as_ref()
         };
+        let run =
+            |part: &[f32]| executor::run(&src, part, k, self.router.as_ref(), searcher, filter);
         // Before the merge a query holds up to k neighbours per probed partition (a
         // router may ask for more partitions than exist: at most all of them).
         let probed = match filter {

@@ -38,6 +38,7 @@ mod placement;
 mod routers;
 pub mod search;
 mod stats;
+pub mod updates;
 mod verify;
 
 pub use build::{
@@ -56,7 +57,9 @@ pub use quarry_graph::HnswParams;
 pub use quarry_kernels::{Metric, Neighbor};
 pub use quarry_partition::{NoProgress, Progress};
 pub use quarry_routing::Router;
+pub use quarry_storage::wal::SyncMode;
 pub use quarry_storage::IoMode;
 pub use search::{CostModel, CostPoint, Strategy};
 pub use stats::{BatchResult, BatchStats, QueryStats};
+pub use updates::{LiveStats, WriteOptions, WriteReceipt};
 pub use verify::{repair, verify, VerifyReport};

@@ -40,7 +40,7 @@ impl Index {
     /// Reads every partition once (verified) and lists, per vector id, the
     /// partitions that store it; the list ends at the largest id.
     pub fn holders(&self) -> Result<Holders, EngineError> {
-        let n = self.len() as usize;
+        let n = self.files_len() as usize;
         let mut holders: Holders = Vec::new();
         self.for_each_stored_id(|id, pid| {
             if id as usize >= n {
@@ -140,12 +140,14 @@ pub fn rewrite_with_copies(
     build.duplication = Some(note);
     build.copies = Some(extras.len() as u64);
     writer.set_distinct_vectors(n as u64);
-    if let Some(f) = &index.filters {
+    {
         // The metadata is per id, unchanged; the members follow the new copies.
         use crate::filtered::{members, FILTERS_FILE, MEMBERS_FILE};
         let mem = members::from_assignment(sizes.len(), &primary, &extras);
-        writer.write_file(FILTERS_FILE, &f.meta.to_bytes())?;
         writer.write_file(MEMBERS_FILE, &members::to_bytes(&mem))?;
+        if let Some(f) = &index.filters {
+            writer.write_file(FILTERS_FILE, &f.meta.to_bytes())?;
+        }
     }
     let dir = writer.finish(build.to_json(), Vec::new())?;
     Ok(RewriteReport {

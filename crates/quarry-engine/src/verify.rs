@@ -66,7 +66,7 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, EngineError> {
             Ok(()) => {
                 r.partitions_checked += 1;
                 r.bytes_checked += buf.len() as u64;
-                if let Some(f) = &index.filters {
+                if let Some(members) = &index.members {
                     let e = &index.table[pid as usize];
                     let ids = quarry_storage::PartitionView::parse(
                         buf.as_slice(),
@@ -76,7 +76,7 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, EngineError> {
                     )
                     .map(|v| v.ids().collect::<roaring::RoaringTreemap>());
                     match ids {
-                        Ok(ids) if ids == f.members[pid as usize] => {}
+                        Ok(ids) if ids == members[pid as usize] => {}
                         Ok(_) => r.problems.push(format!(
                             "partition {pid}: its ids differ from members.bin's list"
                         )),

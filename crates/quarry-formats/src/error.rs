@@ -180,6 +180,9 @@ pub enum FormatError {
 
     #[error("{path}: cannot write: {reason}")]
     InvalidInput { path: PathBuf, reason: String },
+
+    #[error("{path}: {reason}")]
+    BadIds { path: PathBuf, reason: String },
 }
 
 impl FormatError {

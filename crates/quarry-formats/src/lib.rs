@@ -9,6 +9,7 @@ mod bin;
 mod dense;
 mod error;
 mod groundtruth;
+mod ids;
 mod io;
 mod memory;
 mod npy;
@@ -21,6 +22,7 @@ mod writer;
 
 pub use error::FormatError;
 pub use groundtruth::{read_ground_truth, GroundTruth};
+pub use ids::read_ids;
 pub use memory::MemorySource;
 pub use open::{open_vectors, read_queries, QuerySet};
 pub use results::{write_result_distances, write_result_ids};

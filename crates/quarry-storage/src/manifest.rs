@@ -59,6 +59,10 @@ pub struct Manifest {
     /// Bumped by every change committed after the build (0: as built).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub generation: u64,
+    /// Write-ahead log records up to this sequence number (exclusive) are part of
+    /// the files this manifest names; replay skips them (0: none).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub applied_seq: u64,
 }
 
 fn is_zero(g: &u64) -> bool {
@@ -243,6 +247,7 @@ mod tests {
             routers: vec![],
             files,
             generation: 0,
+            applied_seq: 0,
         }
     }
 

@@ -147,6 +147,40 @@ impl Wal {
         ))
     }
 
+    /// The acknowledged records of the log of `dir`, without changing the file: what
+    /// a reader (which holds no writer lock) replays. A torn final record is
+    /// skipped, as the writer's replay would cut it; no log is no records.
+    pub fn read(dir: &Path) -> Result<Replay, StorageError> {
+        let path = dir.join(WAL_FILE);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Replay::default()),
+            Err(e) => return Err(StorageError::io(&path, e)),
+        };
+        if bytes.len() < HEADER {
+            return Ok(Replay::default());
+        }
+        let corrupt = |what: String| StorageError::Corrupt {
+            file: path.clone(),
+            what,
+        };
+        if &bytes[..4] != MAGIC {
+            return Err(corrupt("is not a Quarry write-ahead log".into()));
+        }
+        let version = u32::from_le_bytes(bytes[4..8].try_into().expect("4"));
+        if version != VERSION {
+            return Err(corrupt(format!(
+                "has version {version}, this build reads {VERSION}"
+            )));
+        }
+        let base = u64::from_le_bytes(bytes[8..16].try_into().expect("8"));
+        let (records, good_end) = parse(&bytes, base).map_err(corrupt)?;
+        Ok(Replay {
+            records,
+            torn_bytes: bytes.len() as u64 - good_end,
+        })
+    }
+
     /// The sequence number the next appended record gets.
     pub fn next_seq(&self) -> u64 {
         self.next_seq

@@ -283,6 +283,7 @@ impl IndexWriter {
             routers,
             files: std::mem::take(&mut self.files),
             generation: 0,
+            applied_seq: 0,
         };
         let mpath = self.tmp_dir.join(files::MANIFEST);
         let mut f = File::create(&mpath).map_err(|e| StorageError::io(&mpath, e))?;

@@ -57,6 +57,7 @@ pub fn run(a: Args) -> Result<()> {
                 "metric": m.metric, "num_vectors": idx.len(), "stored_vectors": idx.stored_vectors(), "num_partitions": m.num_partitions,
                 "sizes": sizes, "data_bytes": data_bytes, "memory": mem, "build": m.build, "routers": m.routers,
                 "direct_read_mib_per_s": read_mib_s, "graphs": idx.graph_memory(), "filters": filters,
+                "writes": idx.live_stats(),
                 "kernels": quarry_kernels::isa::active().name(),
                 "kernels_supported": quarry_kernels::Isa::available().iter().map(|i| i.name()).collect::<Vec<_>>(),
             })
@@ -71,11 +72,11 @@ pub fn run(a: Args) -> Result<()> {
             m.dtype,
             m.metric
         );
-        if idx.stored_vectors() != idx.len() {
+        if idx.stored_vectors() != idx.files_len() {
             println!(
                 "copies     {} stored vectors ({:.1}% storage overhead)",
                 idx.stored_vectors(),
-                100.0 * (idx.stored_vectors() as f64 / idx.len().max(1) as f64 - 1.0)
+                100.0 * (idx.stored_vectors() as f64 / idx.files_len().max(1) as f64 - 1.0)
             );
         }
         println!("partitions {sizes}");
@@ -113,6 +114,16 @@ pub fn run(a: Args) -> Result<()> {
                 b as f64 / (1 << 20) as f64,
                 secs,
                 a.io_threads
+            );
+        }
+        if let Some(l) = idx.live_stats() {
+            println!(
+                "writes     {} live: {} deleted since the files, {} in the in-memory delta ({:.2} MiB); log {:.2} MiB",
+                l.live,
+                l.deleted,
+                l.delta,
+                l.delta_bytes as f64 / (1 << 20) as f64,
+                l.log_bytes as f64 / (1 << 20) as f64
             );
         }
         match &filters {

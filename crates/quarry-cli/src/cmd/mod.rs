@@ -15,3 +15,4 @@ pub mod split;
 pub mod synth;
 pub mod train_pruning;
 pub mod verify;
+pub mod write;

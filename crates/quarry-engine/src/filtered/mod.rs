@@ -106,13 +106,13 @@ pub struct FilterStats {
 /// The metadata and partition members of an index that has them.
 pub struct FilterIndex {
     pub meta: Metadata,
-    pub members: Vec<RoaringTreemap>,
+    pub members: std::sync::Arc<Vec<RoaringTreemap>>,
 }
 
 impl FilterIndex {
-    /// RAM held: the metadata and the member bitmaps.
+    /// RAM held by the metadata (the members are counted apart).
     pub fn memory_bytes(&self) -> u64 {
-        self.meta.memory_bytes() + members::memory_bytes(&self.members)
+        self.meta.memory_bytes()
     }
 
     /// Evaluates `filter` and counts its matches per partition; `dim` sets the
@@ -188,41 +188,52 @@ impl Resolved {
     }
 }
 
-/// The metadata and members of an index that lists them, verified.
-pub(crate) fn load(files: &quarry_storage::IndexFiles) -> Result<Option<FilterIndex>, EngineError> {
+/// The partition members (every index built since they are written) and the
+/// metadata (indexes built with labels or attributes), verified.
+#[allow(clippy::type_complexity)]
+pub(crate) fn load(
+    files: &quarry_storage::IndexFiles,
+) -> Result<
+    (
+        Option<std::sync::Arc<Vec<RoaringTreemap>>>,
+        Option<FilterIndex>,
+    ),
+    EngineError,
+> {
     let listed = |n: &str| files.manifest.files.contains_key(n);
-    if !listed(FILTERS_FILE) {
-        return Ok(None);
-    }
     let corrupt = |file: &str, what: String| quarry_storage::StorageError::Corrupt {
         file: files.dir.join(file),
         what,
     };
+    let members = if listed(MEMBERS_FILE) {
+        let m = members::from_bytes(&files.read_file(MEMBERS_FILE)?, files.table.len())
+            .map_err(|e| corrupt(MEMBERS_FILE, e))?;
+        Some(std::sync::Arc::new(m))
+    } else {
+        None
+    };
+    if !listed(FILTERS_FILE) {
+        return Ok((members, None));
+    }
     let meta = Metadata::from_bytes(&files.read_file(FILTERS_FILE)?)
         .map_err(|e| corrupt(FILTERS_FILE, e.to_string()))?;
-    if !listed(MEMBERS_FILE) {
+    let Some(members) = members else {
         return Err(corrupt(
             MEMBERS_FILE,
             "is missing while filters.bin is listed".into(),
         )
         .into());
-    }
-    let members = members::from_bytes(&files.read_file(MEMBERS_FILE)?, files.table.len())
-        .map_err(|e| corrupt(MEMBERS_FILE, e))?;
-    if meta.len()
-        != files
-            .manifest
-            .distinct_vectors
-            .unwrap_or(files.manifest.num_vectors)
-    {
+    };
+    let n = files
+        .manifest
+        .distinct_vectors
+        .unwrap_or(files.manifest.num_vectors);
+    if meta.len() != n {
         return Err(corrupt(
             FILTERS_FILE,
-            format!(
-                "describes {} vectors; the index holds a different number",
-                meta.len()
-            ),
+            format!("describes {} vectors; the index holds {n}", meta.len()),
         )
         .into());
     }
-    Ok(Some(FilterIndex { meta, members }))
+    Ok((Some(members.clone()), Some(FilterIndex { meta, members })))
 }

@@ -89,6 +89,10 @@ pub struct PartitionJob<'a> {
     pub k: usize,
     /// Only these ids may be compared (a filter's matches); `None`: every vector.
     pub filter: Option<&'a roaring::RoaringTreemap>,
+    /// Stored ids superseded or deleted since the files were written (skipped).
+    pub exclude: Option<&'a roaring::RoaringTreemap>,
+    /// The partition's vectors written since (searched with the extent).
+    pub delta: Option<&'a crate::updates::live::DeltaPart>,
 }
 
 impl PartitionJob<'_> {

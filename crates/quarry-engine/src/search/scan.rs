@@ -55,17 +55,47 @@ pub(crate) fn scan(
     let (metric, queries, qs, k) = (job.metric, job.queries, job.routed, job.k);
     Ok(with_element!(job.dtype, T => {
         let data: &[T] = view.vectors();
-        match job.filter {
-            None => {
+        let (mut lists, mut scanned) = match (job.filter, job.exclude) {
+            (None, None) => {
                 let rows = Rows { data, dim: job.dim, ids: Ids::View(&view) };
                 (scan_rows::<T>(&rows, metric, queries, qs, k), view.count)
             }
-            Some(m) => {
-                let (ids, data) = gather_matching(&view, data, m);
+            (filter, exclude) => {
+                let keep = |id: u64| {
+                    filter.is_none_or(|m| m.contains(id)) && !exclude.is_some_and(|d| d.contains(id))
+                };
+                let (ids, data) = gather_where(view.ids(), data, job.dim, keep);
                 let rows = Rows { data: &data, dim: job.dim, ids: Ids::Slice(&ids) };
                 (scan_rows::<T>(&rows, metric, queries, qs, k), ids.len())
             }
+        };
+        if let Some(d) = job.delta {
+            // The partition's new vectors: its live rows (matching the filter).
+            // Delta bytes are not guaranteed aligned for T: copied when not.
+            let owned: Vec<T>;
+            let all: &[T] = match bytemuck::try_cast_slice(&d.data) {
+                Ok(s) => s,
+                Err(_) => {
+                    owned = bytemuck::pod_collect_to_vec(&d.data);
+                    &owned
+                }
+            };
+            let (mut ids, mut data) = (Vec::new(), Vec::new());
+            for (i, &id) in d.ids.iter().enumerate() {
+                if d.alive[i] && job.filter.is_none_or(|m| m.contains(id)) {
+                    ids.push(id);
+                    data.extend_from_slice(&all[i * job.dim..(i + 1) * job.dim]);
+                }
+            }
+            let rows = Rows { data: &data, dim: job.dim, ids: Ids::Slice(&ids) };
+            for (l, extra) in lists.iter_mut().zip(scan_rows::<T>(&rows, metric, queries, qs, k)) {
+                l.extend(extra);
+                l.sort_unstable_by(|a, b| a.dist.total_cmp(&b.dist).then(a.id.cmp(&b.id)));
+                l.truncate(k);
+            }
+            scanned += ids.len();
         }
+        (lists, scanned)
     }))
 }
 
@@ -75,16 +105,25 @@ pub(crate) fn gather_matching<T: Element>(
     data: &[T],
     matches: &roaring::RoaringTreemap,
 ) -> (Vec<u64>, Vec<T>) {
-    let dim = view.dim;
-    let mut ids = Vec::new();
+    gather_where(view.ids(), data, view.dim, |id| matches.contains(id))
+}
+
+/// The rows (ids from `ids`, vectors from `data`, in order) whose id passes `keep`.
+pub(crate) fn gather_where<T: Element>(
+    ids: impl Iterator<Item = u64>,
+    data: &[T],
+    dim: usize,
+    keep: impl Fn(u64) -> bool,
+) -> (Vec<u64>, Vec<T>) {
+    let mut out_ids = Vec::new();
     let mut rows = Vec::new();
-    for (i, id) in view.ids().enumerate() {
-        if matches.contains(id) {
-            ids.push(id);
+    for (i, id) in ids.enumerate() {
+        if keep(id) {
+            out_ids.push(id);
             rows.extend_from_slice(&data[i * dim..(i + 1) * dim]);
         }
     }
-    (ids, rows)
+    (out_ids, rows)
 }
 
 /// Vectors to scan: an extent's, or rows gathered from extents.

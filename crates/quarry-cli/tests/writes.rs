@@ -1,0 +1,253 @@
+//! `quarry upsert` / `quarry delete` from the command line, and durability: an
+//! upsert stream SIGKILLed at random moments loses no acknowledged batch, applies
+//! no batch in part, and the next writer succeeds.
+
+mod common;
+use common::{fails_with, fixture, ok, quarry, s, tmp};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn json(o: &std::process::Output) -> serde_json::Value {
+    ok(o);
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn write_ibin_ids(path: &std::path::Path, ids: &[u32]) {
+    quarry_formats::write_ibin(path, 1, ids, None).unwrap();
+}
+
+#[test]
+fn upsert_delete_and_search() {
+    let t = tmp();
+    let base = fixture("siftsmall_base.bvecs");
+    let q = fixture("siftsmall_query.fvecs");
+    let idx = t.path().join("idx");
+    ok(&quarry(&[
+        "build",
+        "--base",
+        s(&base),
+        "--out",
+        s(&idx),
+        "--partitions",
+        "8",
+    ]));
+    // Without --ids the queries become ids 10000..10099.
+    let r = json(&quarry(&[
+        "upsert",
+        "--index",
+        s(&idx),
+        "--vectors",
+        s(&q),
+        "--batch",
+        "30",
+        "--json",
+    ]));
+    assert_eq!(
+        (r["ids"].as_u64(), r["batches"].as_u64()),
+        (Some(100), Some(4))
+    );
+    assert_eq!(r["live"]["live"], 10100);
+    let ids = t.path().join("ids.ivecs");
+    let hits = |idx: &std::path::Path| -> Vec<i32> {
+        ok(&quarry(&[
+            "search",
+            "--index",
+            s(idx),
+            "--queries",
+            s(&q),
+            "--k",
+            "1",
+            "--nprobe",
+            "8",
+            "--out",
+            s(&ids),
+        ]));
+        let b = std::fs::read(&ids).unwrap();
+        b.chunks(8)
+            .map(|c| i32::from_le_bytes(c[4..8].try_into().unwrap()))
+            .collect()
+    };
+    assert!(hits(&idx)
+        .iter()
+        .enumerate()
+        .all(|(i, &id)| id == 10000 + i as i32));
+    // Replace 10000..10049 with base rows 0..49 under the same ids, delete the rest.
+    let first50 = t.path().join("first50.ibin");
+    write_ibin_ids(&first50, &(10000..10050).collect::<Vec<_>>());
+    let rows = t.path().join("rows.fbin");
+    let sub: Vec<f32> = (0..50 * 128).map(|i| ((i * 31) % 256) as f32).collect();
+    quarry_formats::write_fbin(&rows, 128, &sub).unwrap();
+    let r = json(&quarry(&[
+        "upsert",
+        "--index",
+        s(&idx),
+        "--vectors",
+        s(&rows),
+        "--ids",
+        s(&first50),
+        "--json",
+    ]));
+    assert_eq!(r["existed"], 50);
+    let rest = t.path().join("rest.ibin");
+    write_ibin_ids(&rest, &(10050..10100).chain(5..7).collect::<Vec<_>>());
+    let r = json(&quarry(&[
+        "delete",
+        "--index",
+        s(&idx),
+        "--ids",
+        s(&rest),
+        "--json",
+    ]));
+    assert_eq!(
+        (
+            r["existed"].as_u64(),
+            r["live"]["live"].as_u64(),
+            r["live"]["deleted"].as_u64()
+        ),
+        (Some(52), Some(10048), Some(2))
+    );
+    // The deleted queries' nearest are base vectors again (siftsmall ground truth).
+    let gt = quarry_formats::read_ground_truth(&fixture("siftsmall_groundtruth.ivecs")).unwrap();
+    let h = hits(&idx);
+    for (i, &got) in h.iter().enumerate().skip(50) {
+        let want = gt.ids[i * gt.k] as i32;
+        if want != 5 && want != 6 {
+            assert_eq!(got, want, "query {i}");
+        }
+    }
+    let info = json(&quarry(&["info", "--index", s(&idx), "--json"]));
+    assert_eq!(info["writes"]["delta"], 50);
+    ok(&quarry(&["verify", "--index", s(&idx)]));
+    // Errors: wrong dimensions, ids of another length, a bad id file.
+    let small = t.path().join("small.fbin");
+    quarry_formats::write_fbin(&small, 4, &[1.0; 8]).unwrap();
+    fails_with(
+        &quarry(&["upsert", "--index", s(&idx), "--vectors", s(&small)]),
+        "4 dimensions",
+    );
+    fails_with(
+        &quarry(&[
+            "upsert",
+            "--index",
+            s(&idx),
+            "--vectors",
+            s(&rows),
+            "--ids",
+            s(&rest),
+        ]),
+        "52 ids for 50 vectors",
+    );
+    let txt = t.path().join("ids.txt");
+    std::fs::write(&txt, "1\n2\n").unwrap();
+    fails_with(
+        &quarry(&["delete", "--index", s(&idx), "--ids", s(&txt)]),
+        ".npy",
+    );
+}
+
+#[test]
+fn killed_upsert_streams_lose_no_acknowledged_batch() {
+    let t = tmp();
+    let base = fixture("siftsmall_base.bvecs");
+    let idx = t.path().join("idx");
+    ok(&quarry(&[
+        "build",
+        "--base",
+        s(&base),
+        "--out",
+        s(&idx),
+        "--partitions",
+        "8",
+    ]));
+    // Each trial writes the base rows again under fresh ids (100000 + 10000 t + row),
+    // in batches of 50, and is killed at a random moment.
+    let trials: u64 = std::env::var("QUARRY_KILL_TRIALS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let mut rng = 0x9e3779b97f4a7c15u64;
+    let mut acked_total = 0;
+    let mut live_before = 10_000u64;
+    for trial in 0..trials {
+        let ids = t.path().join(format!("ids{trial}.ibin"));
+        let first = 100_000 + 10_000 * trial as u32;
+        write_ibin_ids(&ids, &(first..first + 10_000).collect::<Vec<_>>());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_quarry"))
+            .args([
+                "--quiet",
+                "upsert",
+                "--index",
+                s(&idx),
+                "--vectors",
+                s(&base),
+                "--ids",
+                s(&ids),
+                "--batch",
+                "50",
+                "--acks",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let wait = Duration::from_millis(5 + (rng >> 33) % 80);
+        let out = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            BufReader::new(out)
+                .lines()
+                .map_while(Result::ok)
+                .collect::<Vec<String>>()
+        });
+        std::thread::sleep(wait);
+        // SAFETY: plain kill(2) of our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+        let _ = child.wait();
+        let acks = reader.join().unwrap();
+        let acked: u64 = acks
+            .iter()
+            .map(|l| l.split(' ').nth(3).unwrap().parse::<u64>().unwrap())
+            .sum();
+        acked_total += acked;
+        // Reopened: every acknowledged batch present, batches whole, at most the
+        // one batch in flight (durable, not yet acknowledged) beyond them.
+        let r = json(&quarry(&["info", "--index", s(&idx), "--json"]));
+        let live = r["writes"]["live"].as_u64().unwrap_or(10_000);
+        let new = live - live_before;
+        assert!(
+            new >= acked && new <= acked + 50,
+            "trial {trial}: {new} new rows, {acked} acknowledged"
+        );
+        assert_eq!(
+            new % 50,
+            0,
+            "trial {trial}: {new} new rows is not whole batches"
+        );
+        live_before = live;
+        ok(&quarry(&["verify", "--index", s(&idx)]));
+    }
+    let ids = t.path().join("ids-final.ibin");
+    write_ibin_ids(&ids, &(0..10_000).collect::<Vec<_>>());
+    // The next writer succeeds and the log replays completely.
+    let r = json(&quarry(&[
+        "upsert",
+        "--index",
+        s(&idx),
+        "--vectors",
+        s(&base),
+        "--ids",
+        s(&ids),
+        "--batch",
+        "1000",
+        "--json",
+    ]));
+    assert_eq!(
+        r["live"]["live"].as_u64(),
+        Some(live_before),
+        "replacing ids 0..10000 adds none"
+    );
+    eprintln!("{trials} kills, {acked_total} rows acknowledged before them");
+}

@@ -1,0 +1,364 @@
+//! Online writes: `upsert` and `delete` by the user's u64 ids on an open index.
+//!
+//! A write is validated, placed (each new vector goes to its nearest kept
+//! centroid, `Index::assign`'s rule), appended to the write-ahead log and
+//! committed (one `fdatasync` per batch with `SyncMode::Always`) before it is
+//! applied in memory and acknowledged; the next search sees it. New vectors live
+//! in a per-partition delta, searched with the partition's extent by the same
+//! scan; a stored vector superseded by an upsert or deleted becomes a tombstone
+//! (a roaring bitmap), skipped inside the scan before any distance. One writer
+//! per index (the writer lock); any process opening the index replays the log's
+//! acknowledged records, so readers see every acknowledged write too.
+//!
+//! Not yet: moving the delta into new extents (flush), splits, compaction, and
+//! labels/attributes on upserts; indexes with labels or with stored copies
+//! refuse writes with a message saying so.
+
+pub(crate) mod live;
+pub(crate) mod record;
+
+use crate::{EngineError, Index, OpenOptions};
+use live::{LiveState, StoredIds};
+use quarry_kernels::DType;
+use quarry_storage::wal::{SyncMode, Wal};
+use record::Write;
+use std::path::Path;
+
+/// How a writer commits and how much memory its delta may take.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteOptions {
+    pub sync: SyncMode,
+    /// Vector bytes the in-memory delta may hold; a write beyond it is refused
+    /// (`EngineError::DeltaFull`).
+    pub delta_budget_bytes: u64,
+}
+
+impl Default for WriteOptions {
+    fn default() -> Self {
+        WriteOptions {
+            sync: SyncMode::Always,
+            delta_budget_bytes: 1 << 30,
+        }
+    }
+}
+
+/// What a write did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct WriteReceipt {
+    /// The log sequence number of the write (durable when returned).
+    pub seq: u64,
+    /// Ids in the batch.
+    pub ids: u64,
+    /// Of them, ids that were live before (replaced, or deleted).
+    pub existed: u64,
+}
+
+/// Counts of a live index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct LiveStats {
+    pub live: u64,
+    /// Stored vectors superseded or deleted since the files were written.
+    pub deleted: u64,
+    /// Live vectors in the in-memory delta.
+    pub delta: u64,
+    pub delta_bytes: u64,
+    /// Bytes of the write-ahead log.
+    pub log_bytes: u64,
+}
+
+/// Most ids in one write (bounds one log record and its memory).
+pub const MAX_WRITE_BATCH: usize = 1 << 20;
+
+impl Index {
+    /// Opens the index at `dir` as its one writer: takes the writer lock, opens
+    /// the write-ahead log (cutting a torn tail) and replays it.
+    pub fn open_writer(
+        dir: &Path,
+        opts: OpenOptions,
+        w: WriteOptions,
+    ) -> Result<Index, EngineError> {
+        let mut index = Index::open(dir, opts)?;
+        index.check_writable()?;
+        index.lock_writer()?;
+        let (wal, replay) = Wal::open(dir, index.manifest.applied_seq, w.sync)?;
+        let mut live = index.new_live(wal.next_seq())?;
+        live.next_seq = index.manifest.applied_seq;
+        for r in &replay.records {
+            index.apply_record(&mut live, r)?;
+        }
+        live.next_seq = wal.next_seq();
+        *index.live.write().expect("live lock") = Some(live);
+        index.wal = std::sync::Mutex::new(Some((wal, w)));
+        Ok(index)
+    }
+
+    /// Replays the log's acknowledged records read-only (any process opening the
+    /// index), when there are any past the files' state.
+    pub(crate) fn replay_for_reader(&self) -> Result<(), EngineError> {
+        let replay = Wal::read(&self.dir)?;
+        let applied = self.manifest.applied_seq;
+        if !replay.records.iter().any(|r| r.seq >= applied) {
+            return Ok(());
+        }
+        let mut live = self.new_live(applied)?;
+        for r in &replay.records {
+            self.apply_record(&mut live, r)?;
+        }
+        *self.live.write().expect("live lock") = Some(live);
+        Ok(())
+    }
+
+    fn new_live(&self, next_seq: u64) -> Result<LiveState, EngineError> {
+        let stored = match &self.members {
+            Some(m) => StoredIds::from_members(m),
+            None => StoredIds::from_members(&self.scan_members()?),
+        };
+        let row = self.dim() * self.dtype().size();
+        Ok(LiveState::new(stored, self.num_partitions(), row, next_seq))
+    }
+
+    fn apply_record(
+        &self,
+        live: &mut LiveState,
+        r: &quarry_storage::wal::Record,
+    ) -> Result<(), EngineError> {
+        if r.seq < self.manifest.applied_seq {
+            return Ok(()); // already in the files (a crash before the log was cut)
+        }
+        let w = record::decode(
+            r.kind,
+            &r.payload,
+            self.dim(),
+            self.dtype(),
+            self.num_partitions(),
+        )
+        .map_err(|what| quarry_storage::StorageError::Corrupt {
+            file: self.dir.join(quarry_storage::wal::WAL_FILE),
+            what: format!("record {}: {what}", r.seq),
+        })?;
+        live.apply(&w);
+        live.next_seq = r.seq + 1;
+        Ok(())
+    }
+
+    /// Each partition's ids, read from the extents (indexes built before
+    /// `members.bin` was written).
+    fn scan_members(&self) -> Result<Vec<roaring::RoaringTreemap>, EngineError> {
+        let mut buf = quarry_storage::AlignedBuf::new();
+        let mut out = Vec::with_capacity(self.num_partitions());
+        for pid in 0..self.num_partitions() as u32 {
+            self.store.read_into(pid, &mut buf)?;
+            let e = &self.table[pid as usize];
+            let v = quarry_storage::PartitionView::parse(
+                buf.as_slice(),
+                e.count as usize,
+                self.dim(),
+                self.dtype(),
+            )?;
+            out.push(v.ids().collect());
+        }
+        Ok(out)
+    }
+
+    fn check_writable(&self) -> Result<(), EngineError> {
+        let why = if self.filters.is_some() {
+            Some("it has labels/attributes, and upserts do not carry them yet")
+        } else if self.stored_vectors()
+            != self
+                .manifest
+                .distinct_vectors
+                .unwrap_or(self.stored_vectors())
+        {
+            Some("it stores copies of vectors (replication or learned duplication)")
+        } else {
+            None
+        };
+        match why {
+            Some(why) => Err(EngineError::NotWritable {
+                dir: self.dir.clone(),
+                why,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Inserts or replaces vectors (`vectors` row-major, `ids.len()` rows): durable
+    /// in the log when this returns, and visible to the next search. An id that
+    /// exists is replaced (a search never returns two versions of one id).
+    pub fn upsert(&self, ids: &[u64], vectors: &[f32]) -> Result<WriteReceipt, EngineError> {
+        let dim = self.dim();
+        check_batch(ids)?;
+        if vectors.len() != ids.len() * dim {
+            return Err(EngineError::BadWrite(format!(
+                "{} values for {} ids of {dim} dimensions; give one row per id",
+                vectors.len(),
+                ids.len()
+            )));
+        }
+        if let Some(p) = vectors.iter().position(|v| !v.is_finite()) {
+            return Err(EngineError::BadWrite(format!(
+                "row {} has a non-finite value at component {}",
+                p / dim,
+                p % dim
+            )));
+        }
+        let data = to_stored(vectors, dim, self.dtype())?;
+        let parts: Vec<u32> = self
+            .centroids
+            .rank(vectors, 1)?
+            .per_query
+            .iter()
+            .map(|r| r[0].0)
+            .collect();
+        let payload = record::encode_upsert(ids, &parts, dim, self.dtype(), &data);
+        self.write(
+            record::UPSERT,
+            &payload,
+            (ids.len() * dim * self.dtype().size()) as u64,
+            || Write::Upsert {
+                ids: ids.to_vec(),
+                parts,
+                data,
+            },
+        )
+        .map(|(seq, existed)| WriteReceipt {
+            seq,
+            ids: ids.len() as u64,
+            existed,
+        })
+    }
+
+    /// Deletes ids (absent ones are ignored and not counted).
+    pub fn delete(&self, ids: &[u64]) -> Result<WriteReceipt, EngineError> {
+        check_batch(ids)?;
+        let payload = record::encode_delete(ids);
+        self.write(record::DELETE, &payload, 0, || Write::Delete {
+            ids: ids.to_vec(),
+        })
+        .map(|(seq, existed)| WriteReceipt {
+            seq,
+            ids: ids.len() as u64,
+            existed,
+        })
+    }
+
+    /// Logs, commits, then applies one write, in log order.
+    fn write(
+        &self,
+        kind: u8,
+        payload: &[u8],
+        new_bytes: u64,
+        decoded: impl FnOnce() -> Write,
+    ) -> Result<(u64, u64), EngineError> {
+        let mut guard = self.wal.lock().expect("wal lock");
+        let Some((wal, opts)) = guard.as_mut() else {
+            return Err(EngineError::NotWriter {
+                dir: self.dir.clone(),
+            });
+        };
+        {
+            let live = self.live.read().expect("live lock");
+            let used = live.as_ref().map_or(0, |l| l.delta_bytes);
+            if used + new_bytes > opts.delta_budget_bytes {
+                return Err(EngineError::DeltaFull {
+                    used,
+                    budget: opts.delta_budget_bytes,
+                });
+            }
+        }
+        let seq = wal.append(kind, payload)?;
+        wal.commit()?;
+        let w = decoded();
+        let mut live = self.live.write().expect("live lock");
+        let live = live.as_mut().expect("a writer has live state");
+        let existed = live.apply(&w);
+        live.next_seq = seq + 1;
+        Ok((seq, existed))
+    }
+
+    /// Live, deleted and delta counts and the log's size (`None`: no write since
+    /// the files were written and no log).
+    pub fn live_stats(&self) -> Option<LiveStats> {
+        let live = self.live.read().expect("live lock");
+        let l = live.as_ref()?;
+        let log_bytes =
+            std::fs::metadata(self.dir.join(quarry_storage::wal::WAL_FILE)).map_or(0, |m| m.len());
+        Some(LiveStats {
+            live: l.live_count(),
+            deleted: l.dead.len(),
+            delta: l.delta_live(),
+            delta_bytes: l.delta_bytes,
+            log_bytes,
+        })
+    }
+
+    /// The largest id the index holds or held (new ids without `--ids` continue
+    /// after it, as a build numbers its input rows).
+    pub fn max_id(&self) -> Result<Option<u64>, EngineError> {
+        if let Some(l) = self.live.read().expect("live lock").as_ref() {
+            return Ok(l.max_id());
+        }
+        Ok(match &self.members {
+            Some(m) => m.iter().filter_map(|b| b.max()).max(),
+            None => self.scan_members()?.iter().filter_map(|b| b.max()).max(),
+        })
+    }
+}
+
+fn check_batch(ids: &[u64]) -> Result<(), EngineError> {
+    if ids.is_empty() {
+        return Err(EngineError::BadWrite(
+            "empty batch: give at least one id".into(),
+        ));
+    }
+    if ids.len() > MAX_WRITE_BATCH {
+        return Err(EngineError::BadWrite(format!(
+            "{} ids in one write; at most {MAX_WRITE_BATCH}",
+            ids.len()
+        )));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(ids.len());
+    if let Some(d) = ids.iter().find(|&&i| !seen.insert(i)) {
+        return Err(EngineError::BadWrite(format!(
+            "id {d} appears twice in one batch"
+        )));
+    }
+    Ok(())
+}
+
+/// `vectors` in the index's stored dtype; a value a u8/i8 index cannot hold
+/// exactly is an error (nothing is rounded silently).
+fn to_stored(vectors: &[f32], dim: usize, dtype: DType) -> Result<Vec<u8>, EngineError> {
+    let bad = |p: usize, v: f32, what: &str| {
+        EngineError::BadWrite(format!(
+            "row {} component {}: {v} is not {what}; this index stores {dtype}",
+            p / dim,
+            p % dim
+        ))
+    };
+    Ok(match dtype {
+        DType::F32 => bytemuck::cast_slice(vectors).to_vec(),
+        DType::U8 => vectors
+            .iter()
+            .enumerate()
+            .map(|(p, &v)| {
+                if v.fract() == 0.0 && (0.0..=255.0).contains(&v) {
+                    Ok(v as u8)
+                } else {
+                    Err(bad(p, v, "an integer in 0..=255"))
+                }
+            })
+            .collect::<Result<_, _>>()?,
+        DType::I8 => vectors
+            .iter()
+            .enumerate()
+            .map(|(p, &v)| {
+                if v.fract() == 0.0 && (-128.0..=127.0).contains(&v) {
+                    Ok(v as i8 as u8)
+                } else {
+                    Err(bad(p, v, "an integer in -128..=127"))
+                }
+            })
+            .collect::<Result<_, _>>()?,
+    })
+}
