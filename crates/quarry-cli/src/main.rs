@@ -52,6 +52,8 @@ enum Command {
     Upsert(cmd::write::UpsertArgs),
     /// Delete vectors of an index by id.
     Delete(cmd::write::DeleteArgs),
+    /// Move acknowledged writes from the log and memory into new index files.
+    Flush(cmd::write::FlushArgs),
     /// Sweep nprobe (and batch sizes) over an index; append results to OUT/results.jsonl and .csv.
     Bench(cmd::bench::Args),
     /// Train the learned-pruning model (GBDT probe counts) of an index and attach it.
@@ -153,6 +155,7 @@ fn main() {
         Command::Labels(a) => cmd::labels::run(a, &ui),
         Command::Upsert(a) => cmd::write::upsert(a, &ui),
         Command::Delete(a) => cmd::write::delete(a, &ui),
+        Command::Flush(a) => cmd::write::flush(a),
         Command::Bench(a) => cmd::bench::run(a, &ui),
         Command::TrainPruning(a) => cmd::train_pruning::run(a, &ui),
         Command::Plot(a) => cmd::plot::run(a),

@@ -61,5 +61,5 @@ pub use quarry_storage::wal::SyncMode;
 pub use quarry_storage::IoMode;
 pub use search::{CostModel, CostPoint, Strategy};
 pub use stats::{BatchResult, BatchStats, QueryStats};
-pub use updates::{LiveStats, WriteOptions, WriteReceipt};
+pub use updates::{FlushReport, LiveStats, WriteOptions, WriteReceipt};
 pub use verify::{repair, verify, VerifyReport};

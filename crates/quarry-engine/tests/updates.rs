@@ -1,7 +1,7 @@
 //! Online writes against an exact in-memory model. A proptest state machine
 //! interleaves upserts (new and existing ids), deletes (present and absent ids),
-//! searches, writer restarts (the log replayed) and read-only opens by another
-//! handle; searching every partition must return exactly the model's top-k, by
+//! searches, flushes (new extents, the log emptied), writer restarts (the log
+//! replayed) and read-only opens by another handle; searching every partition must return exactly the model's top-k, by
 //! (distance, id), every time. Plus the write errors.
 
 use proptest::prelude::*;
@@ -22,6 +22,8 @@ enum Op {
     Search([f32; DIM], usize),
     RestartWriter,
     ReadOnlyCheck([f32; DIM]),
+    Flush,
+    Compact,
 }
 
 fn vector() -> impl Strategy<Value = [f32; DIM]> {
@@ -39,6 +41,8 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (vector(), 1usize..8).prop_map(|(q, k)| Op::Search(q, k)),
         1 => Just(Op::RestartWriter),
         1 => vector().prop_map(Op::ReadOnlyCheck),
+        1 => Just(Op::Flush),
+        1 => Just(Op::Compact),
     ]
 }
 
@@ -106,6 +110,22 @@ proptest! {
                     } else {
                         prop_assert_eq!(search(w, &q, k).unwrap(), model_topk(&model, &q, k));
                     }
+                }
+                Op::Flush => {
+                    let r = index.as_mut().unwrap().flush().unwrap();
+                    prop_assert_eq!(index.as_ref().unwrap().len(), model.len() as u64);
+                    prop_assert!(r.vectors as usize <= model.len());
+                    prop_assert!(quarry_engine::verify(&path).unwrap().is_ok());
+                }
+                Op::Compact => {
+                    let w = index.as_mut().unwrap();
+                    w.compact().unwrap();
+                    prop_assert_eq!(w.len(), model.len() as u64);
+                    // No segment is left less than half in use: compacting again
+                    // moves nothing.
+                    let again = w.compact().unwrap();
+                    prop_assert_eq!((again.partitions, again.reclaimed_bytes), (0, 0));
+                    prop_assert!(quarry_engine::verify(&path).unwrap().is_ok());
                 }
                 Op::RestartWriter => {
                     drop(index.take());

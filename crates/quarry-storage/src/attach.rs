@@ -107,7 +107,7 @@ fn check_name(name: &str) -> Result<(), StorageError> {
 }
 
 /// The on-disk names of every file `m` lists.
-fn stored_names(m: &Manifest) -> BTreeSet<String> {
+pub(crate) fn stored_names(m: &Manifest) -> BTreeSet<String> {
     m.files
         .iter()
         .map(|(name, e)| e.stored_name(name).to_string())
@@ -150,7 +150,7 @@ pub fn sweep(dir: &Path, m: &Manifest) -> Vec<String> {
     removed
 }
 
-fn sync_dir(dir: &Path) -> Result<(), StorageError> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), StorageError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| StorageError::io(dir, e))
@@ -158,7 +158,7 @@ fn sync_dir(dir: &Path) -> Result<(), StorageError> {
 
 /// Temporary sibling (named by this process's pid, so no two processes ever share
 /// one), synced, then renamed over `path`.
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
+pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StorageError> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(format!(".{}{TMP_SUFFIX}", std::process::id()));
     let tmp = std::path::PathBuf::from(tmp);

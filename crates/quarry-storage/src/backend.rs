@@ -1,9 +1,7 @@
 //! Partition stores: the same extents, read through direct I/O (default: the page
 //! cache is bypassed, so measured bytes are real device reads) or buffered pread.
 
-use crate::{
-    files, AlignedBuf, IndexFiles, MappedExtent, PartitionEntry, PartitionStore, StorageError,
-};
+use crate::{AlignedBuf, IndexFiles, MappedExtent, PartitionEntry, PartitionStore, StorageError};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -43,16 +41,24 @@ pub fn open_store(
     Ok(Arc::new(FileStore::open(files, mode)?))
 }
 
-/// One file, one table, whole-extent reads verified by crc32c.
-struct ExtentFile {
+/// One data file (segment) of an index.
+struct Segment {
     file: File,
     path: PathBuf,
-    table: Vec<PartitionEntry>,
     /// Buffered mode maps the file once: a read is then a checksum over pages
     /// already in the page cache, not a copy of them (the copy was a fifth of the
     /// CPU of a warm batch search). Files named by a manifest are never modified,
     /// so the mapping stays valid for the life of the open index.
     map: Option<Arc<memmap2::Mmap>>,
+}
+
+/// The data files, one table, whole-extent reads verified by crc32c.
+struct ExtentFile {
+    /// By segment number (see `table::segment_name`).
+    segments: std::collections::HashMap<u32, Segment>,
+    table: Vec<PartitionEntry>,
+    /// Whether the store maps its files (buffered mode).
+    mapped: bool,
     /// Mapped extents already verified by this open index. A mapping serves pages
     /// of an immutable file from the page cache: checked once per open (the first
     /// read), not on every search: the crc was a quarter of a single query's CPU.
@@ -68,17 +74,35 @@ impl ExtentFile {
         self.verify(pid, e, buf.as_slice())
     }
 
+    fn segment(&self, e: &PartitionEntry) -> Result<&Segment, StorageError> {
+        self.segments
+            .get(&e.segment)
+            .ok_or_else(|| StorageError::Corrupt {
+                file: crate::table::segment_name(e.segment).into(),
+                what: "is named by the partition table but was not opened".into(),
+            })
+    }
+
     fn map_extent(&self, pid: u32) -> Option<Result<MappedExtent, StorageError>> {
-        let map = self.map.as_ref()?;
+        if !self.mapped {
+            return None;
+        }
         Some((|| {
             let e = self.entry(pid)?;
+            let seg = self.segment(e)?;
+            let Some(map) = seg.map.as_ref() else {
+                return Err(StorageError::Corrupt {
+                    file: seg.path.clone(),
+                    what: "is empty but holds a partition".into(),
+                });
+            };
             let end = e
                 .offset
                 .checked_add(e.length)
                 .filter(|&end| end <= map.len() as u64);
             if end.is_none() {
                 return Err(StorageError::Corrupt {
-                    file: self.path.clone(),
+                    file: seg.path.clone(),
                     what: format!(
                         "ends inside partition {pid} (bytes {}..{})",
                         e.offset,
@@ -104,7 +128,7 @@ impl ExtentFile {
         let got = crc32c::crc32c(dst);
         if got != e.crc32c {
             return Err(StorageError::Corrupt {
-                file: self.path.clone(),
+                file: self.segment(e)?.path.clone(),
                 what: format!(
                     "partition {pid} (bytes {}..{}) fails its checksum (crc32c {got:08x}, expected {:08x})",
                     e.offset,
@@ -151,18 +175,19 @@ impl ExtentFile {
     }
 
     fn read_exact_at(&self, pid: u32, at: u64, dst: &mut [u8]) -> Result<(), StorageError> {
+        let seg = self.segment(self.entry(pid)?)?;
         let mut done = 0usize;
         while done < dst.len() {
-            match self.file.read_at(&mut dst[done..], at + done as u64) {
+            match seg.file.read_at(&mut dst[done..], at + done as u64) {
                 Ok(0) => {
                     return Err(StorageError::Corrupt {
-                        file: self.path.clone(),
+                        file: seg.path.clone(),
                         what: format!("ends inside partition {pid} (read at byte {at})"),
                     })
                 }
                 Ok(n) => done += n,
                 Err(err) if err.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(err) => return Err(StorageError::io(&self.path, err)),
+                Err(err) => return Err(StorageError::io(&seg.path, err)),
             }
         }
         Ok(())
@@ -179,31 +204,42 @@ pub struct FileStore {
 
 impl FileStore {
     pub fn open(files: &IndexFiles, mode: IoMode) -> Result<Self, StorageError> {
-        let path = files.dir.join(files::DATA);
-        let file = match mode {
-            IoMode::Direct => open_direct(&path)?,
-            IoMode::Buffered => File::open(&path).map_err(|e| StorageError::io(&path, e))?,
-        };
-        let map = match mode {
-            IoMode::Direct => None,
-            IoMode::Buffered if file.metadata().map(|m| m.len() > 0).unwrap_or(false) => {
-                // SAFETY: index files are immutable once a manifest names them (a change
-                // writes new files); the mapping is read-only and extents are checked
-                // against its length before use.
-                let map = unsafe { memmap2::Mmap::map(&file) };
-                Some(Arc::new(map.map_err(|e| StorageError::io(&path, e))?))
-            }
-            IoMode::Buffered => None,
-        };
+        let mut used: Vec<u32> = files.table.iter().map(|e| e.segment).collect();
+        used.push(0);
+        used.sort_unstable();
+        used.dedup();
+        let mut segments = std::collections::HashMap::new();
+        for s in used {
+            let name = crate::table::segment_name(s);
+            let Ok(entry) = files.manifest.file(&name) else {
+                continue; // data.bin of an index whose extents all moved (checked at open)
+            };
+            let path = files.dir.join(entry.stored_name(&name));
+            let file = match mode {
+                IoMode::Direct => open_direct(&path)?,
+                IoMode::Buffered => File::open(&path).map_err(|e| StorageError::io(&path, e))?,
+            };
+            let map = match mode {
+                IoMode::Direct => None,
+                IoMode::Buffered if file.metadata().map(|m| m.len() > 0).unwrap_or(false) => {
+                    // SAFETY: index files are immutable once a manifest names them (a
+                    // change writes new files); the mapping is read-only and extents
+                    // are checked against its length before use.
+                    let map = unsafe { memmap2::Mmap::map(&file) };
+                    Some(Arc::new(map.map_err(|e| StorageError::io(&path, e))?))
+                }
+                IoMode::Buffered => None,
+            };
+            segments.insert(s, Segment { file, path, map });
+        }
         Ok(FileStore {
             extents: ExtentFile {
-                file,
-                path,
+                segments,
+                mapped: mode == IoMode::Buffered,
                 table: files.table.clone(),
                 verified: (0..files.table.len())
                     .map(|_| std::sync::atomic::AtomicBool::new(false))
                     .collect(),
-                map,
             },
             mode,
         })
@@ -232,7 +268,7 @@ impl PartitionStore for FileStore {
         self.extents.map_extent(pid)
     }
     fn maps_extents(&self) -> bool {
-        self.extents.map.is_some()
+        self.extents.mapped
     }
     fn entry(&self, pid: u32) -> Option<&PartitionEntry> {
         self.extents.table.get(pid as usize)

@@ -8,6 +8,7 @@
 mod aligned;
 mod attach;
 mod backend;
+pub mod commit;
 mod error;
 mod layout;
 mod lock;
@@ -22,12 +23,13 @@ pub use aligned::AlignedBuf;
 pub use attach::{attach_file, attach_files, is_writer_leftover, sweep};
 pub use backend::{open_store, FileStore, IoMode};
 pub use error::StorageError;
+pub use layout::{encode_extent, padded};
 pub use layout::{PartitionView, ALIGN};
 pub use lock::{WriterLock, LOCK_FILE};
 pub use manifest::{FileEntry, Manifest, FORMAT_NAME, FORMAT_VERSION};
 pub use pool::{IoPool, LoadedPartition, PartitionStream, MAX_IO_THREADS, MAX_READ_AHEAD};
 pub use reader::{Attached, IndexFiles};
-pub use table::PartitionEntry;
+pub use table::{encode as encode_table, segment_name, segment_of_name, PartitionEntry};
 pub use writer::{publish_staged, staging_dir, IndexWriter, PartitionPayload};
 
 /// Names of the files in an index directory.

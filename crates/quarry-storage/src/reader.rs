@@ -97,25 +97,29 @@ impl IndexFiles {
                 }
             }
         };
-        let data_entry = manifest.file(files::DATA)?.clone();
-        let data_path = dir.join(files::DATA);
-        let data_len = std::fs::metadata(&data_path)
-            .map_err(|e| missing_or_io(dir, &data_path, e))?
-            .len();
-        if data_len != data_entry.bytes {
-            return Err(StorageError::Corrupt {
-                file: data_path,
-                what: format!(
-                    "has {data_len} bytes, the manifest says {}",
-                    data_entry.bytes
-                ),
-            });
+        // Every data segment the manifest lists, at the length it records.
+        let mut segment_lens = std::collections::HashMap::new();
+        for (name, entry) in &manifest.files {
+            let Some(s) = table::segment_of_name(name) else {
+                continue;
+            };
+            let path = dir.join(entry.stored_name(name));
+            let len = std::fs::metadata(&path)
+                .map_err(|e| missing_or_io(dir, &path, e))?
+                .len();
+            if len != entry.bytes {
+                return Err(StorageError::Corrupt {
+                    file: path,
+                    what: format!("has {len} bytes, the manifest says {}", entry.bytes),
+                });
+            }
+            segment_lens.insert(s, len);
         }
         let table_bytes = read_verified(dir, &manifest, files::TABLE)?;
         let table = table::decode(
             &table_bytes,
             manifest.num_partitions,
-            data_len,
+            &|s| segment_lens.get(&s).copied(),
             &dir.join(files::TABLE),
         )?;
         // Checked sum: hostile counts must not overflow (a panic, or a wrapped sum

@@ -230,6 +230,7 @@ impl IndexWriter {
             length: self.extent.len() as u64,
             count,
             crc32c: crc32c::crc32c(&self.extent),
+            segment: 0,
         });
         self.data_len += self.extent.len() as u64;
         Ok(())

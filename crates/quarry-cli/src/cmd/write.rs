@@ -34,6 +34,12 @@ pub struct WriterArgs {
     /// for tools and crash tests.
     #[arg(long)]
     pub acks: bool,
+    /// Flush after the last batch (and after every N batches with --flush-every).
+    #[arg(long)]
+    pub flush: bool,
+    /// Flush every N batches (the delta then stays small).
+    #[arg(long)]
+    pub flush_every: Option<u64>,
 }
 
 impl WriterArgs {
@@ -73,6 +79,16 @@ pub struct UpsertArgs {
 }
 
 #[derive(clap::Args)]
+pub struct FlushArgs {
+    #[command(flatten)]
+    pub w: WriterArgs,
+    /// Also rewrite the partitions of data segments less than half in use, and
+    /// remove those segments (reclaims the space of replaced extents).
+    #[arg(long)]
+    pub compact: bool,
+}
+
+#[derive(clap::Args)]
 pub struct DeleteArgs {
     #[command(flatten)]
     pub w: WriterArgs,
@@ -81,9 +97,46 @@ pub struct DeleteArgs {
     pub ids: PathBuf,
 }
 
+pub fn flush(a: FlushArgs) -> Result<()> {
+    let mut index = a.w.open()?;
+    let r = if a.compact {
+        index.compact()?
+    } else {
+        index.flush()?
+    };
+    if a.w.json {
+        println!(
+            "{}",
+            serde_json::json!({"flush": r, "live": index.live_stats()})
+        );
+    } else {
+        eprintln!(
+            "flushed {} partitions ({} vectors, {} removed, {:.1} MiB written, {:.1} MiB reclaimed) in {:.2}s; files hold the log up to record {}",
+            r.partitions,
+            r.vectors,
+            r.removed,
+            r.bytes_written as f64 / (1 << 20) as f64,
+            r.reclaimed_bytes as f64 / (1 << 20) as f64,
+            r.secs,
+            r.applied_seq
+        );
+    }
+    Ok(())
+}
+
+/// After batch number `batches`: flush when --flush-every says so.
+fn maybe_flush(index: &mut Index, w: &WriterArgs, batches: u64) -> Result<()> {
+    if w.flush_every
+        .is_some_and(|n| n > 0 && batches.is_multiple_of(n))
+    {
+        index.flush().context("flushing")?;
+    }
+    Ok(())
+}
+
 pub fn upsert(a: UpsertArgs, ui: &Ui) -> Result<()> {
     let src = open_vectors(&a.vectors)?;
-    let index = a.w.open()?;
+    let mut index = a.w.open()?;
     if src.dim() != index.dim() {
         bail!(
             "{} has {} dimensions, the index {}",
@@ -118,7 +171,11 @@ pub fn upsert(a: UpsertArgs, ui: &Ui) -> Result<()> {
         a.w.ack(r.seq, s, cnt);
         replaced += r.existed;
         batches += 1;
+        maybe_flush(&mut index, &a.w, batches)?;
         ui.advance(cnt as u64);
+    }
+    if a.w.flush {
+        index.flush().context("flushing")?;
     }
     ui.done();
     report(
@@ -134,7 +191,7 @@ pub fn upsert(a: UpsertArgs, ui: &Ui) -> Result<()> {
 
 pub fn delete(a: DeleteArgs, ui: &Ui) -> Result<()> {
     let ids = read_ids(&a.ids)?;
-    let index = a.w.open()?;
+    let mut index = a.w.open()?;
     let t = Instant::now();
     let (mut found, mut batches) = (0u64, 0u64);
     ui.stage("delete", ids.len() as u64);
@@ -143,7 +200,11 @@ pub fn delete(a: DeleteArgs, ui: &Ui) -> Result<()> {
         a.w.ack(r.seq, i * a.w.batch, chunk.len());
         found += r.existed;
         batches += 1;
+        maybe_flush(&mut index, &a.w, batches)?;
         ui.advance(chunk.len() as u64);
+    }
+    if a.w.flush {
+        index.flush().context("flushing")?;
     }
     ui.done();
     report(

@@ -10,14 +10,17 @@
 //! per index (the writer lock); any process opening the index replays the log's
 //! acknowledged records, so readers see every acknowledged write too.
 //!
-//! Not yet: moving the delta into new extents (flush), splits, compaction, and
+//! `Index::flush` moves the delta and the tombstones into new extents (see
+//! `flush`). Not yet: splits, compaction, and
 //! labels/attributes on upserts; indexes with labels or with stored copies
 //! refuse writes with a message saying so.
 
+mod flush;
 pub(crate) mod live;
 pub(crate) mod record;
 
 use crate::{EngineError, Index, OpenOptions};
+pub use flush::FlushReport;
 use live::{LiveState, StoredIds};
 use quarry_kernels::DType;
 use quarry_storage::wal::{SyncMode, Wal};
@@ -80,6 +83,10 @@ impl Index {
         let mut index = Index::open(dir, opts)?;
         index.check_writable()?;
         index.lock_writer()?;
+        if index.members.is_none() {
+            // An index built before members.bin: read them once from the extents.
+            index.members = Some(std::sync::Arc::new(index.scan_members()?));
+        }
         let (wal, replay) = Wal::open(dir, index.manifest.applied_seq, w.sync)?;
         let mut live = index.new_live(wal.next_seq())?;
         live.next_seq = index.manifest.applied_seq;

@@ -1,0 +1,279 @@
+//! Flush: moves the delta and the tombstones into storage. Each changed
+//! partition (new vectors, or stored ones superseded or deleted) gets a new
+//! extent, rows in ascending id order, written copy-on-write into a new data
+//! segment; unchanged partitions keep theirs. The new partition table, member
+//! bitmaps and segment commit with one manifest rename that also records the
+//! log sequence number applied (`applied_seq`); only then is the log emptied. A
+//! crash before the rename leaves the old index and the whole log; after it,
+//! replay skips the records the files already hold. Readers of the old manifest
+//! finish on its files (their handles keep removed files readable).
+//!
+//! Per-partition graphs describe the old extents, so a flush drops them (the
+//! partitions are scanned until `quarry graph-build` runs again); the centroids
+//! do not change, so routers and the centroid graph stay valid.
+
+use super::live::{LiveState, StoredIds};
+use crate::filtered::{members, MEMBERS_FILE};
+use crate::{EngineError, Index};
+use quarry_storage::commit::{commit_change, segment_path, Change};
+use quarry_storage::{
+    encode_extent, files, open_store, segment_name, segment_of_name, AlignedBuf, Attached,
+    IndexFiles, PartitionEntry, PartitionView,
+};
+use std::io::Write;
+
+/// What a flush wrote.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct FlushReport {
+    /// Partitions rewritten.
+    pub partitions: usize,
+    /// Vectors in the rewritten partitions.
+    pub vectors: u64,
+    /// Tombstoned stored vectors removed.
+    pub removed: u64,
+    pub bytes_written: u64,
+    /// The log sequence number the files now include.
+    pub applied_seq: u64,
+    /// Data segment bytes removed beyond those written (compaction).
+    pub reclaimed_bytes: u64,
+    pub secs: f64,
+}
+
+impl Index {
+    /// Writes the acknowledged writes into the index files (see the module docs).
+    /// Only the writer handle may flush; searches of other handles are unaffected.
+    pub fn flush(&mut self) -> Result<FlushReport, EngineError> {
+        self.rewrite(&[])
+    }
+
+    /// A flush that also moves every partition out of data segments less than
+    /// half of which is still in use (old extents that flushes replaced), so those
+    /// segments are removed and their space reclaimed.
+    pub fn compact(&mut self) -> Result<FlushReport, EngineError> {
+        // Use after the pending writes move their partitions out anyway.
+        let pending: Vec<bool> = {
+            let live = self.live.read().expect("live lock");
+            (0..self.num_partitions())
+                .map(|p| {
+                    live.as_ref()
+                        .is_some_and(|l| l.dead_in[p] > 0 || !l.parts[p].ids.is_empty())
+                })
+                .collect()
+        };
+        let mut used: std::collections::HashMap<u32, u64> = Default::default();
+        for (e, &moving) in self.table.iter().zip(&pending) {
+            *used.entry(e.segment).or_default() += if moving { 0 } else { e.length };
+        }
+        let sparse: Vec<u32> = used
+            .iter()
+            .filter(|&(&s, &live)| {
+                self.manifest
+                    .files
+                    .get(&segment_name(s))
+                    .is_some_and(|f| live * 2 < f.bytes)
+            })
+            .map(|(&s, _)| s)
+            .collect();
+        let moved: Vec<u32> = (0..self.num_partitions() as u32)
+            .filter(|&p| sparse.contains(&self.table[p as usize].segment))
+            .collect();
+        let before = self.segment_bytes();
+        let mut r = self.rewrite(&moved)?;
+        r.reclaimed_bytes = (before + r.bytes_written).saturating_sub(self.segment_bytes());
+        Ok(r)
+    }
+
+    /// Bytes of every data segment the manifest lists.
+    pub fn segment_bytes(&self) -> u64 {
+        self.manifest
+            .files
+            .iter()
+            .filter(|(n, _)| segment_of_name(n).is_some())
+            .map(|(_, f)| f.bytes)
+            .sum()
+    }
+
+    /// Rewrites the partitions with writes, and `also`, into a new segment.
+    fn rewrite(&mut self, also: &[u32]) -> Result<FlushReport, EngineError> {
+        let t = std::time::Instant::now();
+        if self.wal.lock().expect("wal lock").is_none() {
+            return Err(EngineError::NotWriter {
+                dir: self.dir.clone(),
+            });
+        }
+        let lock = self.writer.as_ref().expect("a writer holds the lock");
+        let guard = self.live.read().expect("live lock");
+        let live = guard.as_ref().expect("a writer has live state");
+        let applied_seq = live.next_seq;
+        let changed: Vec<u32> = (0..self.num_partitions() as u32)
+            .filter(|&p| {
+                live.dead_in[p as usize] > 0
+                    || !live.parts[p as usize].ids.is_empty()
+                    || also.contains(&p)
+            })
+            .collect();
+        let mut report = FlushReport {
+            applied_seq,
+            ..Default::default()
+        };
+        if changed.is_empty() && applied_seq == self.manifest.applied_seq {
+            return Ok(report);
+        }
+        let generation = quarry_storage::commit::next_generation(lock)?;
+        let seg = u32::try_from(generation).map_err(|_| {
+            EngineError::BadWrite(format!(
+                "generation {generation} exceeds the segment numbers"
+            ))
+        })?;
+        let name = segment_name(seg);
+        let (stored, path) = segment_path(lock, &name, generation);
+        let mut table = self.table.clone();
+        let mut mem: Vec<roaring::RoaringTreemap> = match &self.members {
+            Some(m) => m.as_ref().clone(),
+            None => self.scan_members()?,
+        };
+        let written = (|| -> Result<u64, EngineError> {
+            let mut file = std::io::BufWriter::new(
+                std::fs::File::create(&path)
+                    .map_err(|e| quarry_storage::StorageError::io(&path, e))?,
+            );
+            let (mut offset, mut buf, mut extent) = (0u64, AlignedBuf::new(), Vec::new());
+            for &p in &changed {
+                let (ids, data, removed) = self.merged_rows(p, live, &mut buf)?;
+                encode_extent(&ids, &data, &mut extent);
+                file.write_all(&extent)
+                    .map_err(|e| quarry_storage::StorageError::io(&path, e))?;
+                table[p as usize] = PartitionEntry {
+                    offset,
+                    length: extent.len() as u64,
+                    count: ids.len() as u64,
+                    crc32c: crc32c::crc32c(&extent),
+                    segment: seg,
+                };
+                offset += extent.len() as u64;
+                report.partitions += 1;
+                report.vectors += ids.len() as u64;
+                report.removed += removed;
+                mem[p as usize] = ids.iter().copied().collect();
+            }
+            let file = file
+                .into_inner()
+                .map_err(|e| quarry_storage::StorageError::io(&path, e.into_error()))?;
+            file.sync_all()
+                .map_err(|e| quarry_storage::StorageError::io(&path, e))?;
+            Ok(offset)
+        })();
+        let seg_bytes = match written {
+            Ok(b) => b,
+            Err(e) => {
+                let _ = std::fs::remove_file(&path);
+                return Err(e);
+            }
+        };
+        report.bytes_written = seg_bytes;
+        // Segments no extent lives in any more, and graphs of the old extents.
+        let used: std::collections::BTreeSet<u32> = table.iter().map(|e| e.segment).collect();
+        let mut dropped: Vec<String> = self
+            .manifest
+            .files
+            .keys()
+            .filter(|n| segment_of_name(n).is_some_and(|s| s != seg && !used.contains(&s)))
+            .cloned()
+            .collect();
+        for g in [crate::GRAPHS_FILE, files::PAGE_CRCS] {
+            if self.manifest.files.contains_key(g) {
+                dropped.push(g.to_string());
+            }
+        }
+        let table_bytes = quarry_storage::encode_table(&table);
+        let member_bytes = members::to_bytes(&mem);
+        let total: u64 = table.iter().map(|e| e.count).sum();
+        let change = Change {
+            files: vec![(files::TABLE, &table_bytes), (MEMBERS_FILE, &member_bytes)],
+            segment: Some((name, stored, seg_bytes)),
+            drop: dropped,
+        };
+        drop(guard);
+        let manifest = commit_change(lock, change, |m| {
+            m.num_vectors = total;
+            m.distinct_vectors = None;
+            m.applied_seq = applied_seq;
+        })?;
+        // The files now hold every applied write: switch this handle to them, then
+        // empty the log.
+        let files = IndexFiles::open(&self.dir)?;
+        let store = open_store(&files, self.opts.io)?;
+        let mem = std::sync::Arc::new(mem);
+        let fresh = LiveState::new(
+            StoredIds::from_members(&mem),
+            self.num_partitions(),
+            self.dim() * self.dtype().size(),
+            applied_seq,
+        );
+        {
+            let mut live = self.live.write().expect("live lock");
+            self.attached = Attached::open(&self.dir, &manifest)?;
+            self.table = files.table;
+            self.store = store;
+            self.manifest = manifest;
+            self.members = Some(mem);
+            self.graphs = None;
+            *live = Some(fresh);
+        }
+        let mut wal = self.wal.lock().expect("wal lock");
+        if let Some((w, _)) = wal.as_mut() {
+            w.truncate()?;
+        }
+        report.secs = t.elapsed().as_secs_f64();
+        Ok(report)
+    }
+
+    /// Partition `p` after the writes: stored rows not tombstoned, then the live
+    /// delta rows, in ascending id order. Returns ids, vector bytes and how many
+    /// stored rows were dropped.
+    fn merged_rows(
+        &self,
+        p: u32,
+        live: &LiveState,
+        buf: &mut AlignedBuf,
+    ) -> Result<(Vec<u64>, Vec<u8>, u64), EngineError> {
+        let row = self.dim() * self.dtype().size();
+        let e = self.table[p as usize];
+        let mut rows: Vec<(u64, &[u8])> = Vec::new();
+        let mut removed = 0;
+        if e.count > 0 {
+            self.store.read_into(p, buf)?;
+        }
+        let view = if e.count > 0 {
+            Some(PartitionView::parse(
+                buf.as_slice(),
+                e.count as usize,
+                self.dim(),
+                self.dtype(),
+            )?)
+        } else {
+            None
+        };
+        let stored: &[u8] = view.as_ref().map_or(&[], |v| v.vector_bytes());
+        if let Some(v) = &view {
+            for (i, id) in v.ids().enumerate() {
+                if live.dead.contains(id) {
+                    removed += 1;
+                } else {
+                    rows.push((id, &stored[i * row..(i + 1) * row]));
+                }
+            }
+        }
+        let d = &live.parts[p as usize];
+        for (i, &id) in d.ids.iter().enumerate() {
+            if d.alive[i] {
+                rows.push((id, &d.data[i * row..(i + 1) * row]));
+            }
+        }
+        rows.sort_unstable_by_key(|r| r.0);
+        let ids = rows.iter().map(|r| r.0).collect();
+        let mut data = Vec::with_capacity(rows.len() * row);
+        rows.iter().for_each(|r| data.extend_from_slice(r.1));
+        Ok((ids, data, removed))
+    }
+}
