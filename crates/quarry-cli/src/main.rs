@@ -74,6 +74,8 @@ enum DevCommand {
     /// Time scan vs graph search per partition for growing query counts, fit the
     /// cost model of the auto strategy (--save attaches it to the index).
     GraphCalibrate(cmd::graph_calibrate::Args),
+    /// Search QPS while upserts stream in vs idle, upsert rate and memory, on one writer handle.
+    WriteBench(cmd::write_bench::Args),
 }
 
 /// "kernels: avx2 (this CPU: portable, avx2, avx512)".
@@ -131,6 +133,9 @@ fn main() {
         }
         Command::Dev(DevCommand::GraphCalibrate(a)) => terminate::watch(&a.index),
         Command::Verify(a) => terminate::watch(&a.index),
+        Command::Upsert(a) => terminate::watch(&a.w.index),
+        Command::Delete(a) => terminate::watch(&a.w.index),
+        Command::Flush(a) => terminate::watch(&a.w.index),
         Command::Split(a) => {
             terminate::watch_parent_of(&a.queries_out);
             terminate::watch_parent_of(&a.base_out);
@@ -146,6 +151,7 @@ fn main() {
         Command::Search(a) => cmd::search::run(a, &ui),
         Command::Dev(DevCommand::CentroidBench(a)) => cmd::centroid_bench::run(a, &ui),
         Command::Dev(DevCommand::GraphCalibrate(a)) => cmd::graph_calibrate::run(a),
+        Command::Dev(DevCommand::WriteBench(a)) => cmd::write_bench::run(a, &ui),
         Command::GraphBuild(a) => cmd::graph_build::run(a, &ui),
         Command::Gt(a) => cmd::gt::run(a, &ui),
         Command::Info(a) => cmd::info::run(a),

@@ -11,3 +11,11 @@ pub fn peak_rss_bytes() -> Option<u64> {
 pub fn peak_rss_mb() -> f64 {
     peak_rss_bytes().map_or(f64::NAN, |b| b as f64 / (1 << 20) as f64)
 }
+
+/// Current resident memory (VmRSS) in bytes, if the kernel reports it.
+pub fn rss_bytes() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}

@@ -258,3 +258,82 @@ fn killed_upsert_streams_lose_no_acknowledged_batch() {
     );
     eprintln!("{trials} kills, {acked_total} rows acknowledged before them");
 }
+
+#[test]
+fn compaction_and_write_bench_run() {
+    let t = tmp();
+    let base = fixture("siftsmall_base.bvecs");
+    let q = fixture("siftsmall_query.fvecs");
+    let idx = t.path().join("idx");
+    ok(&quarry(&[
+        "build",
+        "--base",
+        s(&base),
+        "--out",
+        s(&idx),
+        "--partitions",
+        "8",
+    ]));
+    // Replace a tenth of the rows (ids 0..1000 again), flush: data.bin keeps most extents.
+    let ids = t.path().join("ids.ibin");
+    write_ibin_ids(&ids, &(0..1000).collect::<Vec<_>>());
+    let rows = t.path().join("rows.fbin");
+    let v: Vec<f32> = (0..1000 * 128).map(|i| ((i * 13) % 256) as f32).collect();
+    quarry_formats::write_fbin(&rows, 128, &v).unwrap();
+    ok(&quarry(&[
+        "upsert",
+        "--index",
+        s(&idx),
+        "--vectors",
+        s(&rows),
+        "--ids",
+        s(&ids),
+        "--flush",
+    ]));
+    // Deleting most ids, then compacting twice: the second finds nothing to do.
+    let most = t.path().join("most.ibin");
+    write_ibin_ids(&most, &(1000..9000).collect::<Vec<_>>());
+    ok(&quarry(&[
+        "delete",
+        "--index",
+        s(&idx),
+        "--ids",
+        s(&most),
+        "--flush",
+    ]));
+    // (Reclaiming space is checked in the engine tests, where partitions are chosen.)
+    ok(&quarry(&["flush", "--index", s(&idx), "--compact"]));
+    let again = json(&quarry(&[
+        "flush",
+        "--index",
+        s(&idx),
+        "--compact",
+        "--json",
+    ]));
+    assert_eq!(again["flush"]["partitions"], 0, "{again}");
+    let info = json(&quarry(&["info", "--index", s(&idx), "--json"]));
+    assert_eq!(info["num_vectors"], 2000);
+    ok(&quarry(&["verify", "--index", s(&idx)]));
+    // The write benchmark runs and reports both phases.
+    let r = json(&quarry(&[
+        "dev",
+        "write-bench",
+        "--index",
+        s(&idx),
+        "--vectors",
+        s(&rows),
+        "--queries",
+        s(&q),
+        "--secs",
+        "0.2",
+        "--search-batch",
+        "50",
+        "--nprobe",
+        "8",
+    ]));
+    assert!(
+        r["idle_qps"].as_f64().unwrap() > 0.0 && r["writing_qps"].as_f64().unwrap() > 0.0,
+        "{r}"
+    );
+    assert!(r["upserts"].as_u64().unwrap() > 0, "{r}");
+}

@@ -208,3 +208,37 @@ fn write_errors_are_clear_and_change_nothing() {
     ));
     assert_eq!(w.len(), 201);
 }
+
+#[test]
+fn compaction_reclaims_sparse_segments() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let path = dir.path().join("idx");
+    let base: Vec<f32> = (0..800 * DIM)
+        .map(|i| ((i * 7919) % 1009) as f32 / 100.0)
+        .collect();
+    build_index_from(
+        &MemorySource::f32(&base, DIM).unwrap(),
+        &path,
+        &BuildConfig::new(8, Metric::L2),
+        &NoProgress,
+    )
+    .unwrap();
+    let mut w = Index::open_writer(&path, OpenOptions::default(), WriteOptions::default()).unwrap();
+    // New vectors at 5 of the 8 centroids: the flush rewrites those 5 partitions,
+    // leaving data.bin with 3 of its 8 extents in use.
+    let v: Vec<f32> = w.centroids().centroids()[..5 * DIM].to_vec();
+    w.upsert(&[10_000, 10_001, 10_002, 10_003, 10_004], &v)
+        .unwrap();
+    let f = w.flush().unwrap();
+    assert_eq!(f.partitions, 5);
+    let before = w.segment_bytes();
+    let r = w.compact().unwrap();
+    assert_eq!(r.partitions, 3, "the 3 partitions left in data.bin move");
+    assert!(r.reclaimed_bytes > 0 && w.segment_bytes() < before, "{r:?}");
+    assert_eq!(w.len(), 805);
+    assert!(quarry_engine::verify(&path).unwrap().is_ok());
+    assert!(
+        !path.join("data.bin").exists(),
+        "the sparse segment is removed"
+    );
+}

@@ -16,3 +16,4 @@ pub mod synth;
 pub mod train_pruning;
 pub mod verify;
 pub mod write;
+pub mod write_bench;
