@@ -5,6 +5,7 @@
 use crate::filtered::{PlanTaken, Resolved};
 use crate::search::{Answers, PartitionJob, PartitionSearcher};
 use crate::stats::{BatchResult, BatchStats, QueryStats};
+use crate::updates::live::LiveSlice;
 use crate::EngineError;
 use quarry_kernels::cpu_time::process_cpu_secs;
 use quarry_kernels::{DType, Metric, Neighbor, TopK};
@@ -29,8 +30,8 @@ pub(crate) struct Sources<'a> {
     pub metric: Metric,
     /// Ids may repeat across partitions (the index stores copies).
     pub dedup: bool,
-    /// Acknowledged writes not yet in the files (none: `None`).
-    pub live: Option<&'a crate::updates::live::LiveState>,
+    /// Acknowledged writes not yet in the files (`None`: none).
+    pub live: Option<&'a std::sync::RwLock<Option<crate::updates::live::LiveState>>>,
 }
 
 /// One partition's answers with what reading and answering it cost.
@@ -107,6 +108,14 @@ pub(crate) fn run(
     let pids: Vec<u32> = (0..np as u32)
         .filter(|&p| !queries_of[p as usize].is_empty())
         .collect();
+    // The writes this batch sees: copied out for the probed partitions, so the
+    // lock is not held while partitions are read and scanned.
+    let live = src.live.and_then(|lock| {
+        let g = lock.read().expect("live lock");
+        g.as_ref()
+            .filter(|l| !l.is_clean())
+            .map(|l| LiveSlice::of(l, &pids))
+    });
     let job = |pid: u32| PartitionJob {
         pid,
         count: src.table[pid as usize].count as usize,
@@ -120,14 +129,11 @@ pub(crate) fn run(
         filter: filter
             .filter(|f| f.per_partition[pid as usize] < src.table[pid as usize].count)
             .map(|f| &f.matches),
-        exclude: src
-            .live
-            .filter(|l| l.dead_in[pid as usize] > 0)
-            .map(|l| &l.dead),
-        delta: src
-            .live
-            .map(|l| &l.parts[pid as usize])
-            .filter(|d| d.live > 0),
+        exclude: live
+            .as_ref()
+            .filter(|l| l.has_dead[pid as usize])
+            .map(|l| l.dead.as_ref()),
+        delta: live.as_ref().and_then(|l| l.parts[pid as usize].as_ref()),
     };
 
     // 3. Fetch each partition once and answer its queries as reads complete.

@@ -720,9 +720,14 @@ impl PreparedSearch<'_> {
         let k = self.k;
         index.validate(queries, k)?;
         let dim = index.dim();
-        // Held for the batch: a write applies after it (writes are already durable
-        // in the log; only their visibility waits).
-        let live = index.live.read().expect("live lock");
+        // Writes since the files: the scan applies tombstones and searches the
+        // delta; the graph strategies know neither, so the scan answers.
+        let dirty = index
+            .live
+            .read()
+            .expect("live lock")
+            .as_ref()
+            .is_some_and(|l| !l.is_clean());
         let src = Sources {
             centroids: &index.centroids,
             table: &index.table,
@@ -734,16 +739,10 @@ impl PreparedSearch<'_> {
             dtype: index.dtype(),
             metric: index.metric(),
             dedup: index.files_len() != index.stored_vectors(),
-            live: live.as_ref().filter(|l| !l.is_clean()),
+            live: dirty.then_some(&index.live),
         };
-        // Writes since the files: the scan applies tombstones and searches the
-        // delta; the graph strategies know neither, so the scan answers.
         let scan = Scan;
-        let searcher: &dyn PartitionSearcher = if src.live.is_some() {
-            &scan
-        } else {
-            self.searcher.as_ref()
-        };
+        let searcher: &dyn PartitionSearcher = if dirty { &scan } else { self.searcher.as_ref() };
         let run =
             |part: &[f32]| executor::run(&src, part, k, self.router.as_ref(), searcher, filter);
         // Before the merge a query holds up to k neighbours per probed partition (a

@@ -2,8 +2,11 @@
 //! the same searches idle, on one open writer handle (the way a service holds an
 //! index). Phase 1 runs search batches alone for `--secs`; phase 2 runs the same
 //! searches while a second thread upserts batches of `--batch` vectors (fresh ids,
-//! cycling through `--vectors`) as fast as the log commits them. Reports both QPS,
-//! their ratio, the sustained upsert rate, and resident memory against the delta.
+//! cycling through `--vectors`) at `--write-rate` vectors/s (0: as fast as the log
+//! commits them); phase 3 runs the searches alone again, on the grown index. The
+//! ratio compares phase 2 with the mean of phases 1 and 3 (the index grows during
+//! phase 2, so that mean is idle QPS at about its mean size). Also reports the
+//! sustained upsert rate and resident memory against the delta.
 
 use crate::progress::Ui;
 use anyhow::{bail, Result};
@@ -40,6 +43,9 @@ pub struct Args {
     /// Delta budget in MiB.
     #[arg(long, default_value_t = 1024)]
     pub delta_budget_mb: u64,
+    /// Upserted vectors per second in phase 2 (0: unpaced).
+    #[arg(long, default_value_t = 0.0)]
+    pub write_rate: f64,
 }
 
 pub fn run(a: Args, _ui: &Ui) -> Result<()> {
@@ -90,6 +96,13 @@ pub fn run(a: Args, _ui: &Ui) -> Result<()> {
             let mut next = first_id;
             let mut row = 0;
             while !stop.load(Ordering::Relaxed) {
+                if a.write_rate > 0.0 {
+                    let due = Duration::from_secs_f64((next - first_id) as f64 / a.write_rate);
+                    if let Some(wait) = due.checked_sub(t.elapsed()) {
+                        std::thread::sleep(wait.min(Duration::from_millis(50)));
+                        continue;
+                    }
+                }
                 let cnt = a.batch.min(n - row);
                 let v = src.read_range(row, cnt)?.to_f32();
                 let ids: Vec<u64> = (next..next + cnt as u64).collect();
@@ -107,6 +120,9 @@ pub fn run(a: Args, _ui: &Ui) -> Result<()> {
         r
     })?;
     let busy_qps = busy_q as f64 / busy_s;
+    let (after_q, after_s) = searches(&AtomicBool::new(false), Instant::now() + secs)?;
+    let after_qps = after_q as f64 / after_s;
+    let idle_mean = (idle_qps + after_qps) / 2.0;
     let ups =
         written.load(Ordering::Relaxed) as f64 / (write_secs.load(Ordering::Relaxed) as f64 / 1e9);
     let live = index.live_stats();
@@ -116,7 +132,9 @@ pub fn run(a: Args, _ui: &Ui) -> Result<()> {
         serde_json::json!({
             "index": a.index, "nprobe": a.nprobe, "k": a.k, "search_batch": nb, "upsert_batch": a.batch,
             "sync": a.sync, "threads": rayon::current_num_threads(),
-            "idle_qps": idle_qps, "writing_qps": busy_qps, "qps_ratio": busy_qps / idle_qps,
+            "write_rate": a.write_rate,
+            "idle_qps": idle_qps, "writing_qps": busy_qps, "idle_after_qps": after_qps,
+            "qps_ratio": busy_qps / idle_mean, "qps_ratio_vs_start": busy_qps / idle_qps,
             "upserts": written.load(Ordering::Relaxed), "upserts_per_s": ups,
             "live": live, "rss_start_mb": rss0 as f64 / 1048576.0, "rss_end_mb": rss1 as f64 / 1048576.0,
             "rss_growth_mb": (rss1 as f64 - rss0 as f64) / 1048576.0,

@@ -71,22 +71,16 @@ pub(crate) fn scan(
         };
         if let Some(d) = job.delta {
             // The partition's new vectors: its live rows (matching the filter).
-            // Delta bytes are not guaranteed aligned for T: copied when not.
-            let owned: Vec<T>;
-            let all: &[T] = match bytemuck::try_cast_slice(&d.data) {
-                Ok(s) => s,
-                Err(_) => {
-                    owned = bytemuck::pod_collect_to_vec(&d.data);
-                    &owned
-                }
-            };
-            let (mut ids, mut data) = (Vec::new(), Vec::new());
-            for (i, &id) in d.ids.iter().enumerate() {
-                if d.alive[i] && job.filter.is_none_or(|m| m.contains(id)) {
+            let row_bytes = job.dim * std::mem::size_of::<T>();
+            let (mut ids, mut bytes) = (Vec::new(), Vec::new());
+            for (id, r) in d.live_rows(row_bytes) {
+                if job.filter.is_none_or(|m| m.contains(id)) {
                     ids.push(id);
-                    data.extend_from_slice(&all[i * job.dim..(i + 1) * job.dim]);
+                    bytes.extend_from_slice(r);
                 }
             }
+            // Delta bytes carry no alignment for T: collected into a typed copy.
+            let data: Vec<T> = bytemuck::pod_collect_to_vec(&bytes);
             let rows = Rows { data: &data, dim: job.dim, ids: Ids::Slice(&ids) };
             for (l, extra) in lists.iter_mut().zip(scan_rows::<T>(&rows, metric, queries, qs, k)) {
                 l.extend(extra);

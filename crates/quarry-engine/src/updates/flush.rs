@@ -56,7 +56,7 @@ impl Index {
             (0..self.num_partitions())
                 .map(|p| {
                     live.as_ref()
-                        .is_some_and(|l| l.dead_in[p] > 0 || !l.parts[p].ids.is_empty())
+                        .is_some_and(|l| l.dead_in[p] > 0 || l.parts[p].rows > 0)
                 })
                 .collect()
         };
@@ -107,9 +107,7 @@ impl Index {
         let applied_seq = live.next_seq;
         let changed: Vec<u32> = (0..self.num_partitions() as u32)
             .filter(|&p| {
-                live.dead_in[p as usize] > 0
-                    || !live.parts[p as usize].ids.is_empty()
-                    || also.contains(&p)
+                live.dead_in[p as usize] > 0 || live.parts[p as usize].rows > 0 || also.contains(&p)
             })
             .collect();
         let mut report = FlushReport {
@@ -265,11 +263,7 @@ impl Index {
             }
         }
         let d = &live.parts[p as usize];
-        for (i, &id) in d.ids.iter().enumerate() {
-            if d.alive[i] {
-                rows.push((id, &d.data[i * row..(i + 1) * row]));
-            }
-        }
+        rows.extend(d.live_rows(row));
         rows.sort_unstable_by_key(|r| r.0);
         let ids = rows.iter().map(|r| r.0).collect();
         let mut data = Vec::with_capacity(rows.len() * row);

@@ -7,15 +7,60 @@ use super::record::Write;
 use roaring::RoaringTreemap;
 use std::collections::HashMap;
 
-/// New vectors of one partition: rows appended in write order; a row replaced
-/// by a later upsert or deleted is marked dead, not moved.
+/// Rows per delta chunk: the unit a write copies when a search still shares it.
+const CHUNK_ROWS: usize = 256;
+
+/// Up to `CHUNK_ROWS` delta rows.
 #[derive(Debug, Clone, Default)]
-pub struct DeltaPart {
+pub struct Chunk {
     pub ids: Vec<u64>,
     /// Row-major vectors in the index's stored dtype.
     pub data: Vec<u8>,
     pub alive: Vec<bool>,
+}
+
+/// New vectors of one partition: rows appended in write order, in shared chunks
+/// (a search's snapshot is a clone of the chunk pointers; a write copies only a
+/// chunk a snapshot still shares). A row replaced by a later upsert or deleted is
+/// marked dead, not moved.
+#[derive(Debug, Clone, Default)]
+pub struct DeltaPart {
+    pub chunks: Vec<std::sync::Arc<Chunk>>,
+    /// Rows ever appended (dead ones included).
+    pub rows: usize,
     pub live: usize,
+}
+
+impl DeltaPart {
+    fn push(&mut self, id: u64, row: &[u8]) -> u32 {
+        if self.rows.is_multiple_of(CHUNK_ROWS) {
+            self.chunks.push(Default::default());
+        }
+        let c = std::sync::Arc::make_mut(self.chunks.last_mut().expect("a chunk"));
+        c.ids.push(id);
+        c.data.extend_from_slice(row);
+        c.alive.push(true);
+        self.rows += 1;
+        self.live += 1;
+        (self.rows - 1) as u32
+    }
+
+    fn kill(&mut self, row: u32) {
+        let (c, r) = (row as usize / CHUNK_ROWS, row as usize % CHUNK_ROWS);
+        std::sync::Arc::make_mut(&mut self.chunks[c]).alive[r] = false;
+        self.live -= 1;
+    }
+
+    /// The live rows: (id, vector bytes of `row_bytes`).
+    pub fn live_rows(&self, row_bytes: usize) -> impl Iterator<Item = (u64, &[u8])> + '_ {
+        self.chunks.iter().flat_map(move |c| {
+            c.ids
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| c.alive[i])
+                .map(move |(i, &id)| (id, &c.data[i * row_bytes..(i + 1) * row_bytes]))
+        })
+    }
 }
 
 /// Where each stored (on-disk) id lives: the partition of each id, densely for
@@ -77,11 +122,42 @@ impl StoredIds {
     }
 }
 
+/// What one search batch needs of the writes, taken under the read lock and then
+/// used without it (a writer waits for the pointer copies, not for the batch):
+/// the tombstones and the delta chunks of the partitions the batch probes, both
+/// shared, and copied by the writer only where it changes what a search holds.
+pub struct LiveSlice {
+    pub dead: std::sync::Arc<RoaringTreemap>,
+    /// Per partition: holds tombstones.
+    pub has_dead: Vec<bool>,
+    /// Per partition: its live delta rows, for the probed partitions that have any.
+    pub parts: Vec<Option<DeltaPart>>,
+}
+
+impl LiveSlice {
+    /// Shares (does not copy) the chunks of the probed partitions' deltas.
+    pub fn of(live: &LiveState, pids: &[u32]) -> LiveSlice {
+        let mut parts: Vec<Option<DeltaPart>> = vec![None; live.parts.len()];
+        for &p in pids {
+            let d = &live.parts[p as usize];
+            if d.live > 0 {
+                parts[p as usize] = Some(d.clone());
+            }
+        }
+        LiveSlice {
+            dead: live.dead.clone(),
+            has_dead: live.dead_in.iter().map(|&n| n > 0).collect(),
+            parts,
+        }
+    }
+}
+
 /// The in-memory state of acknowledged writes.
 #[derive(Debug, Default)]
 pub struct LiveState {
-    /// Stored ids superseded by an upsert or deleted (a subset of the stored ids).
-    pub dead: RoaringTreemap,
+    /// Stored ids superseded by an upsert or deleted (a subset of the stored ids);
+    /// shared with the searches that copied it, cloned on the next change.
+    pub dead: std::sync::Arc<RoaringTreemap>,
     /// Tombstones per partition (stored ids in `dead` that the partition holds).
     pub dead_in: Vec<u64>,
     pub parts: Vec<DeltaPart>,
@@ -98,7 +174,7 @@ pub struct LiveState {
 impl LiveState {
     pub fn new(stored: StoredIds, partitions: usize, row_bytes: usize, next_seq: u64) -> Self {
         LiveState {
-            dead: RoaringTreemap::new(),
+            dead: Default::default(),
             dead_in: vec![0; partitions],
             parts: vec![DeltaPart::default(); partitions],
             loc: HashMap::new(),
@@ -111,7 +187,7 @@ impl LiveState {
 
     /// No write applied since the files were written.
     pub fn is_clean(&self) -> bool {
-        self.dead.is_empty() && self.parts.iter().all(|p| p.ids.is_empty())
+        self.dead.is_empty() && self.parts.iter().all(|p| p.rows == 0)
     }
 
     /// Live vectors: stored ones not superseded or deleted, plus the delta's.
@@ -132,13 +208,11 @@ impl LiveState {
     fn kill(&mut self, id: u64) -> bool {
         let mut was = false;
         if let Some((p, r)) = self.loc.remove(&id) {
-            let part = &mut self.parts[p as usize];
-            part.alive[r as usize] = false;
-            part.live -= 1;
+            self.parts[p as usize].kill(r);
             was = true;
         }
         if let Some(p) = self.stored.partition_of(id) {
-            if self.dead.insert(id) {
+            if !self.dead.contains(id) && std::sync::Arc::make_mut(&mut self.dead).insert(id) {
                 self.dead_in[p as usize] += 1;
                 was = true;
             }
@@ -154,13 +228,8 @@ impl LiveState {
                 let mut replaced = 0;
                 for (i, (&id, &p)) in ids.iter().zip(parts).enumerate() {
                     replaced += self.kill(id) as u64;
-                    let part = &mut self.parts[p as usize];
-                    let row = part.ids.len() as u32;
-                    part.ids.push(id);
-                    part.data
-                        .extend_from_slice(&data[i * self.row_bytes..(i + 1) * self.row_bytes]);
-                    part.alive.push(true);
-                    part.live += 1;
+                    let row = self.parts[p as usize]
+                        .push(id, &data[i * self.row_bytes..(i + 1) * self.row_bytes]);
                     self.loc.insert(id, (p, row));
                     self.delta_bytes += self.row_bytes as u64;
                 }
@@ -173,13 +242,38 @@ impl LiveState {
     /// RAM held beyond the stored-id map: delta rows, ids, flags, tombstones.
     pub fn memory_bytes(&self) -> u64 {
         self.delta_bytes
-            + self
-                .parts
-                .iter()
-                .map(|p| p.ids.len() as u64 * 9)
-                .sum::<u64>()
+            + self.parts.iter().map(|p| p.rows as u64 * 9).sum::<u64>()
             + self.loc.len() as u64 * 24
             + self.dead.serialized_size() as u64
             + self.stored.memory_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_shared_by_snapshots_and_copied_on_write() {
+        let mut d = DeltaPart::default();
+        for id in 0..1000u64 {
+            assert_eq!(d.push(id, &[id as u8, 1]), id as u32);
+        }
+        d.kill(3);
+        let snap = d.clone();
+        d.kill(700);
+        d.push(5000, &[9, 9]);
+        let ids = |p: &DeltaPart| p.live_rows(2).map(|r| r.0).collect::<Vec<_>>();
+        let s = ids(&snap);
+        assert_eq!(s.len(), 999);
+        assert!(!s.contains(&3) && s.contains(&700) && !s.contains(&5000));
+        let now = ids(&d);
+        assert_eq!(now.len(), 999);
+        assert!(!now.contains(&700) && now.contains(&5000));
+        assert_eq!(d.live, 999);
+        assert_eq!(d.live_rows(2).find(|r| r.0 == 999).unwrap().1, &[231, 1]);
+        // Untouched chunks are the same allocation in both.
+        assert!(std::sync::Arc::ptr_eq(&d.chunks[1], &snap.chunks[1]));
+        assert!(!std::sync::Arc::ptr_eq(&d.chunks[2], &snap.chunks[2]));
     }
 }
