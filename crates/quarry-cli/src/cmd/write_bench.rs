@@ -86,6 +86,9 @@ pub fn run(a: Args, _ui: &Ui) -> Result<()> {
     let secs = Duration::from_secs_f64(a.secs);
     let (idle_q, idle_s) = searches(&stop, Instant::now() + secs)?;
     let idle_qps = idle_q as f64 / idle_s;
+    // Searching's own working memory is in place after phase 1: growth from here
+    // on is the writes'.
+    let rss_idle = crate::rss::rss_bytes().unwrap_or(0);
     let first_id = index.max_id()?.map_or(0, |m| m + 1);
     let written = AtomicU64::new(0);
     let write_secs = AtomicU64::new(0);
@@ -138,6 +141,9 @@ pub fn run(a: Args, _ui: &Ui) -> Result<()> {
             "upserts": written.load(Ordering::Relaxed), "upserts_per_s": ups,
             "live": live, "rss_start_mb": rss0 as f64 / 1048576.0, "rss_end_mb": rss1 as f64 / 1048576.0,
             "rss_growth_mb": (rss1 as f64 - rss0 as f64) / 1048576.0,
+            "rss_after_idle_mb": rss_idle as f64 / 1048576.0,
+            "rss_growth_while_writing_mb": (rss1 as f64 - rss_idle as f64) / 1048576.0,
+            "writes_memory_mb": index.memory().writes_bytes as f64 / 1048576.0,
             "delta_mb": live.map_or(0.0, |l| l.delta_bytes as f64 / 1048576.0),
             "peak_rss_mb": crate::rss::peak_rss_mb(),
         })

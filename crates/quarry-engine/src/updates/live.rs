@@ -8,15 +8,59 @@ use roaring::RoaringTreemap;
 use std::collections::HashMap;
 
 /// Rows per delta chunk: the unit a write copies when a search still shares it.
+/// A partition's first chunk is small, so a delta spread thinly over many
+/// partitions does not reserve a full chunk in each.
 const CHUNK_ROWS: usize = 256;
+const FIRST_CHUNK_ROWS: usize = 16;
 
-/// Up to `CHUNK_ROWS` delta rows.
-#[derive(Debug, Clone, Default)]
+/// (chunk, row in chunk) of delta row `r`.
+fn chunk_of(r: usize) -> (usize, usize) {
+    if r < FIRST_CHUNK_ROWS {
+        (0, r)
+    } else {
+        let r = r - FIRST_CHUNK_ROWS;
+        (1 + r / CHUNK_ROWS, r % CHUNK_ROWS)
+    }
+}
+
+/// Up to `CHUNK_ROWS` delta rows. Allocated whole (and cloned whole), so
+/// appending never reallocates: growing many buffers step by step fragmented
+/// the heap (resident memory grew several times the delta).
+#[derive(Debug, Default)]
 pub struct Chunk {
     pub ids: Vec<u64>,
     /// Row-major vectors in the index's stored dtype.
     pub data: Vec<u8>,
     pub alive: Vec<bool>,
+}
+
+impl Chunk {
+    fn with_rows(rows: usize, row_bytes: usize) -> Chunk {
+        Chunk {
+            ids: Vec::with_capacity(rows),
+            data: Vec::with_capacity(rows * row_bytes),
+            alive: Vec::with_capacity(rows),
+        }
+    }
+
+    /// Bytes allocated.
+    fn capacity_bytes(&self) -> usize {
+        self.ids.capacity() * 8 + self.data.capacity() + self.alive.capacity()
+    }
+}
+
+impl Clone for Chunk {
+    fn clone(&self) -> Chunk {
+        let mut c = Chunk {
+            ids: Vec::with_capacity(self.ids.capacity()),
+            data: Vec::with_capacity(self.data.capacity()),
+            alive: Vec::with_capacity(self.alive.capacity()),
+        };
+        c.ids.extend_from_slice(&self.ids);
+        c.data.extend_from_slice(&self.data);
+        c.alive.extend_from_slice(&self.alive);
+        c
+    }
 }
 
 /// New vectors of one partition: rows appended in write order, in shared chunks
@@ -33,8 +77,14 @@ pub struct DeltaPart {
 
 impl DeltaPart {
     fn push(&mut self, id: u64, row: &[u8]) -> u32 {
-        if self.rows.is_multiple_of(CHUNK_ROWS) {
-            self.chunks.push(Default::default());
+        if chunk_of(self.rows).1 == 0 {
+            let rows = if self.rows == 0 {
+                FIRST_CHUNK_ROWS
+            } else {
+                CHUNK_ROWS
+            };
+            self.chunks
+                .push(std::sync::Arc::new(Chunk::with_rows(rows, row.len())));
         }
         let c = std::sync::Arc::make_mut(self.chunks.last_mut().expect("a chunk"));
         c.ids.push(id);
@@ -46,7 +96,7 @@ impl DeltaPart {
     }
 
     fn kill(&mut self, row: u32) {
-        let (c, r) = (row as usize / CHUNK_ROWS, row as usize % CHUNK_ROWS);
+        let (c, r) = chunk_of(row as usize);
         std::sync::Arc::make_mut(&mut self.chunks[c]).alive[r] = false;
         self.live -= 1;
     }
@@ -239,11 +289,15 @@ impl LiveState {
         }
     }
 
-    /// RAM held beyond the stored-id map: delta rows, ids, flags, tombstones.
+    /// RAM held: delta chunks as allocated, the id map, tombstones, the
+    /// stored-id map.
     pub fn memory_bytes(&self) -> u64 {
-        self.delta_bytes
-            + self.parts.iter().map(|p| p.rows as u64 * 9).sum::<u64>()
-            + self.loc.len() as u64 * 24
+        self.parts
+            .iter()
+            .flat_map(|p| &p.chunks)
+            .map(|c| c.capacity_bytes() as u64)
+            .sum::<u64>()
+            + self.loc.capacity() as u64 * 17
             + self.dead.serialized_size() as u64
             + self.stored.memory_bytes()
     }
@@ -274,6 +328,8 @@ mod tests {
         assert_eq!(d.live_rows(2).find(|r| r.0 == 999).unwrap().1, &[231, 1]);
         // Untouched chunks are the same allocation in both.
         assert!(std::sync::Arc::ptr_eq(&d.chunks[1], &snap.chunks[1]));
-        assert!(!std::sync::Arc::ptr_eq(&d.chunks[2], &snap.chunks[2]));
+        let c = chunk_of(700).0;
+        assert!(c > 1 && !std::sync::Arc::ptr_eq(&d.chunks[c], &snap.chunks[c]));
+        assert_eq!(d.chunks[0].ids.len(), FIRST_CHUNK_ROWS);
     }
 }

@@ -31,7 +31,8 @@ use std::path::Path;
 #[derive(Debug, Clone, Copy)]
 pub struct WriteOptions {
     pub sync: SyncMode,
-    /// Vector bytes the in-memory delta may hold; a write beyond it is refused
+    /// Memory the writes may hold (delta chunks as allocated, the id map, the
+    /// tombstones, the stored-id map); a write beyond it is refused
     /// (`EngineError::DeltaFull`).
     pub delta_budget_bytes: u64,
 }
@@ -265,7 +266,8 @@ impl Index {
         };
         {
             let live = self.live.read().expect("live lock");
-            let used = live.as_ref().map_or(0, |l| l.delta_bytes);
+            // Everything the writes hold in memory counts, not only vector bytes.
+            let used = live.as_ref().map_or(0, |l| l.memory_bytes());
             if used + new_bytes > opts.delta_budget_bytes {
                 return Err(EngineError::DeltaFull {
                     used,
