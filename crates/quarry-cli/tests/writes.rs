@@ -1,7 +1,8 @@
 //! `quarry upsert` / `quarry delete` / `quarry flush` from the command line, and
 //! durability: an upsert stream (flushing every 4 batches in half the trials)
 //! SIGKILLed at random moments loses no acknowledged batch, applies no batch in
-//! part, verifies clean, and the next writer succeeds.
+//! part, verifies clean, and the next writer succeeds; a compaction SIGKILLed at a
+//! random moment after each trial changes no live vector.
 
 mod common;
 use common::{fails_with, fixture, ok, quarry, s, tmp};
@@ -234,6 +235,27 @@ fn killed_upsert_streams_lose_no_acknowledged_batch() {
             "trial {trial}: {new} new rows is not whole batches"
         );
         live_before = live;
+        ok(&quarry(&["verify", "--index", s(&idx)]));
+        // A compaction killed at a random moment: the live count is unchanged
+        // (old files or new) and the index verifies.
+        let mut c = Command::new(env!("CARGO_BIN_EXE_quarry"))
+            .args(["--quiet", "flush", "--index", s(&idx), "--compact"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_micros((rng >> 20) % 20_000));
+        // SAFETY: plain kill(2) of our own child.
+        unsafe { libc::kill(c.id() as i32, libc::SIGKILL) };
+        let _ = c.wait();
+        let r = json(&quarry(&["info", "--index", s(&idx), "--json"]));
+        let after = r["writes"]["live"]
+            .as_u64()
+            .unwrap_or(r["num_vectors"].as_u64().unwrap());
+        assert_eq!(
+            after, live_before,
+            "trial {trial}: a killed compaction changed the live count"
+        );
         ok(&quarry(&["verify", "--index", s(&idx)]));
     }
     let ids = t.path().join("ids-final.ibin");
