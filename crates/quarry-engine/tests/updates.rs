@@ -1,7 +1,8 @@
 //! Online writes against an exact in-memory model. A proptest state machine
 //! interleaves upserts (new and existing ids), deletes (present and absent ids),
-//! searches, flushes (new extents, the log emptied), writer restarts (the log
-//! replayed) and read-only opens by another handle; searching every partition must return exactly the model's top-k, by
+//! searches, flushes (new extents, the log emptied, partitions past 16 vectors
+//! split in two), writer restarts (the log replayed) and read-only opens by
+//! another handle; searching every partition must return exactly the model's top-k, by
 //! (distance, id), every time. Plus the write errors.
 
 use proptest::prelude::*;
@@ -57,7 +58,8 @@ fn model_topk(model: &BTreeMap<u64, [f32; DIM]>, q: &[f32], k: usize) -> Vec<(u6
 }
 
 fn search(index: &Index, q: &[f32], k: usize) -> Result<Vec<(u64, f32)>, EngineError> {
-    let r = index.search(q, &SearchParams::new(k).nprobe(PARTS))?;
+    // Every partition, splits included.
+    let r = index.search(q, &SearchParams::new(k).nprobe(index.num_partitions()))?;
     Ok(r.neighbors.iter().map(|n| (n.id, n.dist)).collect())
 }
 
@@ -81,7 +83,9 @@ proptest! {
             .enumerate()
             .map(|(i, v)| (i as u64, v.try_into().unwrap()))
             .collect();
-        let mut index = Some(Index::open_writer(&path, OpenOptions::default(), WriteOptions::default()).unwrap());
+        // Small partitions split at flushes (60 stored vectors over 6 partitions).
+        let wopts = WriteOptions { split_above: Some(16), ..WriteOptions::default() };
+        let mut index = Some(Index::open_writer(&path, OpenOptions::default(), wopts).unwrap());
         for op in ops {
             let w = index.as_ref().unwrap();
             match op {
@@ -112,7 +116,9 @@ proptest! {
                     }
                 }
                 Op::Flush => {
+                    let before = index.as_ref().unwrap().num_partitions();
                     let r = index.as_mut().unwrap().flush().unwrap();
+                    prop_assert_eq!(index.as_ref().unwrap().num_partitions(), before + r.splits);
                     prop_assert_eq!(index.as_ref().unwrap().len(), model.len() as u64);
                     prop_assert!(r.vectors as usize <= model.len());
                     prop_assert!(quarry_engine::verify(&path).unwrap().is_ok());
@@ -129,7 +135,7 @@ proptest! {
                 }
                 Op::RestartWriter => {
                     drop(index.take());
-                    index = Some(Index::open_writer(&path, OpenOptions::default(), WriteOptions::default()).unwrap());
+                    index = Some(Index::open_writer(&path, OpenOptions::default(), wopts).unwrap());
                 }
                 Op::ReadOnlyCheck(q) => {
                     // Another handle (as another process would) sees every acknowledged write.

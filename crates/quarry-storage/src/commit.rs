@@ -46,7 +46,7 @@ pub fn commit_change(
     let dir = lock.dir();
     let old = Manifest::load(dir)?;
     for (name, _) in &change.files {
-        if [files::MANIFEST, files::CENTROIDS, files::DATA].contains(name) {
+        if [files::MANIFEST, files::DATA].contains(name) {
             return Err(StorageError::Payload(format!(
                 "a commit cannot replace {name}"
             )));

@@ -40,6 +40,10 @@ pub struct WriterArgs {
     /// Flush every N batches (the delta then stays small).
     #[arg(long)]
     pub flush_every: Option<u64>,
+    /// A flush splits partitions holding more vectors than this (default: the
+    /// build's partition size bound).
+    #[arg(long)]
+    pub split_above: Option<u64>,
 }
 
 impl WriterArgs {
@@ -59,6 +63,7 @@ impl WriterArgs {
                 Sync::Os => SyncMode::Os,
             },
             delta_budget_bytes: self.delta_budget_mb.saturating_mul(1 << 20),
+            split_above: self.split_above,
         };
         Index::open_writer(&self.index, OpenOptions::default(), w)
             .with_context(|| format!("opening {} for writing", self.index.display()))
@@ -111,8 +116,9 @@ pub fn flush(a: FlushArgs) -> Result<()> {
         );
     } else {
         eprintln!(
-            "flushed {} partitions ({} vectors, {} removed, {:.1} MiB written, {:.1} MiB reclaimed) in {:.2}s; files hold the log up to record {}",
+            "flushed {} partitions ({} split), ({} vectors, {} removed, {:.1} MiB written, {:.1} MiB reclaimed) in {:.2}s; files hold the log up to record {}",
             r.partitions,
+            r.splits,
             r.vectors,
             r.removed,
             r.bytes_written as f64 / (1 << 20) as f64,

@@ -57,6 +57,7 @@ pub fn run(a: Args, _ui: &Ui) -> Result<()> {
     let w = WriteOptions {
         sync,
         delta_budget_bytes: a.delta_budget_mb << 20,
+        split_above: None,
     };
     let index = Index::open_writer(&a.index, OpenOptions::default(), w)?;
     let q = read_queries(&a.queries)?;

@@ -36,6 +36,8 @@ pub struct FlushReport {
     pub applied_seq: u64,
     /// Data segment bytes removed beyond those written (compaction).
     pub reclaimed_bytes: u64,
+    /// Partitions split in two (each adds a partition).
+    pub splits: usize,
     pub secs: f64,
 }
 
@@ -130,29 +132,79 @@ impl Index {
             Some(m) => m.as_ref().clone(),
             None => self.scan_members()?,
         };
+        let split_above = self
+            .wal
+            .lock()
+            .expect("wal lock")
+            .as_ref()
+            .and_then(|(_, o)| o.split_above);
+        let mut centroids = self.centroids.centroids().to_vec();
+        let (dim, dtype, row) = (self.dim(), self.dtype(), self.dim() * self.dtype().size());
         let written = (|| -> Result<u64, EngineError> {
             let mut file = std::io::BufWriter::new(
                 std::fs::File::create(&path)
                     .map_err(|e| quarry_storage::StorageError::io(&path, e))?,
             );
             let (mut offset, mut buf, mut extent) = (0u64, AlignedBuf::new(), Vec::new());
-            for &p in &changed {
-                let (ids, data, removed) = self.merged_rows(p, live, &mut buf)?;
-                encode_extent(&ids, &data, &mut extent);
+            let mut put = |p: usize,
+                           ids: &[u64],
+                           data: &[u8],
+                           table: &mut Vec<PartitionEntry>|
+             -> Result<(), EngineError> {
+                encode_extent(ids, data, &mut extent);
                 file.write_all(&extent)
                     .map_err(|e| quarry_storage::StorageError::io(&path, e))?;
-                table[p as usize] = PartitionEntry {
+                let e = PartitionEntry {
                     offset,
                     length: extent.len() as u64,
                     count: ids.len() as u64,
                     crc32c: crc32c::crc32c(&extent),
                     segment: seg,
                 };
+                if p == table.len() {
+                    table.push(e);
+                } else {
+                    table[p] = e;
+                }
                 offset += extent.len() as u64;
+                Ok(())
+            };
+            for &p in &changed {
+                let (ids, data, removed) = self.merged_rows(p, live, &mut buf)?;
                 report.partitions += 1;
                 report.vectors += ids.len() as u64;
                 report.removed += removed;
-                mem[p as usize] = ids.iter().copied().collect();
+                if split_above.is_some_and(|b| ids.len() as u64 > b.max(1)) {
+                    // Balanced 2-means: the first half keeps p, the second is new.
+                    let h = super::split::split_rows(
+                        &data,
+                        dim,
+                        dtype,
+                        self.metric(),
+                        generation ^ p as u64,
+                    )?;
+                    let new = table.len();
+                    for (half, pid) in [(0usize, p as usize), (1, new)] {
+                        let hid: Vec<u64> = h.rows[half].iter().map(|&i| ids[i]).collect();
+                        let mut hd = Vec::with_capacity(hid.len() * row);
+                        h.rows[half]
+                            .iter()
+                            .for_each(|&i| hd.extend_from_slice(&data[i * row..(i + 1) * row]));
+                        put(pid, &hid, &hd, &mut table)?;
+                        let m: roaring::RoaringTreemap = hid.iter().copied().collect();
+                        if pid == mem.len() {
+                            mem.push(m);
+                            centroids.extend_from_slice(&h.centroids[1]);
+                        } else {
+                            mem[pid] = m;
+                            centroids[pid * dim..(pid + 1) * dim].copy_from_slice(&h.centroids[0]);
+                        }
+                    }
+                    report.splits += 1;
+                } else {
+                    put(p as usize, &ids, &data, &mut table)?;
+                    mem[p as usize] = ids.iter().copied().collect();
+                }
             }
             let file = file
                 .into_inner()
@@ -178,7 +230,18 @@ impl Index {
             .filter(|n| segment_of_name(n).is_some_and(|s| s != seg && !used.contains(&s)))
             .cloned()
             .collect();
-        for g in [crate::GRAPHS_FILE, files::PAGE_CRCS] {
+        let mut graph_files = vec![crate::GRAPHS_FILE, files::PAGE_CRCS];
+        if report.splits > 0 {
+            // New partitions: the centroid graph and the MLP router (one output per
+            // partition) describe the old set; the GBDT count model and centroid
+            // order serve any partition count.
+            graph_files.extend([
+                quarry_routing::CENTROID_GRAPH_FILE,
+                quarry_routing::mlp::WEIGHTS_FILE,
+                quarry_routing::mlp::CONFIG_FILE,
+            ]);
+        }
+        for g in graph_files {
             if self.manifest.files.contains_key(g) {
                 dropped.push(g.to_string());
             }
@@ -186,8 +249,18 @@ impl Index {
         let table_bytes = quarry_storage::encode_table(&table);
         let member_bytes = members::to_bytes(&mem);
         let total: u64 = table.iter().map(|e| e.count).sum();
+        let centroid_bytes: Vec<u8> = bytemuck::cast_slice(&centroids).to_vec();
+        let mut new_files = vec![
+            (files::TABLE, &table_bytes[..]),
+            (MEMBERS_FILE, &member_bytes[..]),
+        ];
+        if report.splits > 0 {
+            new_files.push((files::CENTROIDS, &centroid_bytes[..]));
+        }
+        let partitions = table.len();
+        let split = report.splits > 0;
         let change = Change {
-            files: vec![(files::TABLE, &table_bytes), (MEMBERS_FILE, &member_bytes)],
+            files: new_files,
             segment: Some((name, stored, seg_bytes)),
             drop: dropped,
         };
@@ -196,6 +269,10 @@ impl Index {
             m.num_vectors = total;
             m.distinct_vectors = None;
             m.applied_seq = applied_seq;
+            m.num_partitions = partitions;
+            if split {
+                m.routers.retain(|r| r != quarry_routing::mlp::ROUTER_KIND);
+            }
         })?;
         // The files now hold every applied write: switch this handle to them, then
         // empty the log.
@@ -204,13 +281,20 @@ impl Index {
         let mem = std::sync::Arc::new(mem);
         let fresh = LiveState::new(
             StoredIds::from_members(&mem),
-            self.num_partitions(),
+            files.table.len(),
             self.dim() * self.dtype().size(),
             applied_seq,
         );
         {
             let mut live = self.live.write().expect("live lock");
             self.attached = Attached::open(&self.dir, &manifest)?;
+            if split {
+                self.centroids = quarry_routing::CentroidIndex::new(
+                    files.centroids.clone(),
+                    self.dim(),
+                    self.metric(),
+                );
+            }
             self.table = files.table;
             self.store = store;
             self.manifest = manifest;

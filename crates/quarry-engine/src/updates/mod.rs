@@ -18,6 +18,7 @@
 mod flush;
 pub(crate) mod live;
 pub(crate) mod record;
+mod split;
 
 use crate::{EngineError, Index, OpenOptions};
 pub use flush::FlushReport;
@@ -35,6 +36,10 @@ pub struct WriteOptions {
     /// tombstones, the stored-id map); a write beyond it is refused
     /// (`EngineError::DeltaFull`).
     pub delta_budget_bytes: u64,
+    /// A flush splits a partition holding more vectors than this in two
+    /// (balanced 2-means); `None`: the build's partition size bound, when it
+    /// recorded one.
+    pub split_above: Option<u64>,
 }
 
 impl Default for WriteOptions {
@@ -42,6 +47,7 @@ impl Default for WriteOptions {
         WriteOptions {
             sync: SyncMode::Always,
             delta_budget_bytes: 1 << 30,
+            split_above: None,
         }
     }
 }
@@ -89,6 +95,14 @@ impl Index {
             index.members = Some(std::sync::Arc::new(index.scan_members()?));
         }
         let (wal, replay) = Wal::open(dir, index.manifest.applied_seq, w.sync)?;
+        let mut w = w;
+        if w.split_above.is_none() {
+            w.split_above = index
+                .build_info()
+                .ok()
+                .map(|b| b.capacity)
+                .filter(|&c| c > 0);
+        }
         let mut live = index.new_live(wal.next_seq())?;
         live.next_seq = index.manifest.applied_seq;
         for r in &replay.records {
