@@ -3,13 +3,8 @@
 //! and `search --filter` on each plan; plus the errors a filter can meet.
 
 mod common;
-use common::{fails_with, fixture, ok, quarry, s, tmp};
+use common::{fails_with, fixture, json, ok, quarry, s, tmp};
 use quarry_filter::{write_attribute, Column};
-
-fn json(o: &std::process::Output) -> serde_json::Value {
-    ok(o);
-    serde_json::from_slice(&o.stdout).unwrap()
-}
 
 #[test]
 fn labels_build_gt_and_filtered_search() {

@@ -5,15 +5,10 @@
 //! random moment after each trial changes no live vector.
 
 mod common;
-use common::{fails_with, fixture, ok, quarry, s, tmp};
+use common::{fails_with, fixture, json, ok, quarry, s, tmp};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-fn json(o: &std::process::Output) -> serde_json::Value {
-    ok(o);
-    serde_json::from_slice(&o.stdout).unwrap()
-}
 
 fn write_ibin_ids(path: &std::path::Path, ids: &[u32]) {
     quarry_formats::write_ibin(path, 1, ids, None).unwrap();

@@ -367,18 +367,7 @@ pub(crate) fn write_partitions(
     let row_bytes = (dim * src.dtype().size() + 8) as u64;
     let group_budget = ((budget as u64) / 2).max(row_bytes);
     let k = sizes.len();
-    let mut groups: Vec<(usize, usize)> = Vec::new();
-    let mut start = 0;
-    while start < k {
-        let mut end = start;
-        let mut bytes = 0u64;
-        while end < k && (end == start || bytes + sizes[end] * row_bytes <= group_budget) {
-            bytes += sizes[end] * row_bytes;
-            end += 1;
-        }
-        groups.push((start, end));
-        start = end;
-    }
+    let groups = runs_within(k, |p| sizes[p] * row_bytes, group_budget);
     let n = src.len();
     progress.stage("write partitions", (n * groups.len()) as u64);
     for &(lo, hi) in &groups {
@@ -425,4 +414,26 @@ fn append_row(chunk: &ChunkData, r: usize, dim: usize, out: &mut Vec<u8>) {
         ChunkData::U8(v) => out.extend_from_slice(&v[r * dim..(r + 1) * dim]),
         ChunkData::I8(v) => out.extend(v[r * dim..(r + 1) * dim].iter().map(|&x| x as u8)),
     }
+}
+
+/// Consecutive runs `(start, end)` of items `0..n` whose summed `bytes` fit
+/// `budget` (an item larger than the budget is a run of its own): the passes of
+/// work that must hold a run's data at once.
+pub(crate) fn runs_within(
+    n: usize,
+    bytes: impl Fn(usize) -> u64,
+    budget: u64,
+) -> Vec<(usize, usize)> {
+    let mut runs = Vec::new();
+    let mut start = 0;
+    while start < n {
+        let (mut end, mut sum) = (start, 0u64);
+        while end < n && (end == start || sum + bytes(end) <= budget) {
+            sum += bytes(end);
+            end += 1;
+        }
+        runs.push((start, end));
+        start = end;
+    }
+    runs
 }

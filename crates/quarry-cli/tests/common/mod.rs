@@ -56,3 +56,9 @@ pub fn fails_with(out: &Output, want: &str) {
     assert!(err.contains(want), "expected '{want}' in: {err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// Asserts success and parses stdout as one JSON value.
+pub fn json(o: &Output) -> serde_json::Value {
+    ok(o);
+    serde_json::from_slice(&o.stdout).unwrap()
+}

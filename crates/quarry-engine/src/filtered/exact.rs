@@ -45,20 +45,14 @@ fn run_typed<T: Element>(
     let pids: Vec<u32> = (0..f.per_partition.len() as u32)
         .filter(|&p| f.per_partition[p as usize] > 0)
         .collect();
-    let mut groups: Vec<&[u32]> = Vec::new();
-    let mut start = 0;
-    while start < pids.len() {
-        let (mut end, mut bytes) = (start, 0u64);
-        while end < pids.len()
-            && (end == start
-                || bytes + f.per_partition[pids[end] as usize] * row_bytes <= GATHER_BYTES)
-        {
-            bytes += f.per_partition[pids[end] as usize] * row_bytes;
-            end += 1;
-        }
-        groups.push(&pids[start..end]);
-        start = end;
-    }
+    let groups: Vec<&[u32]> = crate::build::runs_within(
+        pids.len(),
+        |i| f.per_partition[pids[i] as usize] * row_bytes,
+        GATHER_BYTES,
+    )
+    .into_iter()
+    .map(|(a, b)| &pids[a..b])
+    .collect();
     let io_wait_ns = AtomicU64::new(0);
     let mut stats = BatchStats {
         queries: nq,
