@@ -2,13 +2,16 @@
 //!
 //! Layout, all little-endian:
 //! ```text
-//! b"QFLT"  u32 version (1)  u64 n
+//! b"QFLT"  u32 version (1 or 2)  u64 n
+//! version 2 only: n varints, the ids (first id, then gap-1), ascending
 //! u64 label_count, then per label (ascending):
 //!     u32 label  u64 id_count (>= 1)  id_count varints: first id, then gap-1
 //! u64 attribute_count, then per attribute (ascending by name):
 //!     u32 name_len  name (UTF-8)  u8 kind (0 = i64, 1 = f64)  n x 8 bytes
 //! u32 CRC-32C of every byte before it
 //! ```
+//! Version 1 describes ids 0..n (metadata built from rows; it is still what
+//! such metadata encodes to), version 2 any n ids (after writes).
 //! Ids are written as LEB128 gaps rather than roaring's own format so the
 //! bytes depend only on the contents (not on container choices) and every
 //! count can be checked against the bytes left before anything is
@@ -23,8 +26,9 @@ use crate::error::FilterError;
 use crate::metadata::{check_attribute_name, first_non_finite, Column, Metadata};
 
 const MAGIC: &[u8; 4] = b"QFLT";
-/// The encoding version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest encoding version, which this build writes for metadata of
+/// ids other than 0..n; it reads every version up to it.
+pub const FORMAT_VERSION: u32 = 2;
 
 const KIND_I64: u8 = 0;
 const KIND_F64: u8 = 1;
@@ -58,6 +62,15 @@ pub(crate) fn crc32c(bytes: &[u8]) -> u32 {
     !c
 }
 
+/// Ascending ids as varints: the first, then each gap minus one.
+fn put_gaps(out: &mut Vec<u8>, ids: &RoaringTreemap) {
+    let mut prev: Option<u64> = None;
+    for id in ids {
+        put_varint(out, prev.map_or(id, |p| id - p - 1));
+        prev = Some(id);
+    }
+}
+
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
@@ -71,17 +84,17 @@ impl Metadata {
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::new();
         out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        let version: u32 = if self.sparse.is_some() { 2 } else { 1 };
+        out.extend_from_slice(&version.to_le_bytes());
         out.extend_from_slice(&self.n.to_le_bytes());
+        if let Some(u) = &self.sparse {
+            put_gaps(&mut out, u);
+        }
         out.extend_from_slice(&(self.labels.len() as u64).to_le_bytes());
         for (&label, ids) in &self.labels {
             out.extend_from_slice(&label.to_le_bytes());
             out.extend_from_slice(&ids.len().to_le_bytes());
-            let mut prev: Option<u64> = None;
-            for id in ids {
-                put_varint(&mut out, prev.map_or(id, |p| id - p - 1));
-                prev = Some(id);
-            }
+            put_gaps(&mut out, ids);
         }
         out.extend_from_slice(&(self.attrs.len() as u64).to_le_bytes());
         for (name, col) in &self.attrs {
@@ -119,7 +132,7 @@ impl Metadata {
             return Err(corrupt(format!("truncated: {} bytes, no version", b.len())));
         }
         let version = u32::from_le_bytes([b[4], b[5], b[6], b[7]]);
-        if version != FORMAT_VERSION {
+        if version == 0 || version > FORMAT_VERSION {
             return Err(FilterError::UnsupportedVersion {
                 found: version,
                 supported: FORMAT_VERSION,
@@ -140,7 +153,7 @@ impl Metadata {
             )));
         }
         let mut r = Reader { b: body, pos: 8 };
-        decode_body(&mut r)
+        decode_body(&mut r, version)
     }
 }
 
@@ -218,8 +231,36 @@ impl<'a> Reader<'a> {
     }
 }
 
-fn decode_body(r: &mut Reader<'_>) -> Result<Metadata, FilterError> {
+fn decode_body(r: &mut Reader<'_>, version: u32) -> Result<Metadata, FilterError> {
+    let at = r.pos;
     let n = r.u64("the vector count")?;
+    let sparse = if version >= 2 {
+        // One varint byte at least per id.
+        if n > r.left() as u64 {
+            return Err(corrupt(format!(
+                "the vector count at byte {at} is {n}, more than the {} bytes left can hold",
+                r.left()
+            )));
+        }
+        let mut u = RoaringTreemap::new();
+        let mut next_min = 0u64;
+        for _ in 0..n {
+            let at = r.pos;
+            let id = next_min
+                .checked_add(r.varint()?)
+                .ok_or_else(|| corrupt(format!("id at byte {at} overflows u64")))?;
+            let pushed = u.try_push(id);
+            debug_assert!(pushed.is_ok());
+            next_min = id.checked_add(1).unwrap_or(u64::MAX);
+        }
+        Some(u)
+    } else {
+        None
+    };
+    let described = |id: u64| match &sparse {
+        Some(u) => u.contains(id),
+        None => id < n,
+    };
 
     let mut labels = BTreeMap::new();
     // Smallest label entry: u32 label, u64 count, one 1-byte varint.
@@ -244,10 +285,10 @@ fn decode_body(r: &mut Reader<'_>) -> Result<Metadata, FilterError> {
             let at = r.pos;
             let id = next_min
                 .checked_add(r.varint()?)
-                .filter(|&id| id < n)
+                .filter(|&id| described(id))
                 .ok_or_else(|| {
                     corrupt(format!(
-                        "id at byte {at} of label {label} is not below n = {n}"
+                        "id at byte {at} of label {label} is not one of the {n} ids described"
                     ))
                 })?;
             // Strictly ascending by construction, so the push succeeds.
@@ -312,7 +353,16 @@ fn decode_body(r: &mut Reader<'_>) -> Result<Metadata, FilterError> {
             r.pos
         )));
     }
-    Ok(Metadata { n, labels, attrs })
+    // A version-2 universe of exactly 0..n is kept as version 1 holds it, so
+    // decoded metadata equals the metadata that was encoded.
+    let sparse =
+        sparse.filter(|u| !(u.min().is_none_or(|m| m == 0) && u.max().is_none_or(|m| m + 1 == n)));
+    Ok(Metadata {
+        n,
+        sparse,
+        labels,
+        attrs,
+    })
 }
 
 #[cfg(test)]
@@ -367,7 +417,7 @@ mod tests {
     fn huge_counts_are_rejected_without_allocating() {
         let mut b = Vec::new();
         b.extend_from_slice(MAGIC);
-        b.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        b.extend_from_slice(&1u32.to_le_bytes()); // version 1: ids 0..n
         b.extend_from_slice(&u64::MAX.to_le_bytes()); // n
         b.extend_from_slice(&0u64.to_le_bytes()); // no labels
         b.extend_from_slice(&1u64.to_le_bytes()); // one attribute

@@ -25,8 +25,8 @@ pub enum FilterError {
     #[error("invalid metadata: {0}")]
     Invalid(String),
 
-    /// `matches` was asked about an id outside 0..n.
-    #[error("id {id} is out of range: the metadata holds {n} vectors")]
+    /// `matches` was asked about an id the metadata does not describe.
+    #[error("id {id} is not described: the metadata holds {n} vectors")]
     IdOutOfRange { id: u64, n: u64 },
 
     /// Encoded metadata is damaged or truncated.
@@ -34,7 +34,9 @@ pub enum FilterError {
     Corrupt(String),
 
     /// Encoded metadata has a version this build cannot read.
-    #[error("unsupported filter metadata version {found} (this build reads version {supported})")]
+    #[error(
+        "unsupported filter metadata version {found} (this build reads versions 1 to {supported})"
+    )]
     UnsupportedVersion { found: u32, supported: u32 },
 
     /// A metadata input file is malformed at `offset`.

@@ -78,23 +78,25 @@ impl Metadata {
         let Some(col) = self.attrs.get(attr) else {
             return out;
         };
-        for row in 0..col.len() {
+        // Ids ascend with rows, so every push succeeds.
+        let mut keep = |row: usize, id: u64| {
             if cmp_holds(col, row, op, lit) {
-                // Rows ascend, so every push succeeds.
-                let pushed = out.try_push(row as u64);
+                let pushed = out.try_push(id);
                 debug_assert!(pushed.is_ok());
             }
+        };
+        match &self.sparse {
+            Some(u) => u.iter().enumerate().for_each(|(row, id)| keep(row, id)),
+            None => (0..col.len()).for_each(|row| keep(row, row as u64)),
         }
         out
     }
 
     fn all_ids(&self) -> RoaringTreemap {
-        let mut all = RoaringTreemap::new();
-        all.insert_range(0..self.n);
-        all
+        self.ids()
     }
 
-    /// The ids in 0..n that match `f`. `not` is the complement within 0..n;
+    /// The ids that match `f`. `not` is the complement within the ids described;
     /// a label no vector carries matches nothing.
     pub fn evaluate(&self, f: &Filter) -> Result<RoaringTreemap, FilterError> {
         self.check_attributes(f)?;
@@ -174,9 +176,9 @@ impl Metadata {
 
     /// Whether vector `id` matches `f`, evaluated for that vector alone.
     pub fn matches(&self, f: &Filter, id: u64) -> Result<bool, FilterError> {
-        if id >= self.n {
+        let Some(row) = self.row_of(id) else {
             return Err(FilterError::IdOutOfRange { id, n: self.n });
-        }
+        };
         self.check_attributes(f)?;
         let has = |l: &u32| self.labels.get(l).is_some_and(|b| b.contains(id));
         enum Step<'a> {
@@ -195,7 +197,7 @@ impl Metadata {
                     Expr::Cmp { attr, op, value } => values.push(
                         self.attrs
                             .get(attr)
-                            .is_some_and(|col| cmp_holds(col, id as usize, *op, *value)),
+                            .is_some_and(|col| cmp_holds(col, row, *op, *value)),
                     ),
                     Expr::Not(x) => {
                         todo.push(Step::Not);

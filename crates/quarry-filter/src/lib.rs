@@ -57,6 +57,7 @@ mod expr;
 mod input;
 mod metadata;
 mod parse;
+mod rebuild;
 
 pub use codec::FORMAT_VERSION;
 pub use error::FilterError;
@@ -64,5 +65,6 @@ pub use expr::{CmpOp, Expr, Filter, Number};
 pub use input::{read_attribute, read_spmat, write_attribute, write_spmat};
 pub use metadata::{Column, Metadata};
 pub use parse::{is_attribute_name, KEYWORDS, MAX_FILTER_LEN, MAX_NESTING, MAX_TREE_DEPTH};
+pub use rebuild::RowMeta;
 /// Re-exported so callers use the same bitmap type `evaluate` returns.
 pub use roaring::RoaringTreemap;

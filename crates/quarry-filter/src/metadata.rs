@@ -33,10 +33,14 @@ impl Column {
     }
 }
 
-/// Labels and attributes of vectors 0..n.
+/// Labels and attributes of `n` vectors: ids 0..n (built from rows), or any
+/// set of `n` ids (after writes; see [`Metadata::rebuild`]).
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Metadata {
     pub(crate) n: u64,
+    /// The ids when they are not exactly 0..n; column row i belongs to the
+    /// i-th smallest of them. Kept `None` for 0..n, so equal metadata is equal.
+    pub(crate) sparse: Option<RoaringTreemap>,
     /// label -> ids carrying it. Never holds an empty bitmap, so equal
     /// metadata has equal maps and encodes to equal bytes.
     pub(crate) labels: BTreeMap<u32, RoaringTreemap>,
@@ -80,6 +84,53 @@ impl Metadata {
     /// Whether there are no vectors.
     pub fn is_empty(&self) -> bool {
         self.n == 0
+    }
+
+    /// The ids described (0..n unless rebuilt after writes).
+    pub fn ids(&self) -> RoaringTreemap {
+        match &self.sparse {
+            Some(u) => u.clone(),
+            None => {
+                let mut all = RoaringTreemap::new();
+                all.insert_range(0..self.n);
+                all
+            }
+        }
+    }
+
+    /// Whether `id` is described.
+    pub fn contains(&self, id: u64) -> bool {
+        match &self.sparse {
+            Some(u) => u.contains(id),
+            None => id < self.n,
+        }
+    }
+
+    /// Column row of `id`, when described.
+    pub(crate) fn row_of(&self, id: u64) -> Option<usize> {
+        match &self.sparse {
+            Some(u) => u.contains(id).then(|| (u.rank(id) - 1) as usize),
+            None => (id < self.n).then_some(id as usize),
+        }
+    }
+
+    /// Empty metadata (no vectors) with the same attributes, names and kinds:
+    /// what writes' rows are collected in.
+    pub fn schema(&self) -> Metadata {
+        Metadata {
+            attrs: self
+                .attrs
+                .iter()
+                .map(|(k, c)| {
+                    let empty = match c {
+                        Column::I64(_) => Column::I64(Vec::new()),
+                        Column::F64(_) => Column::F64(Vec::new()),
+                    };
+                    (k.clone(), empty)
+                })
+                .collect(),
+            ..Default::default()
+        }
     }
 
     /// Replaces all labels from CSR rows: row i's labels are
@@ -188,10 +239,33 @@ impl Metadata {
     /// attribute must be given exactly once; i64 attributes need whole
     /// values in i64 range, and all values must be finite.
     pub fn push(&mut self, labels: &[u32], attrs: &[(&str, f64)]) -> Result<u64, FilterError> {
-        let id = self.n;
-        if id == u64::MAX {
-            return Err(invalid("metadata is full"));
+        let id = match &self.sparse {
+            Some(u) => u.max().map_or(Some(0), |m| m.checked_add(1)),
+            None => (self.n < u64::MAX).then_some(self.n),
         }
+        .ok_or_else(|| invalid("metadata is full"))?;
+        self.check_row(id, attrs)?;
+        for &(name, v) in attrs {
+            match self.attrs.get_mut(name) {
+                Some(Column::I64(col)) => col.push(v as i64),
+                Some(Column::F64(col)) => col.push(v),
+                None => {}
+            }
+        }
+        for &l in labels {
+            self.labels.entry(l).or_default().insert(id);
+        }
+        if let Some(u) = &mut self.sparse {
+            u.insert(id);
+        }
+        self.n += 1;
+        Ok(id)
+    }
+
+    /// Checks one vector's attribute values as `push` would take them (`id`
+    /// names the vector in messages): every attribute given exactly once, i64
+    /// attributes whole and in range, all values finite.
+    pub fn check_row(&self, id: u64, attrs: &[(&str, f64)]) -> Result<(), FilterError> {
         for (i, (name, _)) in attrs.iter().enumerate() {
             if !self.attrs.contains_key(*name) {
                 return Err(FilterError::UnknownAttribute {
@@ -230,17 +304,6 @@ impl Metadata {
                 )));
             }
         }
-        for &(name, v) in attrs {
-            match self.attrs.get_mut(name) {
-                Some(Column::I64(col)) => col.push(v as i64),
-                Some(Column::F64(col)) => col.push(v),
-                None => {}
-            }
-        }
-        for &l in labels {
-            self.labels.entry(l).or_default().insert(id);
-        }
-        self.n = id + 1;
-        Ok(id)
+        Ok(())
     }
 }
