@@ -249,9 +249,10 @@ fn decode_body(r: &mut Reader<'_>, version: u32) -> Result<Metadata, FilterError
             let id = next_min
                 .checked_add(r.varint()?)
                 .ok_or_else(|| corrupt(format!("id at byte {at} overflows u64")))?;
-            let pushed = u.try_push(id);
-            debug_assert!(pushed.is_ok());
-            next_min = id.checked_add(1).unwrap_or(u64::MAX);
+            // Only an id after u64::MAX can fail to ascend.
+            u.try_push(id)
+                .map_err(|_| corrupt(format!("id at byte {at} overflows u64")))?;
+            next_min = id.saturating_add(1);
         }
         Some(u)
     } else {
