@@ -88,7 +88,7 @@ proptest! {
                     "not label = 2" => !l.contains(&2),
                     "year < 0" => *y < 0,
                     "price >= 1 or label in [0, 3]" => *p >= 1.0 || l.contains(&0) || l.contains(&3),
-                    _ => !(*y == 2 && !l.contains(&1)),
+                    _ => *y != 2 || l.contains(&1),
                 })
                 .map(|(&id, _)| id)
                 .collect();
