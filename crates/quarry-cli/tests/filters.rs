@@ -111,6 +111,50 @@ fn labels_build_gt_and_filtered_search() {
     // Routing to every partition holding matches is exact again.
     let all = search("routed", "16");
     assert_eq!(all["recall_at_k"], 1.0, "{all}");
+
+    // Upserts carry labels and attribute values: the 100 queries (whole numbers,
+    // so a u8 index takes them) as ids 10000.., label 999, price 1000.
+    let ql = t.path().join("q.spmat");
+    quarry_filter::write_spmat(&ql, 1000, &vec![vec![999u32]; 100]).unwrap();
+    let qp = t.path().join("qp.f64bin");
+    write_attribute(&qp, &Column::F64(vec![1000.0; 100])).unwrap();
+    let qp_arg = format!("price={}", s(&qp));
+    let up = |extra: &[&str]| {
+        let mut a = vec!["upsert", "--index", s(&idx), "--vectors", s(&queries)];
+        a.extend_from_slice(extra);
+        quarry(&a)
+    };
+    // The index has an attribute: an upsert without it is refused.
+    fails_with(&up(&["--labels", s(&ql)]), "lacks attribute(s): price");
+    ok(&up(&["--labels", s(&ql), "--attr", &qp_arg]));
+    let own = |f: &str| {
+        let out = t.path().join("own.ivecs");
+        ok(&quarry(&[
+            "search",
+            "--index",
+            s(&idx),
+            "--queries",
+            s(&queries),
+            "--k",
+            "1",
+            "--filter",
+            f,
+            "--filter-plan",
+            "exact",
+            "--out",
+            s(&out),
+        ]));
+        // .ivecs rows of k = 1: u32 dim, then the id.
+        let b = std::fs::read(&out).unwrap();
+        b.chunks(8)
+            .map(|c| i32::from_le_bytes(c[4..8].try_into().unwrap()))
+            .collect::<Vec<_>>()
+    };
+    let want: Vec<i32> = (10000..10100).collect();
+    assert_eq!(own("label = 999"), want);
+    ok(&quarry(&["flush", "--index", s(&idx)]));
+    assert_eq!(own("price >= 1000 and label = 999"), want);
+    ok(&quarry(&["verify", "--index", s(&idx)]));
 }
 
 #[test]

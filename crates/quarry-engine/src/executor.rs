@@ -110,12 +110,17 @@ pub(crate) fn run(
         .collect();
     // The writes this batch sees: copied out for the probed partitions, so the
     // lock is not held while partitions are read and scanned.
-    let live = src.live.and_then(|lock| {
-        let g = lock.read().expect("live lock");
-        g.as_ref()
-            .filter(|l| !l.is_clean())
-            .map(|l| LiveSlice::of(l, &pids))
-    });
+    // A filter was resolved against writes: the search uses those same writes.
+    let taken = match filter {
+        Some(_) => None,
+        None => src.live.and_then(|lock| {
+            let g = lock.read().expect("live lock");
+            g.as_ref()
+                .filter(|l| !l.is_clean())
+                .map(|l| LiveSlice::of(l, &pids))
+        }),
+    };
+    let live = filter.map_or(taken.as_ref(), |f| f.live.as_ref());
     let job = |pid: u32| PartitionJob {
         pid,
         count: src.table[pid as usize].count as usize,
@@ -125,15 +130,17 @@ pub(crate) fn run(
         queries,
         routed: &queries_of[pid as usize],
         k,
-        // Partitions whose every vector matches need no mask.
+        // Partitions whose every vector matches (stored, none written) need no mask.
         filter: filter
-            .filter(|f| f.per_partition[pid as usize] < src.table[pid as usize].count)
+            .filter(|f| {
+                f.stored_per_partition[pid as usize] < src.table[pid as usize].count
+                    || live.is_some_and(|l| l.parts[pid as usize].is_some())
+            })
             .map(|f| &f.matches),
         exclude: live
-            .as_ref()
             .filter(|l| l.has_dead[pid as usize])
             .map(|l| l.dead.as_ref()),
-        delta: live.as_ref().and_then(|l| l.parts[pid as usize].as_ref()),
+        delta: live.and_then(|l| l.parts[pid as usize].as_ref()),
     };
 
     // 3. Fetch each partition once and answer its queries as reads complete.

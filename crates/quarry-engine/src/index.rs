@@ -565,18 +565,41 @@ impl Index {
         filter: &Filter,
         params: &SearchParams,
     ) -> Result<Resolved, EngineError> {
-        let f = self
-            .filters
-            .as_ref()
-            .ok_or_else(|| EngineError::NoMetadata {
-                dir: self.dir.clone(),
-            })?;
-        f.resolve(
+        let start = std::time::Instant::now();
+        let guard = self.live.read().expect("live lock");
+        let live = guard.as_ref();
+        let no_metadata = || EngineError::NoMetadata {
+            dir: self.dir.clone(),
+        };
+        let members = self.members.as_ref().ok_or_else(no_metadata)?;
+        // An index built without metadata has some once a write carries labels.
+        let implicit;
+        let base = match &self.filters {
+            Some(f) => &f.meta,
+            None if live.is_some_and(|l| l.meta.any_labels) => {
+                let mut ids = roaring::RoaringTreemap::new();
+                members.iter().for_each(|m| ids |= m);
+                implicit = crate::Metadata::with_ids(ids);
+                &implicit
+            }
+            None => return Err(no_metadata()),
+        };
+        crate::filtered::resolve(
+            base,
+            members,
+            live,
             filter,
             params.filter_plan,
             params.exact_max_matches,
             self.dim(),
+            start,
         )
+    }
+
+    /// Whether this handle holds writes' state (a writer, or a reader that
+    /// replayed the log): filters are then resolved per batch.
+    pub(crate) fn has_live(&self) -> bool {
+        self.live.read().expect("live lock").is_some()
     }
 
     /// The searcher a strategy stands for on this index.
@@ -660,7 +683,19 @@ impl PreparedSearch<'_> {
     /// A batch whose candidate lists would exceed `OpenOptions::max_batch_bytes`
     /// is run in slices that fit.
     pub fn search_batch(&self, queries: &[f32]) -> Result<BatchResult, EngineError> {
-        self.search_batch_with(queries, self.filter.as_ref())
+        let fresh = self.fresh_filter()?;
+        self.search_batch_with(queries, fresh.as_ref().or(self.filter.as_ref()))
+    }
+
+    /// The prepared filter resolved again, when writes may have changed its
+    /// matches since `prepare`.
+    fn fresh_filter(&self) -> Result<Option<Resolved>, EngineError> {
+        match &self.params.filter {
+            Some(f) if self.index.has_live() => {
+                Ok(Some(self.index.resolve_filter(f, &self.params)?))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// Searches a batch whose queries carry filters of their own (`filters[i]` for
@@ -695,7 +730,7 @@ impl PreparedSearch<'_> {
         for members in groups.values() {
             let resolved = match &filters[members[0]] {
                 Some(f) => Some(self.index.resolve_filter(f, &self.params)?),
-                None => None,
+                None => self.fresh_filter()?,
             };
             let mut block = Vec::with_capacity(members.len() * dim);
             for &i in members {

@@ -52,6 +52,7 @@ pub use groundtruth::{exact_knn, exact_knn_filtered};
 pub use index::{Index, MemoryReport, OpenOptions, PreparedSearch, QueryResult};
 pub use params::{GbdtRule, ProbeRule, RouterSpec, SearchParams, EF_DEFAULT};
 pub use placement::{rewrite_with_copies, Holders, RewriteReport};
+pub use quarry_filter::RowMeta;
 pub use quarry_formats::{MemorySource, VectorSource};
 pub use quarry_graph::HnswParams;
 pub use quarry_kernels::{Metric, Neighbor};

@@ -87,6 +87,18 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, EngineError> {
             Err(e) => r.problems.push(format!("partition {pid}: {e}")),
         }
     }
+    // Labels and attributes describe exactly the vectors the partitions hold.
+    if let (Some(f), Some(members)) = (&index.filters, &index.members) {
+        let mut all = roaring::RoaringTreemap::new();
+        members.iter().for_each(|m| all |= m);
+        if f.meta.ids() != all {
+            r.problems.push(format!(
+                "filters.bin describes {} vectors that are not exactly the {} the partitions hold",
+                f.meta.len(),
+                all.len()
+            ));
+        }
+    }
     for name in manifest.files.keys() {
         if [files::CENTROIDS, files::TABLE, files::DATA].contains(&name.as_str()) {
             continue;

@@ -3,13 +3,17 @@
 //! searches, flushes (new extents, the log emptied, partitions past 16 vectors
 //! split in two), writer restarts (the log replayed) and read-only opens by
 //! another handle; searching every partition must return exactly the model's top-k, by
-//! (distance, id), every time. Plus the write errors.
+//! (distance, id), every time. The index has labels and an attribute, upserts carry
+//! their own, and filtered searches (exact and routed plans) must return exactly the
+//! model's top-k among its matching vectors. Plus the write errors.
 
 use proptest::prelude::*;
+use quarry_engine::RowMeta;
 use quarry_engine::{
-    build_index_from, BuildConfig, EngineError, Index, MemorySource, Metric, NoProgress,
-    OpenOptions, SearchParams, WriteOptions,
+    build_index_from, build_index_with, BuildConfig, EngineError, Filter, FilterPlan, Index,
+    MemorySource, Metadata, Metric, NoProgress, OpenOptions, SearchParams, WriteOptions,
 };
+use quarry_filter::Column;
 use quarry_kernels::pair_distance;
 use std::collections::BTreeMap;
 
@@ -18,9 +22,12 @@ const PARTS: usize = 6;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Upsert(Vec<(u64, [f32; DIM])>),
+    /// id, vector, labels (a subset of 0..3), year.
+    Upsert(Vec<(u64, [f32; DIM], Vec<u32>, i64)>),
     Delete(Vec<u64>),
     Search([f32; DIM], usize),
+    /// query, k, filter number (see FILTERS), routed plan
+    FilteredSearch([f32; DIM], usize, usize, bool),
     RestartWriter,
     ReadOnlyCheck([f32; DIM]),
     Flush,
@@ -33,13 +40,20 @@ fn vector() -> impl Strategy<Value = [f32; DIM]> {
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        4 => prop::collection::vec((0u64..90, vector()), 1..12).prop_map(|mut v| {
+        4 => prop::collection::vec(
+            (0u64..90, vector(), prop::collection::btree_set(0u32..3, 0..3), 0i64..5)
+                .prop_map(|(i, v, l, y)| (i, v, l.into_iter().collect::<Vec<u32>>(), y)),
+            1..12,
+        )
+        .prop_map(|mut v| {
             v.sort_by_key(|x| x.0);
             v.dedup_by_key(|x| x.0);
             Op::Upsert(v)
         }),
         2 => prop::collection::btree_set(0u64..90, 1..8).prop_map(|s| Op::Delete(s.into_iter().collect())),
         4 => (vector(), 1usize..8).prop_map(|(q, k)| Op::Search(q, k)),
+        3 => (vector(), 1usize..8, 0..FILTERS.len(), any::<bool>())
+            .prop_map(|(q, k, f, routed)| Op::FilteredSearch(q, k, f, routed)),
         1 => Just(Op::RestartWriter),
         1 => vector().prop_map(Op::ReadOnlyCheck),
         1 => Just(Op::Flush),
@@ -47,14 +61,63 @@ fn op() -> impl Strategy<Value = Op> {
     ]
 }
 
-fn model_topk(model: &BTreeMap<u64, [f32; DIM]>, q: &[f32], k: usize) -> Vec<(u64, f32)> {
+/// A live vector of the model: its vector, labels and year.
+type Row = ([f32; DIM], Vec<u32>, i64);
+
+const FILTERS: &[&str] = &[
+    "label = 1",
+    "not label = 0",
+    "year < 2",
+    "label = 2 or year = 4",
+];
+
+fn model_matches(f: usize, r: &Row) -> bool {
+    match f {
+        0 => r.1.contains(&1),
+        1 => !r.1.contains(&0),
+        2 => r.2 < 2,
+        _ => r.1.contains(&2) || r.2 == 4,
+    }
+}
+
+fn model_topk(model: &BTreeMap<u64, Row>, q: &[f32], k: usize) -> Vec<(u64, f32)> {
+    model_topk_where(model, q, k, |_| true)
+}
+
+fn model_topk_where(
+    model: &BTreeMap<u64, Row>,
+    q: &[f32],
+    k: usize,
+    keep: impl Fn(&Row) -> bool,
+) -> Vec<(u64, f32)> {
     let mut all: Vec<(u64, f32)> = model
         .iter()
-        .map(|(&id, v)| (id, pair_distance::<f32>(Metric::L2, q, 0.0, v, 0.0)))
+        .filter(|(_, r)| keep(r))
+        .map(|(&id, r)| (id, pair_distance::<f32>(Metric::L2, q, 0.0, &r.0, 0.0)))
         .collect();
     all.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
     all.truncate(k);
     all
+}
+
+fn filtered(
+    index: &Index,
+    q: &[f32],
+    k: usize,
+    f: usize,
+    routed: bool,
+) -> Result<Vec<(u64, f32)>, EngineError> {
+    let plan = if routed {
+        FilterPlan::Routed
+    } else {
+        FilterPlan::Exact
+    };
+    let p = SearchParams::new(k)
+        .nprobe(index.num_partitions())
+        .filter(Some(Filter::parse(FILTERS[f]).unwrap()))
+        .filter_plan(plan);
+    let r = index.search(q, &p)?;
+    Ok(r.neighbors.iter().map(|n| (n.id, n.dist)).collect())
 }
 
 fn search(index: &Index, q: &[f32], k: usize) -> Result<Vec<(u64, f32)>, EngineError> {
@@ -77,11 +140,17 @@ proptest! {
             ((s >> 40) as f32 / (1u64 << 24) as f32) * 20.0 - 10.0
         };
         let base: Vec<f32> = (0..60 * DIM).map(|_| next()).collect();
-        build_index_from(&MemorySource::f32(&base, DIM).unwrap(), &path, &BuildConfig::new(PARTS, Metric::L2), &NoProgress).unwrap();
-        let mut model: BTreeMap<u64, [f32; DIM]> = base
+        // Stored vector i has label i % 3 and year i % 5.
+        let mut meta = Metadata::new(60);
+        let indptr: Vec<u64> = (0..=60).collect();
+        let labels: Vec<u32> = (0..60).map(|i| i % 3).collect();
+        meta.set_labels_csr(&indptr, &labels).unwrap();
+        meta.add_attribute("year", Column::I64((0..60).map(|i| i % 5).collect())).unwrap();
+        build_index_with(&MemorySource::f32(&base, DIM).unwrap(), Some(&meta), &path, &BuildConfig::new(PARTS, Metric::L2), &NoProgress).unwrap();
+        let mut model: BTreeMap<u64, Row> = base
             .chunks(DIM)
             .enumerate()
-            .map(|(i, v)| (i as u64, v.try_into().unwrap()))
+            .map(|(i, v)| (i as u64, (v.try_into().unwrap(), vec![i as u32 % 3], i as i64 % 5)))
             .collect();
         // Small partitions split at flushes (60 stored vectors over 6 partitions).
         let wopts = WriteOptions { split_above: Some(16), ..WriteOptions::default() };
@@ -92,11 +161,15 @@ proptest! {
                 Op::Upsert(rows) => {
                     let ids: Vec<u64> = rows.iter().map(|r| r.0).collect();
                     let v: Vec<f32> = rows.iter().flat_map(|r| r.1).collect();
+                    let m: Vec<RowMeta> = rows
+                        .iter()
+                        .map(|r| RowMeta { labels: r.2.clone(), attrs: vec![("year".into(), r.3 as f64)] })
+                        .collect();
                     let existed = rows.iter().filter(|r| model.contains_key(&r.0)).count() as u64;
-                    let rec = w.upsert(&ids, &v).unwrap();
+                    let rec = w.upsert_with(&ids, &v, &m).unwrap();
                     prop_assert_eq!(rec.existed, existed);
-                    for (id, x) in rows {
-                        model.insert(id, x);
+                    for (id, x, l, y) in rows {
+                        model.insert(id, (x, l, y));
                     }
                 }
                 Op::Delete(ids) => {
@@ -114,6 +187,13 @@ proptest! {
                     } else {
                         prop_assert_eq!(search(w, &q, k).unwrap(), model_topk(&model, &q, k));
                     }
+                }
+                Op::FilteredSearch(q, k, f, routed) => {
+                    let want = model_topk_where(&model, &q, k, |r| model_matches(f, r));
+                    if k as u64 > w.len() {
+                        continue;
+                    }
+                    prop_assert_eq!(filtered(w, &q, k, f, routed).unwrap(), want, "{}", FILTERS[f]);
                 }
                 Op::Flush => {
                     let before = index.as_ref().unwrap().num_partitions();
@@ -144,6 +224,8 @@ proptest! {
                     let k = 3.min(model.len());
                     if k > 0 {
                         prop_assert_eq!(search(&r, &q, k).unwrap(), model_topk(&model, &q, k));
+                        let want = model_topk_where(&model, &q, k, |r| model_matches(0, r));
+                        prop_assert_eq!(filtered(&r, &q, k, 0, false).unwrap(), want);
                     }
                 }
             }
@@ -250,4 +332,97 @@ fn compaction_reclaims_sparse_segments() {
         !path.join("data.bin").exists(),
         "the sparse segment is removed"
     );
+}
+
+#[test]
+fn labels_on_writes() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let path = dir.path().join("idx");
+    let base: Vec<f32> = (0..300 * DIM).map(|i| ((i * 31) % 97) as f32).collect();
+    build_index_from(
+        &MemorySource::f32(&base, DIM).unwrap(),
+        &path,
+        &BuildConfig::new(4, Metric::L2),
+        &NoProgress,
+    )
+    .unwrap();
+    let label = |l: u32| RowMeta {
+        labels: vec![l],
+        attrs: vec![],
+    };
+    let mut w = Index::open_writer(&path, OpenOptions::default(), WriteOptions::default()).unwrap();
+    let f = SearchParams::new(2)
+        .nprobe(4)
+        .filter(Some(Filter::parse("label = 7").unwrap()));
+    // No labels anywhere yet: filtering is an error that says so.
+    assert!(matches!(
+        w.search(&[0.0; DIM], &f),
+        Err(EngineError::NoMetadata { .. })
+    ));
+    let e = w
+        .upsert_with(&[1000], &[1.0; DIM], &[label(7), label(7)])
+        .unwrap_err();
+    assert!(e.to_string().contains("one per id"), "{e}");
+    let e = w
+        .upsert_with(
+            &[1000],
+            &[1.0; DIM],
+            &[RowMeta {
+                labels: vec![7],
+                attrs: vec![("year".into(), 1.0)],
+            }],
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("unknown attribute 'year'"), "{e}");
+    // An index built without labels takes them on writes.
+    w.upsert_with(&[1000, 5], &[1.0; 2 * DIM], &[label(7), label(7)])
+        .unwrap();
+    let ids = |r: quarry_engine::QueryResult| r.neighbors.iter().map(|n| n.id).collect::<Vec<_>>();
+    assert_eq!(ids(w.search(&[1.0; DIM], &f).unwrap()), [5, 1000]);
+    // The new version of id 5 has no label: it no longer matches.
+    w.upsert(&[5], &[1.0; DIM]).unwrap();
+    let one = SearchParams::new(1)
+        .nprobe(4)
+        .filter(Some(Filter::parse("label = 7").unwrap()));
+    assert_eq!(ids(w.search(&[1.0; DIM], &one).unwrap()), [1000]);
+    w.flush().unwrap();
+    drop(w);
+    let r = Index::open(&path, OpenOptions::default()).unwrap();
+    assert!(r.has_file("filters.bin"));
+    assert_eq!(ids(r.search(&[1.0; DIM], &one).unwrap()), [1000]);
+    assert_eq!(r.metadata().unwrap().len(), 301);
+    assert!(quarry_engine::verify(&path).unwrap().is_ok());
+
+    // An index with an attribute needs its value on every upsert.
+    let path = dir.path().join("attr");
+    let mut meta = Metadata::new(300);
+    meta.add_attribute("year", Column::I64(vec![2020; 300]))
+        .unwrap();
+    build_index_with(
+        &MemorySource::f32(&base, DIM).unwrap(),
+        Some(&meta),
+        &path,
+        &BuildConfig::new(4, Metric::L2),
+        &NoProgress,
+    )
+    .unwrap();
+    let w = Index::open_writer(&path, OpenOptions::default(), WriteOptions::default()).unwrap();
+    let e = w.upsert(&[1], &[1.0; DIM]).unwrap_err();
+    assert!(e.to_string().contains("attributes year"), "{e}");
+    let year = |y: f64| RowMeta {
+        labels: vec![],
+        attrs: vec![("year".into(), y)],
+    };
+    let e = w.upsert_with(&[1], &[1.0; DIM], &[year(2.5)]).unwrap_err();
+    assert!(e.to_string().contains("i64"), "{e}");
+    let e = w
+        .upsert_with(&[1], &[1.0; DIM], &[year(f64::NAN)])
+        .unwrap_err();
+    assert!(e.to_string().contains("finite"), "{e}");
+    w.upsert_with(&[1], &[1.0; DIM], &[year(1999.0)]).unwrap();
+    let old = SearchParams::new(1)
+        .nprobe(4)
+        .filter(Some(Filter::parse("year < 2000").unwrap()));
+    assert_eq!(ids(w.search(&[0.0; DIM], &old).unwrap()), [1]);
+    assert_eq!(w.len(), 300);
 }

@@ -76,6 +76,17 @@ impl Metadata {
         }
     }
 
+    /// Metadata of the vectors `ids` with no labels and no attributes.
+    pub fn with_ids(ids: RoaringTreemap) -> Self {
+        let n = ids.len();
+        let dense = n == 0 || (ids.min() == Some(0) && ids.max() == Some(n - 1));
+        Metadata {
+            n,
+            sparse: (!dense).then_some(ids),
+            ..Default::default()
+        }
+    }
+
     /// Number of vectors.
     pub fn len(&self) -> u64 {
         self.n

@@ -53,6 +53,77 @@ impl MetaArgs {
     }
 }
 
+/// Labels and attribute values of rows read from `--labels` / `--attr`, handed
+/// out per batch of rows as the engine's writes take them.
+pub struct RowsMeta {
+    indptr: Vec<u64>,
+    indices: Vec<u32>,
+    attrs: Vec<(String, quarry_filter::Column)>,
+}
+
+impl RowsMeta {
+    /// Rows `start..start + count`.
+    pub fn rows(&self, start: usize, count: usize) -> Vec<quarry_engine::RowMeta> {
+        (start..start + count)
+            .map(|i| quarry_engine::RowMeta {
+                labels: if self.indptr.is_empty() {
+                    Vec::new()
+                } else {
+                    self.indices[self.indptr[i] as usize..self.indptr[i + 1] as usize].to_vec()
+                },
+                attrs: self
+                    .attrs
+                    .iter()
+                    .map(|(n, c)| {
+                        let v = match c {
+                            quarry_filter::Column::I64(v) => v[i] as f64,
+                            quarry_filter::Column::F64(v) => v[i],
+                        };
+                        (n.clone(), v)
+                    })
+                    .collect(),
+            })
+            .collect()
+    }
+}
+
+impl MetaArgs {
+    /// Per-row labels and attributes of `n` written vectors, or `None` when no
+    /// file was given. (Validity against the index is the engine's check.)
+    pub fn load_rows(&self, n: u64) -> Result<Option<RowsMeta>> {
+        if self.is_empty() {
+            return Ok(None);
+        }
+        let (mut indptr, mut indices) = (Vec::new(), Vec::new());
+        if let Some(p) = &self.labels {
+            let (rows, ip, ix) = quarry_filter::read_spmat(p)?;
+            if rows != n {
+                bail!(
+                    "--labels {}: {rows} rows for {n} vectors; give one row per vector",
+                    p.display()
+                );
+            }
+            (indptr, indices) = (ip, ix);
+        }
+        let mut attrs = Vec::new();
+        for a in &self.attrs {
+            let Some((name, file)) = a.split_once('=') else {
+                bail!("--attr {a}: use NAME=FILE, e.g. --attr price=price.fbin");
+            };
+            let col = quarry_filter::read_attribute(std::path::Path::new(file))?;
+            if col.len() as u64 != n {
+                bail!("--attr {a}: {} values for {n} vectors", col.len());
+            }
+            attrs.push((name.to_string(), col));
+        }
+        Ok(Some(RowsMeta {
+            indptr,
+            indices,
+            attrs,
+        }))
+    }
+}
+
 /// `--filter` and how a filtered search runs.
 #[derive(clap::Args, Debug, Clone)]
 pub struct FilterArgs {

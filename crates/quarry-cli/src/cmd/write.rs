@@ -81,6 +81,10 @@ pub struct UpsertArgs {
     /// ids continue after the largest id the index holds.
     #[arg(long)]
     pub ids: Option<PathBuf>,
+    /// Labels and attribute values of the vectors, one row per vector (as `build`
+    /// takes them); an index with attributes needs every one of them.
+    #[command(flatten)]
+    pub meta: super::meta::MetaArgs,
 }
 
 #[derive(clap::Args)]
@@ -165,14 +169,16 @@ pub fn upsert(a: UpsertArgs, ui: &Ui) -> Result<()> {
             (first..first + n as u64).collect()
         }
     };
+    let rows = a.meta.load_rows(n as u64)?;
     let t = Instant::now();
     let (mut replaced, mut batches) = (0u64, 0u64);
     ui.stage("upsert", n as u64);
     for s in (0..n).step_by(a.w.batch) {
         let cnt = a.w.batch.min(n - s);
         let v = src.read_range(s, cnt)?.to_f32();
+        let m = rows.as_ref().map_or(Vec::new(), |r| r.rows(s, cnt));
         let r = index
-            .upsert(&ids[s..s + cnt], &v)
+            .upsert_with(&ids[s..s + cnt], &v, &m)
             .with_context(|| format!("upserting rows {s}..{}", s + cnt))?;
         a.w.ack(r.seq, s, cnt);
         replaced += r.existed;

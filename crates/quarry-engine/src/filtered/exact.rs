@@ -6,7 +6,7 @@
 
 use super::Resolved;
 use crate::executor::{for_each_extent, merge, Sources};
-use crate::search::scan::{gather_matching, scan_rows, Ids, Rows};
+use crate::search::scan::{gather_matching, gather_where, scan_rows, Ids, Rows};
 use crate::stats::{BatchResult, BatchStats, QueryStats};
 use crate::EngineError;
 use quarry_kernels::{with_element, Element, Neighbor};
@@ -42,17 +42,25 @@ fn run_typed<T: Element>(
     let dim = src.dim;
     let nq = queries.len() / dim;
     let row_bytes = (dim * std::mem::size_of::<T>() + 8) as u64;
-    let pids: Vec<u32> = (0..f.per_partition.len() as u32)
-        .filter(|&p| f.per_partition[p as usize] > 0)
+    let pids: Vec<u32> = (0..f.stored_per_partition.len() as u32)
+        .filter(|&p| f.stored_per_partition[p as usize] > 0)
         .collect();
-    let groups: Vec<&[u32]> = crate::build::runs_within(
+    let mut groups: Vec<&[u32]> = crate::build::runs_within(
         pids.len(),
-        |i| f.per_partition[pids[i] as usize] * row_bytes,
+        |i| f.stored_per_partition[pids[i] as usize] * row_bytes,
         GATHER_BYTES,
     )
     .into_iter()
     .map(|(a, b)| &pids[a..b])
     .collect();
+    // Written vectors (the delta) come last, as one more group of no partitions.
+    let delta = f
+        .live
+        .as_ref()
+        .filter(|l| l.parts.iter().any(Option::is_some));
+    if delta.is_some() {
+        groups.push(&[]);
+    }
     let io_wait_ns = AtomicU64::new(0);
     let mut stats = BatchStats {
         queries: nq,
@@ -66,7 +74,17 @@ fn run_typed<T: Element>(
         let gathered = for_each_extent(src, group, &io_wait_ns, |pid, extent, bytes| {
             let count = src.table[pid as usize].count as usize;
             let view = PartitionView::parse(extent, count, dim, src.dtype)?;
-            let (ids, rows) = gather_matching::<T>(&view, view.vectors(), &f.matches);
+            let dead = f
+                .live
+                .as_ref()
+                .filter(|l| l.has_dead[pid as usize])
+                .map(|l| l.dead.as_ref());
+            let (ids, rows) = match dead {
+                None => gather_matching::<T>(&view, view.vectors(), &f.matches),
+                Some(d) => gather_where(view.ids(), view.vectors(), dim, |id| {
+                    f.matches.contains(id) && !d.contains(id)
+                }),
+            };
             Ok((pid, ids, rows, bytes))
         });
         let mut parts = Vec::with_capacity(gathered.len());
@@ -84,6 +102,22 @@ fn run_typed<T: Element>(
             stats.vectors_read += src.table[pid as usize].count;
             ids.extend(i);
             data.extend(d);
+        }
+        if group.is_empty() {
+            if let Some(l) = delta {
+                let row = dim * std::mem::size_of::<T>();
+                let mut bytes = Vec::new();
+                for d in l.parts.iter().flatten() {
+                    for (id, r) in d.live_rows(row) {
+                        if f.matches.contains(id) {
+                            ids.push(id);
+                            bytes.extend_from_slice(r);
+                        }
+                    }
+                }
+                // Delta bytes carry no alignment for T: collected into a typed copy.
+                data = bytemuck::pod_collect_to_vec(&bytes);
+            }
         }
         compared += ids.len() as u64;
         stats.compute += t.elapsed();

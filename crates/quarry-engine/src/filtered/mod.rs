@@ -26,6 +26,7 @@ pub(crate) mod exact;
 pub mod members;
 mod route;
 
+use crate::updates::live::{LiveSlice, LiveState};
 use crate::EngineError;
 pub use quarry_filter::{Filter, FilterError, Metadata};
 use roaring::RoaringTreemap;
@@ -114,35 +115,57 @@ impl FilterIndex {
     pub fn memory_bytes(&self) -> u64 {
         self.meta.memory_bytes()
     }
+}
 
-    /// Evaluates `filter` and counts its matches per partition; `dim` sets the
-    /// default exact threshold.
-    pub(crate) fn resolve(
-        &self,
-        filter: &Filter,
-        plan: FilterPlan,
-        exact_max_matches: Option<u64>,
-        dim: usize,
-    ) -> Result<Resolved, EngineError> {
-        let t = Instant::now();
-        let matches = self.meta.evaluate(filter)?;
-        let per_partition: Vec<u64> = self
-            .members
-            .iter()
-            .map(|m| m.intersection_len(&matches))
-            .collect();
-        let with = per_partition.iter().filter(|&&c| c > 0).count();
-        Ok(Resolved {
-            requested: plan,
-            exact_max_matches: exact_max_matches.unwrap_or(EXACT_MAX_WORK / dim.max(1) as u64),
-            filter: filter.text().to_string(),
-            count: matches.len(),
-            matches,
-            per_partition,
-            with_matches: with as u64,
-            resolve: t.elapsed(),
-        })
+/// Evaluates `filter` on the stored metadata `base` (vectors in the files, by
+/// partition `members`) and on the writes since (`live`), and counts the
+/// matches per partition; `dim` sets the default exact threshold.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn resolve(
+    base: &Metadata,
+    members: &[RoaringTreemap],
+    live: Option<&LiveState>,
+    filter: &Filter,
+    plan: FilterPlan,
+    exact_max_matches: Option<u64>,
+    dim: usize,
+    start: Instant,
+) -> Result<Resolved, EngineError> {
+    let mut stored = base.evaluate(filter)?;
+    let mut delta: Vec<u64> = Vec::new();
+    if let Some(l) = live {
+        stored -= l.dead.as_ref();
+        delta = l.meta.ids_of(&l.meta.added.evaluate(filter)?);
     }
+    let stored_per_partition: Vec<u64> = members
+        .iter()
+        .map(|m| m.intersection_len(&stored))
+        .collect();
+    let mut per_partition = stored_per_partition.clone();
+    let mut matches = stored;
+    if let Some(l) = live {
+        for &id in &delta {
+            if let Some(&(p, _)) = l.loc.get(&id) {
+                per_partition[p as usize] += 1;
+            }
+        }
+        matches.extend(delta);
+    }
+    let with = per_partition.iter().filter(|&&c| c > 0).count();
+    Ok(Resolved {
+        requested: plan,
+        exact_max_matches: exact_max_matches.unwrap_or(EXACT_MAX_WORK / dim.max(1) as u64),
+        filter: filter.text().to_string(),
+        count: matches.len(),
+        matches,
+        per_partition,
+        stored_per_partition,
+        with_matches: with as u64,
+        live: live
+            .filter(|l| !l.is_clean())
+            .map(|l| LiveSlice::of(l, &(0..members.len() as u32).collect::<Vec<_>>())),
+        resolve: start.elapsed(),
+    })
 }
 
 /// A filter resolved against an index for one search.
@@ -150,8 +173,12 @@ pub(crate) struct Resolved {
     pub filter: String,
     pub matches: RoaringTreemap,
     pub count: u64,
-    /// Matches per partition.
+    /// Matches per partition (stored and written since).
     pub per_partition: Vec<u64>,
+    /// Matches per partition among its stored vectors (tombstoned ones excluded).
+    pub stored_per_partition: Vec<u64>,
+    /// The writes the matches were resolved against, for the search to use.
+    pub live: Option<LiveSlice>,
     pub with_matches: u64,
     pub requested: FilterPlan,
     pub exact_max_matches: u64,

@@ -13,7 +13,7 @@
 //! do not change, so routers and the centroid graph stay valid.
 
 use super::live::{LiveState, StoredIds};
-use crate::filtered::{members, MEMBERS_FILE};
+use crate::filtered::{members, FilterIndex, MEMBERS_FILE};
 use crate::{EngineError, Index};
 use quarry_storage::commit::{commit_change, segment_path, Change};
 use quarry_storage::{
@@ -132,6 +132,26 @@ impl Index {
             Some(m) => m.as_ref().clone(),
             None => self.scan_members()?,
         };
+        // The labels and attributes after the writes (an index built without any
+        // gets them once a write carried labels).
+        let implicit;
+        let base = match &self.filters {
+            Some(f) => Some(&f.meta),
+            None if live.meta.any_labels => {
+                let mut ids = roaring::RoaringTreemap::new();
+                mem.iter().for_each(|m| ids |= m);
+                implicit = quarry_filter::Metadata::with_ids(ids);
+                Some(&implicit)
+            }
+            None => None,
+        };
+        let meta = match base {
+            Some(b) if !live.is_clean() => {
+                Some(b.rebuild(&live.dead, &live.meta.added, &live.meta.rows())?)
+            }
+            _ => None,
+        };
+        let meta_bytes = meta.as_ref().map(|m| m.to_bytes());
         let split_above = self
             .wal
             .lock()
@@ -257,6 +277,9 @@ impl Index {
         if report.splits > 0 {
             new_files.push((files::CENTROIDS, &centroid_bytes[..]));
         }
+        if let Some(b) = &meta_bytes {
+            new_files.push((crate::filtered::FILTERS_FILE, &b[..]));
+        }
         let partitions = table.len();
         let split = report.splits > 0;
         let change = Change {
@@ -279,11 +302,21 @@ impl Index {
         let files = IndexFiles::open(&self.dir)?;
         let store = open_store(&files, self.opts.io)?;
         let mem = std::sync::Arc::new(mem);
+        let filters = match (meta, self.filters.take()) {
+            (Some(meta), _) | (None, Some(FilterIndex { meta, .. })) => Some(FilterIndex {
+                meta,
+                members: mem.clone(),
+            }),
+            (None, None) => None,
+        };
         let fresh = LiveState::new(
             StoredIds::from_members(&mem),
             files.table.len(),
             self.dim() * self.dtype().size(),
             applied_seq,
+            filters
+                .as_ref()
+                .map_or_else(Default::default, |f| f.meta.schema()),
         );
         {
             let mut live = self.live.write().expect("live lock");
@@ -299,6 +332,7 @@ impl Index {
             self.store = store;
             self.manifest = manifest;
             self.members = Some(mem);
+            self.filters = filters;
             self.graphs = None;
             *live = Some(fresh);
         }

@@ -218,12 +218,76 @@ pub struct LiveState {
     pub delta_bytes: u64,
     /// Log records applied (the next sequence number to apply).
     pub next_seq: u64,
+    /// Labels and attributes of the delta's rows.
+    pub meta: LiveMeta,
     row_bytes: usize,
 }
 
+/// Labels and attributes written with the delta's rows: one row ("slot") per
+/// upserted vector, in write order, shaped like the index's metadata; a slot
+/// counts while it is its id's latest and the id is live in the delta.
+#[derive(Debug, Default)]
+pub struct LiveMeta {
+    pub added: quarry_filter::Metadata,
+    pub slot_ids: Vec<u64>,
+    pub slot_of: HashMap<u64, u64>,
+    /// Some row carried a label (an index without metadata then gets some).
+    pub any_labels: bool,
+}
+
+impl LiveMeta {
+    fn push(&mut self, id: u64, row: Option<&quarry_filter::RowMeta>) -> Result<(), String> {
+        let (labels, attrs) = match row {
+            Some(r) => (&r.labels[..], r.attr_refs()),
+            None => (&[][..], Vec::new()),
+        };
+        let slot = self.added.push(labels, &attrs).map_err(|e| e.to_string())?;
+        self.any_labels |= !labels.is_empty();
+        self.slot_ids.push(id);
+        self.slot_of.insert(id, slot);
+        Ok(())
+    }
+
+    /// The delta ids among `slots` (rows of `added`) that are still current.
+    pub fn ids_of(&self, slots: &roaring::RoaringTreemap) -> Vec<u64> {
+        slots
+            .iter()
+            .filter_map(|s| {
+                let id = self.slot_ids[s as usize];
+                (self.slot_of.get(&id) == Some(&s)).then_some(id)
+            })
+            .collect()
+    }
+
+    /// `(id, slot)` of every current row, ascending by id (what a flush folds in).
+    pub fn rows(&self) -> Vec<(u64, u64)> {
+        let mut r: Vec<(u64, u64)> = self.slot_of.iter().map(|(&i, &s)| (i, s)).collect();
+        r.sort_unstable();
+        r
+    }
+
+    fn memory_bytes(&self) -> u64 {
+        self.added.memory_bytes()
+            + self.slot_ids.capacity() as u64 * 8
+            + self.slot_of.capacity() as u64 * 17
+    }
+}
+
 impl LiveState {
-    pub fn new(stored: StoredIds, partitions: usize, row_bytes: usize, next_seq: u64) -> Self {
+    /// `schema`: the index's attributes (`Metadata::schema`), which written rows
+    /// carry.
+    pub fn new(
+        stored: StoredIds,
+        partitions: usize,
+        row_bytes: usize,
+        next_seq: u64,
+        schema: quarry_filter::Metadata,
+    ) -> Self {
         LiveState {
+            meta: LiveMeta {
+                added: schema,
+                ..Default::default()
+            },
             dead: Default::default(),
             dead_in: vec![0; partitions],
             parts: vec![DeltaPart::default(); partitions],
@@ -259,6 +323,7 @@ impl LiveState {
         let mut was = false;
         if let Some((p, r)) = self.loc.remove(&id) {
             self.parts[p as usize].kill(r);
+            self.meta.slot_of.remove(&id);
             was = true;
         }
         if let Some(p) = self.stored.partition_of(id) {
@@ -271,10 +336,27 @@ impl LiveState {
     }
 
     /// Applies one logged write (already durable). Returns how many ids were live
-    /// before it (replaced by an upsert, removed by a delete).
-    pub fn apply(&mut self, w: &Write) -> u64 {
-        match w {
-            Write::Upsert { ids, parts, data } => {
+    /// before it (replaced by an upsert, removed by a delete). A write whose
+    /// labels or attributes do not fit the index's is refused before it changes
+    /// anything (the writer checks them before logging: only a damaged log has one).
+    pub fn apply(&mut self, w: &Write) -> Result<u64, String> {
+        Ok(match w {
+            Write::Upsert {
+                ids,
+                parts,
+                data,
+                meta,
+            } => {
+                if let Some(m) = meta {
+                    for (r, &id) in m.iter().zip(ids) {
+                        self.meta
+                            .added
+                            .check_row(id, &r.attr_refs())
+                            .map_err(|e| e.to_string())?;
+                    }
+                } else if !self.meta.added.attribute_names().is_empty() {
+                    return Err("an upsert without the index's attributes".into());
+                }
                 let mut replaced = 0;
                 for (i, (&id, &p)) in ids.iter().zip(parts).enumerate() {
                     replaced += self.kill(id) as u64;
@@ -282,11 +364,12 @@ impl LiveState {
                         .push(id, &data[i * self.row_bytes..(i + 1) * self.row_bytes]);
                     self.loc.insert(id, (p, row));
                     self.delta_bytes += self.row_bytes as u64;
+                    self.meta.push(id, meta.as_ref().map(|m| &m[i]))?;
                 }
                 replaced
             }
             Write::Delete { ids } => ids.iter().map(|&id| self.kill(id) as u64).sum(),
-        }
+        })
     }
 
     /// RAM held: delta chunks as allocated, the id map, tombstones, the
@@ -300,6 +383,7 @@ impl LiveState {
             + self.loc.capacity() as u64 * 17
             + self.dead.serialized_size() as u64
             + self.stored.memory_bytes()
+            + self.meta.memory_bytes()
     }
 }
 

@@ -11,9 +11,10 @@
 //! acknowledged records, so readers see every acknowledged write too.
 //!
 //! `Index::flush` moves the delta and the tombstones into new extents (see
-//! `flush`). Not yet: splits, compaction, and
-//! labels/attributes on upserts; indexes with labels or with stored copies
-//! refuse writes with a message saying so.
+//! `flush`), splitting partitions past the size bound. Upserts may carry labels
+//! and attribute values (`upsert_with`); they live beside the delta rows and are
+//! folded into `filters.bin` at flush. Indexes with stored copies (replication,
+//! learned duplication) refuse writes with a message saying so.
 
 mod flush;
 pub(crate) mod live;
@@ -23,6 +24,7 @@ mod split;
 use crate::{EngineError, Index, OpenOptions};
 pub use flush::FlushReport;
 use live::{LiveState, StoredIds};
+use quarry_filter::RowMeta;
 use quarry_kernels::DType;
 use quarry_storage::wal::{SyncMode, Wal};
 use record::Write;
@@ -136,7 +138,17 @@ impl Index {
             None => StoredIds::from_members(&self.scan_members()?),
         };
         let row = self.dim() * self.dtype().size();
-        Ok(LiveState::new(stored, self.num_partitions(), row, next_seq))
+        let schema = self
+            .filters
+            .as_ref()
+            .map_or_else(quarry_filter::Metadata::default, |f| f.meta.schema());
+        Ok(LiveState::new(
+            stored,
+            self.num_partitions(),
+            row,
+            next_seq,
+            schema,
+        ))
     }
 
     fn apply_record(
@@ -158,7 +170,11 @@ impl Index {
             file: self.dir.join(quarry_storage::wal::WAL_FILE),
             what: format!("record {}: {what}", r.seq),
         })?;
-        live.apply(&w);
+        live.apply(&w)
+            .map_err(|what| quarry_storage::StorageError::Corrupt {
+                file: self.dir.join(quarry_storage::wal::WAL_FILE),
+                what: format!("record {}: {what}", r.seq),
+            })?;
         live.next_seq = r.seq + 1;
         Ok(())
     }
@@ -183,9 +199,7 @@ impl Index {
     }
 
     fn check_writable(&self) -> Result<(), EngineError> {
-        let why = if self.filters.is_some() {
-            Some("it has labels/attributes, and upserts do not carry them yet")
-        } else if self.stored_vectors()
+        let why = if self.stored_vectors()
             != self
                 .manifest
                 .distinct_vectors
@@ -208,8 +222,21 @@ impl Index {
     /// in the log when this returns, and visible to the next search. An id that
     /// exists is replaced (a search never returns two versions of one id).
     pub fn upsert(&self, ids: &[u64], vectors: &[f32]) -> Result<WriteReceipt, EngineError> {
+        self.upsert_with(ids, vectors, &[])
+    }
+
+    /// `upsert` with labels and attribute values, one [`RowMeta`] per id (empty:
+    /// none; an index with attributes needs them). The new version of an id
+    /// carries only what this write gives it.
+    pub fn upsert_with(
+        &self,
+        ids: &[u64],
+        vectors: &[f32],
+        meta: &[RowMeta],
+    ) -> Result<WriteReceipt, EngineError> {
         let dim = self.dim();
         check_batch(ids)?;
+        self.check_meta(ids, meta)?;
         if vectors.len() != ids.len() * dim {
             return Err(EngineError::BadWrite(format!(
                 "{} values for {} ids of {dim} dimensions; give one row per id",
@@ -232,15 +259,27 @@ impl Index {
             .iter()
             .map(|r| r[0].0)
             .collect();
-        let payload = record::encode_upsert(ids, &parts, dim, self.dtype(), &data);
+        let mut payload = record::encode_upsert(ids, &parts, dim, self.dtype(), &data);
+        let kind = if meta.is_empty() {
+            record::UPSERT
+        } else {
+            record::encode_meta(&mut payload, meta);
+            record::UPSERT_META
+        };
+        // Rows' metadata costs about 8 bytes per label and attribute value.
+        let meta_bytes: usize = meta
+            .iter()
+            .map(|m| 8 * (m.labels.len() + m.attrs.len()))
+            .sum();
         self.write(
-            record::UPSERT,
+            kind,
             &payload,
-            (ids.len() * dim * self.dtype().size()) as u64,
+            (ids.len() * (dim * self.dtype().size() + 40) + meta_bytes) as u64,
             || Write::Upsert {
                 ids: ids.to_vec(),
                 parts,
                 data,
+                meta: (!meta.is_empty()).then(|| meta.to_vec()),
             },
         )
         .map(|(seq, existed)| WriteReceipt {
@@ -248,6 +287,40 @@ impl Index {
             ids: ids.len() as u64,
             existed,
         })
+    }
+
+    /// Checks written rows' labels and attributes against the index's attributes.
+    fn check_meta(&self, ids: &[u64], meta: &[RowMeta]) -> Result<(), EngineError> {
+        let live = self.live.read().expect("live lock");
+        let Some(live) = live.as_ref() else {
+            return Err(EngineError::NotWriter {
+                dir: self.dir.clone(),
+            });
+        };
+        let schema = &live.meta.added;
+        if meta.is_empty() {
+            let names = schema.attribute_names();
+            if !names.is_empty() {
+                return Err(EngineError::BadWrite(format!(
+                    "this index has attributes {}: give each upserted vector its values",
+                    names.join(", ")
+                )));
+            }
+            return Ok(());
+        }
+        if meta.len() != ids.len() {
+            return Err(EngineError::BadWrite(format!(
+                "{} label/attribute rows for {} ids; give one per id",
+                meta.len(),
+                ids.len()
+            )));
+        }
+        for (m, &id) in meta.iter().zip(ids) {
+            schema
+                .check_row(id, &m.attr_refs())
+                .map_err(|e| EngineError::BadWrite(e.to_string()))?;
+        }
+        Ok(())
     }
 
     /// Deletes ids (absent ones are ignored and not counted).
@@ -294,7 +367,8 @@ impl Index {
         let w = decoded();
         let mut live = self.live.write().expect("live lock");
         let live = live.as_mut().expect("a writer has live state");
-        let existed = live.apply(&w);
+        // Checked before logging, so this cannot fail for a write this writer took.
+        let existed = live.apply(&w).map_err(EngineError::BadWrite)?;
         live.next_seq = seq + 1;
         Ok((seq, existed))
     }
