@@ -44,6 +44,10 @@ pub struct WriterArgs {
     /// build's partition size bound).
     #[arg(long)]
     pub split_above: Option<u64>,
+    /// After a split, reassign the vectors of the N partitions nearest to the two
+    /// new centroids (SPFresh's LIRE); 0: split only.
+    #[arg(long, default_value_t = quarry_engine::updates::REASSIGN_NEIGHBOURS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=1024))]
+    pub reassign_neighbours: usize,
 }
 
 impl WriterArgs {
@@ -64,6 +68,7 @@ impl WriterArgs {
             },
             delta_budget_bytes: self.delta_budget_mb.saturating_mul(1 << 20),
             split_above: self.split_above,
+            reassign_neighbours: self.reassign_neighbours,
         };
         Index::open_writer(&self.index, OpenOptions::default(), w)
             .with_context(|| format!("opening {} for writing", self.index.display()))
@@ -120,9 +125,10 @@ pub fn flush(a: FlushArgs) -> Result<()> {
         );
     } else {
         eprintln!(
-            "flushed {} partitions ({} split), ({} vectors, {} removed, {:.1} MiB written, {:.1} MiB reclaimed) in {:.2}s; files hold the log up to record {}",
+            "flushed {} partitions ({} split, {} vectors reassigned), ({} vectors, {} removed, {:.1} MiB written, {:.1} MiB reclaimed) in {:.2}s; files hold the log up to record {}",
             r.partitions,
             r.splits,
+            r.reassigned,
             r.vectors,
             r.removed,
             r.bytes_written as f64 / (1 << 20) as f64,

@@ -58,6 +58,7 @@ pub fn run(a: Args, _ui: &Ui) -> Result<()> {
         sync,
         delta_budget_bytes: a.delta_budget_mb << 20,
         split_above: None,
+        ..Default::default()
     };
     let index = Index::open_writer(&a.index, OpenOptions::default(), w)?;
     let q = read_queries(&a.queries)?;

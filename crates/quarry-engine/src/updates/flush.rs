@@ -13,6 +13,7 @@
 //! do not change, so routers and the centroid graph stay valid.
 
 use super::live::{LiveState, StoredIds};
+use super::split;
 use crate::filtered::{members, FilterIndex, MEMBERS_FILE};
 use crate::{EngineError, Index};
 use quarry_storage::commit::{commit_change, segment_path, Change};
@@ -20,6 +21,7 @@ use quarry_storage::{
     encode_extent, files, open_store, segment_name, segment_of_name, AlignedBuf, Attached,
     IndexFiles, PartitionEntry, PartitionView,
 };
+use std::collections::BTreeMap;
 use std::io::Write;
 
 /// What a flush wrote.
@@ -38,6 +40,8 @@ pub struct FlushReport {
     pub reclaimed_bytes: u64,
     /// Partitions split in two (each adds a partition).
     pub splits: usize,
+    /// Vectors moved to a nearer centroid around splits (the reassignment).
+    pub reassigned: u64,
     pub secs: f64,
 }
 
@@ -152,25 +156,78 @@ impl Index {
             _ => None,
         };
         let meta_bytes = meta.as_ref().map(|m| m.to_bytes());
-        let split_above = self
+        let (split_above, neighbours) = self
             .wal
             .lock()
             .expect("wal lock")
             .as_ref()
-            .and_then(|(_, o)| o.split_above);
+            .map_or((None, 0), |(_, o)| (o.split_above, o.reassign_neighbours));
         let mut centroids = self.centroids.centroids().to_vec();
-        let (dim, dtype, row) = (self.dim(), self.dtype(), self.dim() * self.dtype().size());
+        let (dim, dtype) = (self.dim(), self.dtype());
+        let mut buf = AlignedBuf::new();
+        // 1. The rows of every changed partition after the writes.
+        let mut rows: BTreeMap<u32, (Vec<u64>, Vec<u8>)> = BTreeMap::new();
+        for &p in &changed {
+            let (ids, data, removed) = self.merged_rows(p, live, &mut buf)?;
+            report.partitions += 1;
+            report.vectors += ids.len() as u64;
+            report.removed += removed;
+            rows.insert(p, (ids, data));
+        }
+        // 2. Splits, in partition order, each followed by the reassignment of
+        //    vectors around it (which may add neighbouring partitions to rewrite).
+        let over: Vec<u32> = rows
+            .iter()
+            .filter(|(_, r)| split_above.is_some_and(|b| r.0.len() as u64 > b.max(1)))
+            .map(|(&p, _)| p)
+            .collect();
+        for p in over {
+            let (ids, data) = rows.remove(&p).expect("a changed partition");
+            let h = split::split_rows(&data, dim, dtype, self.metric(), generation ^ p as u64)?;
+            let new = (centroids.len() / dim) as u32;
+            for (half, pid) in [(0usize, p), (1, new)] {
+                let hid: Vec<u64> = h.rows[half].iter().map(|&i| ids[i]).collect();
+                rows.insert(
+                    pid,
+                    (
+                        hid,
+                        split::pick_rows(&data, &h.rows[half], dim * dtype.size()),
+                    ),
+                );
+            }
+            centroids[p as usize * dim..(p as usize + 1) * dim].copy_from_slice(&h.centroids[0]);
+            centroids.extend_from_slice(&h.centroids[1]);
+            report.splits += 1;
+            if neighbours > 0 {
+                let near = split::neighbours(&centroids, dim, self.metric(), [p, new], neighbours)?;
+                for &q in &near {
+                    if let std::collections::btree_map::Entry::Vacant(e) = rows.entry(q) {
+                        let (ids, data, removed) = self.merged_rows(q, live, &mut buf)?;
+                        report.partitions += 1;
+                        report.vectors += ids.len() as u64;
+                        report.removed += removed;
+                        e.insert((ids, data));
+                    }
+                }
+                report.reassigned += split::reassign(
+                    [p, new],
+                    &near,
+                    &mut rows,
+                    &centroids,
+                    dim,
+                    dtype,
+                    self.metric(),
+                )?;
+            }
+        }
+        // 3. Write them, in partition order (new partitions follow the old).
         let written = (|| -> Result<u64, EngineError> {
             let mut file = std::io::BufWriter::new(
                 std::fs::File::create(&path)
                     .map_err(|e| quarry_storage::StorageError::io(&path, e))?,
             );
-            let (mut offset, mut buf, mut extent) = (0u64, AlignedBuf::new(), Vec::new());
-            let mut put = |p: usize,
-                           ids: &[u64],
-                           data: &[u8],
-                           table: &mut Vec<PartitionEntry>|
-             -> Result<(), EngineError> {
+            let (mut offset, mut extent) = (0u64, Vec::new());
+            for (&p, (ids, data)) in &rows {
                 encode_extent(ids, data, &mut extent);
                 file.write_all(&extent)
                     .map_err(|e| quarry_storage::StorageError::io(&path, e))?;
@@ -181,50 +238,15 @@ impl Index {
                     crc32c: crc32c::crc32c(&extent),
                     segment: seg,
                 };
-                if p == table.len() {
+                let m: roaring::RoaringTreemap = ids.iter().copied().collect();
+                if p as usize == table.len() {
                     table.push(e);
+                    mem.push(m);
                 } else {
-                    table[p] = e;
+                    table[p as usize] = e;
+                    mem[p as usize] = m;
                 }
                 offset += extent.len() as u64;
-                Ok(())
-            };
-            for &p in &changed {
-                let (ids, data, removed) = self.merged_rows(p, live, &mut buf)?;
-                report.partitions += 1;
-                report.vectors += ids.len() as u64;
-                report.removed += removed;
-                if split_above.is_some_and(|b| ids.len() as u64 > b.max(1)) {
-                    // Balanced 2-means: the first half keeps p, the second is new.
-                    let h = super::split::split_rows(
-                        &data,
-                        dim,
-                        dtype,
-                        self.metric(),
-                        generation ^ p as u64,
-                    )?;
-                    let new = table.len();
-                    for (half, pid) in [(0usize, p as usize), (1, new)] {
-                        let hid: Vec<u64> = h.rows[half].iter().map(|&i| ids[i]).collect();
-                        let mut hd = Vec::with_capacity(hid.len() * row);
-                        h.rows[half]
-                            .iter()
-                            .for_each(|&i| hd.extend_from_slice(&data[i * row..(i + 1) * row]));
-                        put(pid, &hid, &hd, &mut table)?;
-                        let m: roaring::RoaringTreemap = hid.iter().copied().collect();
-                        if pid == mem.len() {
-                            mem.push(m);
-                            centroids.extend_from_slice(&h.centroids[1]);
-                        } else {
-                            mem[pid] = m;
-                            centroids[pid * dim..(pid + 1) * dim].copy_from_slice(&h.centroids[0]);
-                        }
-                    }
-                    report.splits += 1;
-                } else {
-                    put(p as usize, &ids, &data, &mut table)?;
-                    mem[p as usize] = ids.iter().copied().collect();
-                }
             }
             let file = file
                 .into_inner()

@@ -42,6 +42,9 @@ pub struct WriteOptions {
     /// (balanced 2-means); `None`: the build's partition size bound, when it
     /// recorded one.
     pub split_above: Option<u64>,
+    /// After a split, the partitions nearest to the two new centroids whose
+    /// vectors are reassigned (see `split`); 0 turns the reassignment off.
+    pub reassign_neighbours: usize,
 }
 
 impl Default for WriteOptions {
@@ -50,6 +53,7 @@ impl Default for WriteOptions {
             sync: SyncMode::Always,
             delta_budget_bytes: 1 << 30,
             split_above: None,
+            reassign_neighbours: REASSIGN_NEIGHBOURS,
         }
     }
 }
@@ -77,6 +81,9 @@ pub struct LiveStats {
     /// Bytes of the write-ahead log.
     pub log_bytes: u64,
 }
+
+/// Partitions around a split whose vectors are reassigned, by default.
+pub const REASSIGN_NEIGHBOURS: usize = 8;
 
 /// Most ids in one write (bounds one log record and its memory).
 pub const MAX_WRITE_BATCH: usize = 1 << 20;
