@@ -220,6 +220,19 @@ impl Index {
                 )?;
             }
         }
+        // A flush that splits replaces the centroids anyway: every partition it
+        // rewrites gets the mean of its members as its centroid (the partitions
+        // that grew, and those the reassignment changed, drifted from theirs).
+        // Measured on GloVe growth: recall gap 0.016 -> 0.010 at nprobe 32.
+        if report.splits > 0 {
+            let spherical = self.metric() == quarry_kernels::Metric::Cosine;
+            for (&q, (ids, data)) in &rows {
+                if !ids.is_empty() {
+                    let c = split::mean_centroid(data, dim, dtype, spherical);
+                    centroids[q as usize * dim..(q as usize + 1) * dim].copy_from_slice(&c);
+                }
+            }
+        }
         // 3. Write them, in partition order (new partitions follow the old).
         let written = (|| -> Result<u64, EngineError> {
             let mut file = std::io::BufWriter::new(

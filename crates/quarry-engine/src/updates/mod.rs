@@ -83,7 +83,8 @@ pub struct LiveStats {
 }
 
 /// Partitions around a split whose vectors are reassigned, by default.
-pub const REASSIGN_NEIGHBOURS: usize = 8;
+/// 32: GloVe growth recall gap 0.0098 at nprobe 32 (16: 0.0122, 8: 0.016, 0: 0.031).
+pub const REASSIGN_NEIGHBOURS: usize = 32;
 
 /// Most ids in one write (bounds one log record and its memory).
 pub const MAX_WRITE_BATCH: usize = 1 << 20;

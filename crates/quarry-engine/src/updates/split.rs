@@ -78,6 +78,38 @@ fn to_f32(data: &[u8], dtype: DType) -> Vec<f32> {
     }
 }
 
+/// The mean of `data`'s rows (of unit rows, then normalised, when `spherical`):
+/// the centroid k-means would give a partition holding them.
+pub(crate) fn mean_centroid(data: &[u8], dim: usize, dtype: DType, spherical: bool) -> Vec<f32> {
+    let v = to_f32(data, dtype);
+    let mut sum = vec![0f64; dim];
+    for r in v.chunks_exact(dim) {
+        let scale = if spherical {
+            let n = r
+                .iter()
+                .map(|x| (*x as f64) * (*x as f64))
+                .sum::<f64>()
+                .sqrt();
+            if n > 0.0 {
+                1.0 / n
+            } else {
+                0.0
+            }
+        } else {
+            1.0
+        };
+        sum.iter_mut()
+            .zip(r)
+            .for_each(|(s, x)| *s += *x as f64 * scale);
+    }
+    let n = (v.len() / dim).max(1) as f64;
+    let mut c: Vec<f32> = sum.iter().map(|s| (s / n) as f32).collect();
+    if spherical {
+        quarry_partition::normalize(&mut c);
+    }
+    c
+}
+
 /// The `count` partitions (other than `pair`) whose centroids are nearest to
 /// either centroid of `pair`, nearest first.
 pub(crate) fn neighbours(
