@@ -15,9 +15,12 @@ impl Index {
             RouterSpec::Fixed { nprobe } => Box::new(FixedNprobe::new(*nprobe)?),
             RouterSpec::Spann { eps, max_nprobe } => Box::new(SpannRule::new(*eps, *max_nprobe)?),
             RouterSpec::Gbdt { rule } => Box::new(self.gbdt_router(*rule, k)?),
-            RouterSpec::Mlp { rule } => {
-                Box::new(MlpRouter::new(self.mlp_model()?, *rule).map_err(RoutingError::from)?)
-            }
+            RouterSpec::Mlp { rule } => match self.stale_mlp()? {
+                Some(_) => Box::new(FixedNprobe::new(rule_count(rule))?),
+                None => {
+                    Box::new(MlpRouter::new(self.mlp_model()?, *rule).map_err(RoutingError::from)?)
+                }
+            },
             RouterSpec::Composed {
                 count_from,
                 order_from,
@@ -26,7 +29,7 @@ impl Index {
                 let order: Box<dyn Router> = match order_from.as_ref() {
                     RouterSpec::Mlp {
                         rule: ProbeRule::Count(n),
-                    } => {
+                    } if self.stale_mlp()?.is_none() => {
                         let model = self.mlp_model()?;
                         let n = (*n).max(counts.max_probes()).min(model.cfg.partitions);
                         Box::new(
@@ -50,7 +53,9 @@ impl Index {
             });
         }
         let model = PruningModel::from_bytes(&self.read_file(PRUNING_FILE)?)?;
-        if model.meta.partitions != self.num_partitions() {
+        // Splits add partitions after training: the model still predicts a
+        // probe count from the query and its centroid distances (see `stale_routers`).
+        if model.meta.partitions > self.num_partitions() {
             return Err(RoutingError::ModelFile(format!(
                 "model was trained for {} partitions, the index has {}; retrain it",
                 model.meta.partitions,
@@ -73,6 +78,39 @@ impl Index {
                 GbdtRouter::with_margin(model, margin, cap.min(self.num_partitions()))?
             }
         })
+    }
+
+    /// The learned routers trained before splits added partitions, as
+    /// `(router, partitions trained for)`. The policy: the GBDT count model keeps
+    /// predicting probe counts (from the query and its centroid distances, which
+    /// any partition count gives); the MLP scores only the partitions it was
+    /// trained for, so `--router mlp` ranks by centroid order instead, with the
+    /// same count, until `quarry retrain` trains both again.
+    pub fn stale_routers(&self) -> Result<Vec<(&'static str, usize)>, EngineError> {
+        let mut out = Vec::new();
+        if self.has_file(PRUNING_FILE) {
+            let m = self.pruning_model()?;
+            if m.meta.partitions != self.num_partitions() {
+                out.push(("gbdt", m.meta.partitions));
+            }
+        }
+        if let Some(p) = self.stale_mlp()? {
+            out.push(("mlp", p));
+        }
+        Ok(out)
+    }
+
+    /// `Some(partitions it was trained for)` when the MLP predates splits.
+    fn stale_mlp(&self) -> Result<Option<usize>, EngineError> {
+        if !self.has_file(CONFIG_FILE) || !self.has_file(WEIGHTS_FILE) {
+            return Ok(None);
+        }
+        let m = Mlp::from_bytes(
+            &self.read_file(WEIGHTS_FILE)?,
+            &self.read_file(CONFIG_FILE)?,
+        )
+        .map_err(RoutingError::from)?;
+        Ok((m.cfg.partitions < self.num_partitions()).then_some(m.cfg.partitions))
     }
 
     /// The MLP attached to the index, verified against it.
@@ -101,5 +139,13 @@ impl Index {
             .into());
         }
         Ok(model)
+    }
+}
+
+/// The partitions an MLP rule probes, as a count (its cap for a mass rule).
+fn rule_count(rule: &ProbeRule) -> usize {
+    match *rule {
+        ProbeRule::Count(n) => n,
+        ProbeRule::Mass { max, .. } => max,
     }
 }

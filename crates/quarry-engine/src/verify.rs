@@ -123,8 +123,12 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, EngineError> {
         .iter()
         .any(|k| k == quarry_routing::mlp::ROUTER_KIND)
     {
-        if let Err(e) = index.mlp_model() {
-            r.problems.push(format!("mlp router: {e}"));
+        // A model older than splits is stale, not damaged (see `stale_routers`).
+        let stale = matches!(index.stale_routers(), Ok(s) if s.iter().any(|x| x.0 == "mlp"));
+        if !stale {
+            if let Err(e) = index.mlp_model() {
+                r.problems.push(format!("mlp router: {e}"));
+            }
         }
     }
     if let Err(e) = index.build_info() {

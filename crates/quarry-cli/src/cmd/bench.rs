@@ -25,9 +25,14 @@ use std::path::{Path, PathBuf};
 pub struct Args {
     #[command(flatten)]
     pub opts: SearchOpts,
-    /// Ground truth (.ivecs/.ibin) holding at least top-k per query.
-    #[arg(long)]
-    pub gt: PathBuf,
+    /// Ground truth (.ivecs/.ibin) holding at least top-k per query (not with
+    /// --runbook, which computes it per search step).
+    #[arg(long, required_unless_present = "runbook")]
+    pub gt: Option<PathBuf>,
+    /// Streaming mode: run the steps of a runbook (see `cmd/runbook.rs`; the README
+    /// shows the format); --index is created, the first --nprobe is used.
+    #[command(flatten)]
+    pub runbook: super::runbook::RunbookArgs,
     /// Comma-separated nprobe values to sweep (fixed and mlp routers; with
     /// --spann-eps or --mlp-mass each is the cap).
     #[arg(long, default_value = "1,2,4,8,16,32")]
@@ -172,6 +177,17 @@ const CSV_COLUMNS: &[&str] = &[
 ];
 
 pub fn run(a: Args, ui: &Ui) -> Result<()> {
+    if a.runbook.runbook.is_some() {
+        let nprobe = parse_list("--nprobe", &a.nprobe, MAX_NPROBE)?[0];
+        return super::runbook::run(
+            &a.runbook,
+            &a.opts.index,
+            &a.opts.queries,
+            a.opts.k,
+            nprobe,
+            ui,
+        );
+    }
     if a.mlp_mass.is_some() && a.opts.router != RouterKind::Mlp {
         bail!("--mlp-mass needs --router mlp");
     }
@@ -223,7 +239,7 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
     };
     let batch_sizes = parse_list("--batch-sizes", &a.batch_sizes, MAX_BATCH)?;
     // One open index, queries and ground truth read once, for every point.
-    let w = Workload::load(&a.opts, Some(&a.gt), None)?;
+    let w = Workload::load(&a.opts, a.gt.as_deref(), None)?;
     let partitions = w.index.num_partitions();
     if let Some(&np) = nprobes.iter().find(|&&np| np > partitions) {
         bail!(

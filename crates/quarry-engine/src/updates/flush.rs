@@ -287,14 +287,10 @@ impl Index {
             .collect();
         let mut graph_files = vec![crate::GRAPHS_FILE, files::PAGE_CRCS];
         if report.splits > 0 {
-            // New partitions: the centroid graph and the MLP router (one output per
-            // partition) describe the old set; the GBDT count model and centroid
-            // order serve any partition count.
-            graph_files.extend([
-                quarry_routing::CENTROID_GRAPH_FILE,
-                quarry_routing::mlp::WEIGHTS_FILE,
-                quarry_routing::mlp::CONFIG_FILE,
-            ]);
+            // New centroids: the centroid graph describes the old set. Learned
+            // routers stay, marked stale by their partition count (see
+            // `Index::stale_routers` for the policy).
+            graph_files.push(quarry_routing::CENTROID_GRAPH_FILE);
         }
         for g in graph_files {
             if self.manifest.files.contains_key(g) {
@@ -328,9 +324,6 @@ impl Index {
             m.distinct_vectors = None;
             m.applied_seq = applied_seq;
             m.num_partitions = partitions;
-            if split {
-                m.routers.retain(|r| r != quarry_routing::mlp::ROUTER_KIND);
-            }
         })?;
         // The files now hold every applied write: switch this handle to them, then
         // empty the log.
