@@ -1,7 +1,7 @@
 //! Online writes against an exact in-memory model. A proptest state machine
 //! interleaves upserts (new and existing ids), deletes (present and absent ids),
 //! searches, flushes (new extents, the log emptied, partitions past 16 vectors
-//! split in two), writer restarts (the log replayed) and read-only opens by
+//! split in two, partitions under 4 merged away), writer restarts (the log replayed) and read-only opens by
 //! another handle; searching every partition must return exactly the model's top-k, by
 //! (distance, id), every time. The index has labels and an attribute, upserts carry
 //! their own, and filtered searches (exact and routed plans) must return exactly the
@@ -153,7 +153,7 @@ proptest! {
             .map(|(i, v)| (i as u64, (v.try_into().unwrap(), vec![i as u32 % 3], i as i64 % 5)))
             .collect();
         // Small partitions split at flushes (60 stored vectors over 6 partitions).
-        let wopts = WriteOptions { split_above: Some(16), ..WriteOptions::default() };
+        let wopts = WriteOptions { split_above: Some(16), merge_below: Some(4), ..WriteOptions::default() };
         let mut index = Some(Index::open_writer(&path, OpenOptions::default(), wopts).unwrap());
         for op in ops {
             let w = index.as_ref().unwrap();
@@ -198,7 +198,7 @@ proptest! {
                 Op::Flush => {
                     let before = index.as_ref().unwrap().num_partitions();
                     let r = index.as_mut().unwrap().flush().unwrap();
-                    prop_assert_eq!(index.as_ref().unwrap().num_partitions(), before + r.splits);
+                    prop_assert_eq!(index.as_ref().unwrap().num_partitions(), before + r.splits - r.merges);
                     prop_assert_eq!(index.as_ref().unwrap().len(), model.len() as u64);
                     prop_assert!(r.vectors as usize <= model.len());
                     prop_assert!(quarry_engine::verify(&path).unwrap().is_ok());

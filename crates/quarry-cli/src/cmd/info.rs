@@ -49,10 +49,14 @@ pub fn run(a: Args) -> Result<()> {
             "memory_bytes": mem.filters_bytes,
         })
     });
+    // Learned routers trained before splits added partitions (see the policy in
+    // the README): (router, partitions trained for).
+    let stale = idx.stale_routers()?;
     if a.json {
         println!(
             "{}",
             serde_json::json!({
+                "stale_routers": stale.iter().map(|(r, p)| serde_json::json!({"router": r, "trained_for_partitions": p})).collect::<Vec<_>>(),
                 "dir": a.index, "format_version": m.format_version, "dim": m.dim, "dtype": m.dtype,
                 "metric": m.metric, "num_vectors": idx.len(), "stored_vectors": idx.stored_vectors(), "num_partitions": m.num_partitions,
                 "sizes": sizes, "data_bytes": data_bytes, "memory": mem, "build": m.build, "routers": m.routers,
@@ -144,6 +148,17 @@ pub fn run(a: Args) -> Result<()> {
                 m.routers.join(", ")
             }
         );
+        for (r, p) in &stale {
+            println!(
+                "           {r}: stale, trained for {p} partitions (the index has {}); {}",
+                m.num_partitions,
+                if *r == "mlp" {
+                    "--router mlp ranks by centroid order until it is trained again"
+                } else {
+                    "its counts were learned on larger partitions; train it again"
+                }
+            );
+        }
         println!(
             "{}",
             crate::kernels_line().replacen("kernels: ", "kernels    ", 1)

@@ -48,6 +48,10 @@ pub struct WriterArgs {
     /// new centroids (SPFresh's LIRE); 0: split only.
     #[arg(long, default_value_t = quarry_engine::updates::REASSIGN_NEIGHBOURS, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(0..=1024))]
     pub reassign_neighbours: usize,
+    /// A flush merges away a partition it rewrites holding fewer vectors than this
+    /// (default: a quarter of the split bound; 0: never).
+    #[arg(long)]
+    pub merge_below: Option<u64>,
 }
 
 impl WriterArgs {
@@ -69,6 +73,7 @@ impl WriterArgs {
             delta_budget_bytes: self.delta_budget_mb.saturating_mul(1 << 20),
             split_above: self.split_above,
             reassign_neighbours: self.reassign_neighbours,
+            merge_below: self.merge_below,
         };
         Index::open_writer(&self.index, OpenOptions::default(), w)
             .with_context(|| format!("opening {} for writing", self.index.display()))
@@ -125,10 +130,11 @@ pub fn flush(a: FlushArgs) -> Result<()> {
         );
     } else {
         eprintln!(
-            "flushed {} partitions ({} split, {} vectors reassigned), ({} vectors, {} removed, {:.1} MiB written, {:.1} MiB reclaimed) in {:.2}s; files hold the log up to record {}",
+            "flushed {} partitions ({} split, {} vectors reassigned, {} merged away), ({} vectors, {} removed, {:.1} MiB written, {:.1} MiB reclaimed) in {:.2}s; files hold the log up to record {}",
             r.partitions,
             r.splits,
             r.reassigned,
+            r.merges,
             r.vectors,
             r.removed,
             r.bytes_written as f64 / (1 << 20) as f64,

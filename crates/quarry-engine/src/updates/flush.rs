@@ -42,6 +42,8 @@ pub struct FlushReport {
     pub splits: usize,
     /// Vectors moved to a nearer centroid around splits (the reassignment).
     pub reassigned: u64,
+    /// Partitions merged away (their vectors given to their nearest other centroids).
+    pub merges: usize,
     pub secs: f64,
 }
 
@@ -156,12 +158,14 @@ impl Index {
             _ => None,
         };
         let meta_bytes = meta.as_ref().map(|m| m.to_bytes());
-        let (split_above, neighbours) = self
+        let (split_above, neighbours, merge_below) = self
             .wal
             .lock()
             .expect("wal lock")
             .as_ref()
-            .map_or((None, 0), |(_, o)| (o.split_above, o.reassign_neighbours));
+            .map_or((None, 0, None), |(_, o)| {
+                (o.split_above, o.reassign_neighbours, o.merge_below())
+            });
         let mut centroids = self.centroids.centroids().to_vec();
         let (dim, dtype) = (self.dim(), self.dtype());
         let mut buf = AlignedBuf::new();
@@ -233,6 +237,82 @@ impl Index {
                 }
             }
         }
+        // 2b. Merges: a rewritten partition left with fewer vectors than the merge
+        //     bound gives each vector to its nearest other centroid and is removed;
+        //     the last partition takes its number (so numbers stay 0..P).
+        if let Some(below) = merge_below {
+            let small: Vec<u32> = rows
+                .iter()
+                .filter(|(_, r)| (r.0.len() as u64) < below)
+                .map(|(&p, _)| p)
+                .collect();
+            // Highest first: removing one never renumbers another still to do.
+            for p in small.into_iter().rev() {
+                let count = centroids.len() / dim;
+                if count <= 1 || (rows[&p].0.len() as u64) >= below {
+                    continue;
+                }
+                let (ids, data) = rows.remove(&p).expect("a rewritten partition");
+                if !ids.is_empty() {
+                    let all =
+                        quarry_routing::CentroidIndex::new(centroids.clone(), dim, self.metric());
+                    let ranked = all.rank_exact(&split::rows_f32(&data, dtype), 2)?;
+                    let rb = dim * dtype.size();
+                    let mut gained: BTreeMap<u32, Vec<(u64, &[u8])>> = BTreeMap::new();
+                    for (i, r) in ranked.per_query.iter().enumerate() {
+                        let to = r
+                            .iter()
+                            .map(|x| x.0)
+                            .find(|&q| q != p)
+                            .expect("two partitions");
+                        gained
+                            .entry(to)
+                            .or_default()
+                            .push((ids[i], &data[i * rb..(i + 1) * rb]));
+                    }
+                    for (q, add) in gained {
+                        if let std::collections::btree_map::Entry::Vacant(e) = rows.entry(q) {
+                            let (qi, qd, removed) = self.merged_rows(q, live, &mut buf)?;
+                            report.partitions += 1;
+                            report.vectors += qi.len() as u64;
+                            report.removed += removed;
+                            e.insert((qi, qd));
+                        }
+                        let (qi, qd) = rows.get_mut(&q).expect("just loaded");
+                        let mut all_rows: Vec<(u64, Vec<u8>)> = qi
+                            .iter()
+                            .zip(qd.chunks_exact(rb))
+                            .map(|(&i, d)| (i, d.to_vec()))
+                            .chain(add.into_iter().map(|(i, d)| (i, d.to_vec())))
+                            .collect();
+                        all_rows.sort_unstable_by_key(|r| r.0);
+                        *qi = all_rows.iter().map(|r| r.0).collect();
+                        *qd = all_rows.into_iter().flat_map(|r| r.1).collect();
+                    }
+                }
+                let last = (count - 1) as u32;
+                if last != p {
+                    match rows.remove(&last) {
+                        Some(r) => {
+                            rows.insert(p, r);
+                        }
+                        None => {
+                            // The last partition is not rewritten: its extent moves.
+                            table[p as usize] = table[last as usize];
+                            mem[p as usize] = std::mem::take(&mut mem[last as usize]);
+                        }
+                    }
+                    let (a, b) = centroids.split_at_mut(last as usize * dim);
+                    a[p as usize * dim..(p as usize + 1) * dim].copy_from_slice(&b[..dim]);
+                }
+                if (last as usize) < table.len() {
+                    table.truncate(last as usize);
+                    mem.truncate(last as usize);
+                }
+                centroids.truncate(last as usize * dim);
+                report.merges += 1;
+            }
+        }
         // 3. Write them, in partition order (new partitions follow the old).
         let written = (|| -> Result<u64, EngineError> {
             let mut file = std::io::BufWriter::new(
@@ -286,11 +366,19 @@ impl Index {
             .cloned()
             .collect();
         let mut graph_files = vec![crate::GRAPHS_FILE, files::PAGE_CRCS];
-        if report.splits > 0 {
+        let renumbered = report.splits + report.merges > 0;
+        if renumbered {
             // New centroids: the centroid graph describes the old set. Learned
-            // routers stay, marked stale by their partition count (see
-            // `Index::stale_routers` for the policy).
+            // routers stay after splits, marked stale by their partition count (see
+            // `Index::stale_routers` for the policy); a merge renumbers partitions,
+            // so the MLP (one output per partition number) goes.
             graph_files.push(quarry_routing::CENTROID_GRAPH_FILE);
+            if report.merges > 0 {
+                graph_files.extend([
+                    quarry_routing::mlp::WEIGHTS_FILE,
+                    quarry_routing::mlp::CONFIG_FILE,
+                ]);
+            }
         }
         for g in graph_files {
             if self.manifest.files.contains_key(g) {
@@ -305,14 +393,15 @@ impl Index {
             (files::TABLE, &table_bytes[..]),
             (MEMBERS_FILE, &member_bytes[..]),
         ];
-        if report.splits > 0 {
+        if renumbered {
             new_files.push((files::CENTROIDS, &centroid_bytes[..]));
         }
         if let Some(b) = &meta_bytes {
             new_files.push((crate::filtered::FILTERS_FILE, &b[..]));
         }
         let partitions = table.len();
-        let split = report.splits > 0;
+        let split = renumbered;
+        let merged = report.merges > 0;
         let change = Change {
             files: new_files,
             segment: Some((name, stored, seg_bytes)),
@@ -324,6 +413,9 @@ impl Index {
             m.distinct_vectors = None;
             m.applied_seq = applied_seq;
             m.num_partitions = partitions;
+            if merged {
+                m.routers.retain(|r| r != quarry_routing::mlp::ROUTER_KIND);
+            }
         })?;
         // The files now hold every applied write: switch this handle to them, then
         // empty the log.

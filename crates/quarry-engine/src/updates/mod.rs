@@ -45,6 +45,17 @@ pub struct WriteOptions {
     /// After a split, the partitions nearest to the two new centroids whose
     /// vectors are reassigned (see `split`); 0 turns the reassignment off.
     pub reassign_neighbours: usize,
+    /// A flush merges away a partition it rewrites that holds fewer vectors than
+    /// this; `None`: a quarter of the build's partition size bound (no merges
+    /// when the build recorded none). `Some(0)` turns merges off.
+    pub merge_below: Option<u64>,
+}
+
+impl WriteOptions {
+    /// The merge bound in effect (see `merge_below`).
+    pub fn merge_below(&self) -> Option<u64> {
+        self.merge_below.filter(|&b| b > 0)
+    }
 }
 
 impl Default for WriteOptions {
@@ -54,6 +65,7 @@ impl Default for WriteOptions {
             delta_budget_bytes: 1 << 30,
             split_above: None,
             reassign_neighbours: REASSIGN_NEIGHBOURS,
+            merge_below: None,
         }
     }
 }
@@ -106,12 +118,16 @@ impl Index {
         }
         let (wal, replay) = Wal::open(dir, index.manifest.applied_seq, w.sync)?;
         let mut w = w;
+        let capacity = index
+            .build_info()
+            .ok()
+            .map(|b| b.capacity)
+            .filter(|&c| c > 0);
         if w.split_above.is_none() {
-            w.split_above = index
-                .build_info()
-                .ok()
-                .map(|b| b.capacity)
-                .filter(|&c| c > 0);
+            w.split_above = capacity;
+        }
+        if w.merge_below.is_none() {
+            w.merge_below = capacity.map(|c| c / 4);
         }
         let mut live = index.new_live(wal.next_seq())?;
         live.next_seq = index.manifest.applied_seq;

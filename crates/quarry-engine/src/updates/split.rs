@@ -70,6 +70,10 @@ pub(crate) fn pick_rows(data: &[u8], idx: &[usize], row: usize) -> Vec<u8> {
 }
 
 /// Stored rows as f32.
+pub(crate) fn rows_f32(data: &[u8], dtype: DType) -> Vec<f32> {
+    to_f32(data, dtype)
+}
+
 fn to_f32(data: &[u8], dtype: DType) -> Vec<f32> {
     match dtype {
         DType::F32 => bytemuck::pod_collect_to_vec(data),
