@@ -161,7 +161,8 @@ pub fn upsert_rows<'py>(obj: &Bound<'py, PyAny>, dim: usize) -> PyResult<Rows<'p
         let msg = e
             .value(obj.py())
             .to_string()
-            .replacen("queries", "vectors", 1);
+            .replacen("queries", "vectors", 1)
+            .replacen("query has", "vector has", 1);
         PyErr::from(Error::value(msg))
     })?;
     Ok(rows)

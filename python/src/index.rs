@@ -518,6 +518,37 @@ impl PyIndex {
         Ok((d.into_pyarray(py), i.into_pyarray(py)))
     }
 
+    /// Benchmark baseline (python/bench/bench.py): searches each row of `xq` alone
+    /// with `Index::search` in a Rust loop and returns each call's seconds, so the
+    /// cost of a call from Python can be compared with the engine's own in the same
+    /// process and conditions. Not part of the API.
+    #[pyo3(signature = (xq, k, nprobe))]
+    fn _engine_single_query_secs<'py>(
+        &self,
+        py: Python<'py>,
+        xq: &Bound<'py, PyAny>,
+        k: i64,
+        nprobe: i64,
+    ) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        let params = SearchParams::new(count("k", k, 1)?).nprobe(count("nprobe", nprobe, 1)?);
+        let (rows, _) = convert::queries(xq, self.dim)?;
+        let q = rows.as_slice();
+        let dim = self.dim;
+        let secs = detached(py, || {
+            let index = self.read()?;
+            let mut out = Vec::with_capacity(q.len() / dim);
+            for row in q.chunks_exact(dim) {
+                let t = std::time::Instant::now();
+                let r = index.search(row, &params)?;
+                out.push(t.elapsed().as_secs_f64());
+                std::hint::black_box(r);
+            }
+            Ok(out)
+        })?;
+        drop(rows);
+        Ok(secs.into_pyarray(py))
+    }
+
     /// The statistics of the last search this thread ran on this index (None before
     /// the first).
     #[getter]
