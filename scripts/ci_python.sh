@@ -29,5 +29,9 @@ cargo fmt --manifest-path python/Cargo.toml --check
 PYO3_PYTHON="$PWD/$VENV/bin/python" \
   cargo clippy --manifest-path python/Cargo.toml --locked --release --all-targets -- -D warnings 2>&1
 echo "=== pytest"
-cargo build -p quarry-cli --locked 2>&1    # the CLI the interop tests run
-QUARRY_CLI="$PWD/target/debug/quarry" "$VENV/bin/python" -m pytest python/tests -q -p no:cacheprovider
+# The CLI the interop tests run (built already by the cargo tests before this).
+if [ -z "${QUARRY_CLI:-}" ]; then
+  cargo build -p quarry-cli --locked 2>&1
+  QUARRY_CLI="$PWD/target/debug/quarry"
+fi
+QUARRY_CLI="$QUARRY_CLI" "$VENV/bin/python" -m pytest python/tests -q -p no:cacheprovider
