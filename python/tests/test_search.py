@@ -116,3 +116,12 @@ def test_info_and_stats(sift_index):
 def test_verify_clean(sift_index):
     r = quarry.verify(sift_index.path)
     assert r["problems"] == [] and r["partitions_checked"] == 32
+
+
+def test_engine_baseline_helper(sift, sift_index):
+    # bench.py's in-process baseline: Index::search per row, timed in Rust.
+    _, q, _ = sift
+    secs = sift_index._engine_single_query_secs(q[:5], 10, 4)
+    assert secs.shape == (5,) and np.all(secs > 0) and np.all(secs < 10)
+    with pytest.raises(ValueError, match="dimensions"):
+        sift_index._engine_single_query_secs(q[:, :5], 10, 4)
