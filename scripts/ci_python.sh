@@ -22,12 +22,14 @@ fi
 VENV=${QUARRY_VENV:-target/venv-ci}
 rm -rf "$VENV"
 "$PY" -m venv "$VENV"
+VENV=$(cd "$VENV" && pwd)    # absolute: the steps below change directory
 echo "=== pip install ./python (in $VENV)"
 "$VENV/bin/pip" install --quiet "./python[test]"
 echo "=== cargo fmt / clippy (python crate)"
 cargo fmt --manifest-path python/Cargo.toml --check
-PYO3_PYTHON="$PWD/$VENV/bin/python" \
-  cargo clippy --manifest-path python/Cargo.toml --locked --release --all-targets -- -D warnings 2>&1
+# From python/, so its .cargo/config.toml (the shared target directory) applies.
+(cd python && PYO3_PYTHON="$VENV/bin/python" \
+  cargo clippy --locked --release --all-targets -- -D warnings 2>&1)
 echo "=== pytest"
 # The CLI the interop tests run (built already by the cargo tests before this).
 if [ -z "${QUARRY_CLI:-}" ]; then

@@ -21,6 +21,7 @@ import json
 import os
 import statistics
 import subprocess
+import sys
 import threading
 import time
 
@@ -110,6 +111,10 @@ def main():
         _, I = index.search(q, a.k, nprobe=a.nprobe)
         r["recall_at_k"] = float(np.mean([len(set(x) & set(y)) / a.k for x, y in zip(I, gt)]))
 
+    def note(msg):
+        print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+    note("batch QPS")
     # 1. Batch QPS, Python and Rust interleaved (a warm-up of each first).
     py_batches(index, q, a.k, a.nprobe, a.batch)
     cli_search(a.cli, a.index, a.queries, a.k, a.nprobe, a.batch, a.io)
@@ -122,6 +127,7 @@ def main():
     r["batch_qps_ratio"] = r["batch_qps_python"] / r["batch_qps_rust"]
     r["batch_qps_python_runs"], r["batch_qps_rust_runs"] = py_qps, rust_qps
 
+    note("single queries")
     # 2. Single queries: blocks of 100 queries searched one at a time from Python,
     # then the same 100 by `Index::search` in a Rust loop (same process, same
     # moment), alternating; and `quarry search --batch-size 1` for reference.
@@ -148,6 +154,7 @@ def main():
 
     # 3. Threads.
     for batch in (1, a.thread_batch):
+        note(f"threads, {batch} queries per call")
         one = threaded_qps(index, q, a.k, a.nprobe, 1, batch, a.seconds)
         many = threaded_qps(index, q, a.k, a.nprobe, a.threads, batch, a.seconds)
         r[f"threads_batch{batch}_qps_1"] = one

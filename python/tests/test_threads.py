@@ -115,3 +115,31 @@ def test_writes_flush_and_close_beside_searches(tmp_path):
     index.close()    # closing twice is fine
     with quarry.Index.open(tmp_path / "idx") as again:
         assert len(again) == 3000 + 1000 - 40
+
+
+@pytest.mark.parametrize("io_threads", [1, 8])
+def test_many_threads_reading_many_partitions_do_not_deadlock(sift, tmp_path, io_threads):
+    # Regression: concurrent searches used to deadlock in the I/O pool (its threads
+    # blocked on one search's full read-ahead channel while the rayon workers waited
+    # for another search's reads queued behind them). Found by bench.py's threads.
+    base, q, _ = sift
+    quarry.build(base, tmp_path / "idx", partitions=64, writable=False).close()
+    index = quarry.Index.open(tmp_path / "idx", io_threads=io_threads)
+    stop = threading.Event()
+    calls = [0] * 4
+
+    def work(t):
+        while not stop.is_set():
+            index.search(q[t * 10:(t + 1) * 10], 10, nprobe=64)
+            calls[t] += 1
+
+    threads = [threading.Thread(target=work, args=(t,), daemon=True) for t in range(4)]
+    for t in threads:
+        t.start()
+    time.sleep(2)
+    stop.set()
+    for t in threads:
+        t.join(timeout=30)
+    assert not any(t.is_alive() for t in threads), f"deadlocked after {calls} calls"
+    assert min(calls) >= 5, calls
+    index.close()
