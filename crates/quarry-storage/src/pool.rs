@@ -162,58 +162,101 @@ impl IoPool {
         pids: &[u32],
         ahead: usize,
     ) -> PartitionStream {
-        let (tx, rx) = bounded(ahead.clamp(1, MAX_READ_AHEAD));
-        let cancelled = Arc::new(AtomicBool::new(false));
-        for &pid in pids {
-            let tx = tx.clone();
-            let store = store.clone();
-            let cancelled = cancelled.clone();
-            let bufs = self.bufs.clone();
-            let job: Job = Box::new(move || {
-                if cancelled.load(Ordering::Relaxed) {
-                    return;
-                }
-                let start = Instant::now();
-                if let Some(res) = store.map_extent(pid) {
-                    let res = res.map(|m| LoadedPartition::from_mapped(pid, m, start.elapsed()));
-                    let _ = tx.send(res);
-                    return;
-                }
-                let mut buf = bufs.get();
-                let res = match store.read_into(pid, &mut buf) {
-                    Ok(()) => Ok(LoadedPartition {
-                        pid,
-                        bytes: buf.len() as u64,
-                        buf,
-                        mapped: None,
-                        read_time: start.elapsed(),
-                        recycle: Some(bufs),
-                    }),
-                    Err(e) => {
-                        bufs.put(buf);
-                        Err(e)
-                    }
-                };
-                // The consumer may be gone after an error; nothing to do then.
-                let _ = tx.send(res);
-            });
-            if self.jobs.send(job).is_err() {
-                break;
-            }
-        }
-        PartitionStream {
+        // Reads are submitted as the stream is consumed, never more outstanding
+        // (queued, in flight or finished and waiting) than the channel holds, so an
+        // I/O thread never blocks on a full channel. Submitting every read at once
+        // and blocking in `send` deadlocked concurrent searches on one index: the
+        // I/O threads sat on one stream's full channel while the only consumers
+        // (rayon workers) waited for another stream's reads queued behind them.
+        // In flight + finished stays bounded as before: read-ahead + I/O threads.
+        let cap = ahead.clamp(1, MAX_READ_AHEAD) + self.threads;
+        let (tx, rx) = bounded(cap);
+        let mut s = PartitionStream {
             rx,
             remaining: pids.len(),
-            cancelled,
+            cancelled: Arc::new(AtomicBool::new(false)),
+            submit: Submit {
+                jobs: self.jobs.clone(),
+                tx,
+                store,
+                bufs: self.bufs.clone(),
+                pids: pids.to_vec(),
+                next: 0,
+                received: 0,
+            },
+        };
+        for _ in 0..cap {
+            s.submit_next();
         }
+        s
     }
 }
 
-/// Iterator over reads in completion order; dropping it cancels reads not yet started.
+/// What a stream needs to submit its remaining reads.
+struct Submit {
+    jobs: Sender<Job>,
+    tx: Sender<Result<LoadedPartition, StorageError>>,
+    store: Arc<dyn PartitionStore>,
+    bufs: Arc<BufPool>,
+    pids: Vec<u32>,
+    /// Reads submitted, and taken off the channel.
+    next: usize,
+    received: usize,
+}
+
 pub struct PartitionStream {
     rx: Receiver<Result<LoadedPartition, StorageError>>,
     remaining: usize,
     cancelled: Arc<AtomicBool>,
+    submit: Submit,
+}
+
+impl PartitionStream {
+    /// Queues the next read, if any is left.
+    fn submit_next(&mut self) {
+        let s = &mut self.submit;
+        let Some(&pid) = s.pids.get(s.next) else {
+            return;
+        };
+        s.next += 1;
+        let tx = s.tx.clone();
+        let store = s.store.clone();
+        let cancelled = self.cancelled.clone();
+        let bufs = s.bufs.clone();
+        let job: Job = Box::new(move || {
+            if cancelled.load(Ordering::Relaxed) {
+                return;
+            }
+            let start = Instant::now();
+            if let Some(res) = store.map_extent(pid) {
+                let res = res.map(|m| LoadedPartition::from_mapped(pid, m, start.elapsed()));
+                let _ = tx.send(res);
+                return;
+            }
+            let mut buf = bufs.get();
+            let res = match store.read_into(pid, &mut buf) {
+                Ok(()) => Ok(LoadedPartition {
+                    pid,
+                    bytes: buf.len() as u64,
+                    buf,
+                    mapped: None,
+                    read_time: start.elapsed(),
+                    recycle: Some(bufs),
+                }),
+                Err(e) => {
+                    bufs.put(buf);
+                    Err(e)
+                }
+            };
+            // Never blocks: at most `cap` reads are outstanding (see `stream`).
+            let _ = tx.send(res);
+        });
+        if s.jobs.send(job).is_err() {
+            // The pool is gone: no more reads; the stream ends after those queued.
+            self.remaining = self.remaining.min(s.next - 1 - s.received);
+            s.next = s.pids.len();
+        }
+    }
 }
 
 impl Iterator for PartitionStream {
@@ -223,7 +266,11 @@ impl Iterator for PartitionStream {
             return None;
         }
         self.remaining -= 1;
-        self.rx.recv().ok()
+        let got = self.rx.recv().ok();
+        // One read taken off the channel: one more may be outstanding.
+        self.submit.received += 1;
+        self.submit_next();
+        got
     }
 }
 
