@@ -11,6 +11,7 @@ pub mod meta;
 pub mod mlp_train;
 pub mod plot;
 pub mod search;
+pub mod serve;
 pub mod split;
 pub mod synth;
 pub mod train_pruning;
