@@ -110,9 +110,13 @@ fn run_jobs(shared: &Shared, jobs: Vec<Job>, _permit: OwnedSemaphorePermit) {
         let search_ms = t0.elapsed().as_secs_f64() * 1e3;
         match result {
             Ok(r) => {
-                shared
-                    .metrics
-                    .batch(nq, requests, r.stats.bytes_read, r.stats.partitions_read);
+                shared.metrics.batch(
+                    nq,
+                    requests,
+                    r.stats.bytes_read,
+                    r.stats.partitions_read,
+                    search_ms / 1e3,
+                );
                 let mut neighbors = r.neighbors.into_iter();
                 let mut stats = r.per_query.into_iter();
                 for j in group {

@@ -67,7 +67,8 @@ type RequestKey = (String, String, u16);
 
 pub struct Metrics {
     requests: Mutex<BTreeMap<RequestKey, Histogram>>,
-    batches: Mutex<(Histogram, Histogram)>,
+    /// Queries per batch, requests per batch, batch search seconds.
+    batches: Mutex<(Histogram, Histogram, Histogram)>,
     bytes_read: AtomicU64,
     partitions_read: AtomicU64,
     queries: AtomicU64,
@@ -82,7 +83,11 @@ impl Default for Metrics {
     fn default() -> Self {
         Metrics {
             requests: Default::default(),
-            batches: Mutex::new((Histogram::new(&SIZES), Histogram::new(&SIZES))),
+            batches: Mutex::new((
+                Histogram::new(&SIZES),
+                Histogram::new(&SIZES),
+                Histogram::new(&LATENCY),
+            )),
             bytes_read: Default::default(),
             partitions_read: Default::default(),
             queries: Default::default(),
@@ -116,11 +121,12 @@ impl Metrics {
     }
 
     /// One engine batch: its queries, the requests gathered into it, what it read.
-    pub fn batch(&self, queries: usize, requests: usize, bytes: u64, partitions: u64) {
+    pub fn batch(&self, queries: usize, requests: usize, bytes: u64, partitions: u64, secs: f64) {
         {
             let mut b = self.batches.lock().expect("metrics lock");
             b.0.observe(queries as f64);
             b.1.observe(requests as f64);
+            b.2.observe(secs);
         }
         self.queries.fetch_add(queries as u64, Ordering::Relaxed);
         self.bytes_read.fetch_add(bytes, Ordering::Relaxed);
@@ -197,6 +203,11 @@ impl Metrics {
                 "# HELP quarry_search_batch_requests Requests gathered into one engine search batch.\n# TYPE quarry_search_batch_requests histogram"
             );
             b.1.render(&mut out, "quarry_search_batch_requests", "");
+            let _ = writeln!(
+                out,
+                "# HELP quarry_search_batch_seconds Search time of one engine batch.\n# TYPE quarry_search_batch_seconds histogram"
+            );
+            b.2.render(&mut out, "quarry_search_batch_seconds", "");
         }
         let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
         counter(

@@ -65,7 +65,13 @@ impl Shared {
     pub fn ready(&self) -> Result<Arc<Loaded>, ApiError> {
         match self.loaded.get() {
             Some(l) => Ok(l.clone()),
-            None => Err(ApiError::starting()),
+            None => match &*self.phase.borrow() {
+                Phase::Failed(e) => Err(ApiError::unavailable(
+                    format!("the index could not be opened: {e}"),
+                    60,
+                )),
+                _ => Err(ApiError::starting()),
+            },
         }
     }
 

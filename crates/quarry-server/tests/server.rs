@@ -494,3 +494,27 @@ async fn a_full_queue_answers_503_and_slow_requests_504() {
     assert!(m.contains("not answered within 50 ms"), "{m}");
     server.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_that_cannot_open_is_reported_on_healthz() {
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+    let s = Server::start(config(&dir.path().join("missing")))
+        .await
+        .unwrap();
+    let e = s.ready().await.unwrap_err();
+    assert!(e.contains("missing"), "{e}");
+    let c = Client::new(s.addr());
+    let a = c.get("/healthz").await.unwrap();
+    assert_eq!(a.status, 503);
+    assert_eq!(a.json()["status"], "failed");
+    let a = post(&c, "/search", json!({"vector": [0.0]})).await;
+    let (status, m) = err(&a);
+    assert_eq!(status, 503);
+    assert!(
+        m.contains("the index could not be opened") && m.contains("missing"),
+        "{m}"
+    );
+    // run() ends with the error.
+    let e = s.run(std::future::pending()).await.unwrap_err();
+    assert!(e.contains("missing"), "{e}");
+}
