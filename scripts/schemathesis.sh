@@ -30,9 +30,11 @@ start_server "$work/server.log" --index "$work/idx" --batch-window-ms 1 --max-k 
   --max-queries 16 --max-points 16 --max-body-mb 1 --sync os
 before=$(requests_answered)
 rc=0
-"$VENV/bin/schemathesis" run "http://$ADDR/openapi.json" \
+# From the scratch directory: schemathesis leaves a .schemathesis/ folder behind.
+st="$(cd "$VENV" && pwd)/bin/schemathesis"
+(cd "$work" && "$st" run "http://$ADDR/openapi.json" \
   --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
-  --max-examples "$EXAMPLES" --seed 42 --no-color 2>&1 | tail -40 || rc=$?
+  --max-examples "$EXAMPLES" --seed 42 --no-color) 2>&1 | tail -40 || rc=$?
 after=$(requests_answered)
 n=$((after - before))
 fives=$(curl -s "http://$ADDR/metrics" | awk '/^quarry_http_requests_total\{.*status="5/ {s += $2} END {print s + 0}')

@@ -46,14 +46,15 @@ pub fn read_bin(path: &Path) -> Result<(usize, usize, Vec<u32>), String> {
     }
     let n = u32::from_le_bytes(b[0..4].try_into().expect("4 bytes")) as usize;
     let d = u32::from_le_bytes(b[4..8].try_into().expect("4 bytes")) as usize;
-    if b.len() != 8 + n * d * 4 {
+    // A ground-truth file may hold the distances after the ids.
+    if b.len() != 8 + n * d * 4 && b.len() != 8 + n * d * 8 {
         return Err(format!(
             "{}: header says {n} x {d}, the file holds {} bytes",
             path.display(),
             b.len()
         ));
     }
-    let v = b[8..]
+    let v = b[8..8 + n * d * 4]
         .chunks_exact(4)
         .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
         .collect();
