@@ -65,6 +65,8 @@ enum Command {
     Dev(DevCommand),
     /// Plot benchmark results (JSON lines) as PNG and SVG: recall vs QPS, bytes and vectors per query.
     Plot(cmd::plot::Args),
+    /// Serve an index over HTTP: search (live batching), upsert, delete, flush, metrics.
+    Serve(cmd::serve::Args),
 }
 
 #[derive(Subcommand)]
@@ -120,7 +122,10 @@ fn main() {
         }
     }
     let ui = progress::Ui::new(!cli.quiet);
-    terminate::install();
+    // The server drains and flushes on SIGTERM/SIGINT itself.
+    if !matches!(cli.command, Command::Serve(_)) {
+        terminate::install();
+    }
     match &cli.command {
         Command::Build(a) => terminate::watch_parent_of(&a.out),
         Command::GraphBuild(a) => terminate::watch(&a.index),
@@ -166,6 +171,7 @@ fn main() {
         Command::TrainPruning(a) => cmd::train_pruning::run(a, &ui),
         Command::Plot(a) => cmd::plot::run(a),
         Command::MlpTrain(a) => cmd::mlp_train::run(a, &ui),
+        Command::Serve(a) => cmd::serve::run(a),
     };
     if res.is_err() && terminate::in_progress() {
         // The signal thread removes the scratch and exits with 128 + the signal.

@@ -181,6 +181,9 @@ proptest! {
                 }
                 Op::Search(q, k) => {
                     prop_assert_eq!(w.len(), model.len() as u64);
+                    for id in 0..100u64 {
+                        prop_assert_eq!(w.contains(id), model.contains_key(&id), "contains({})", id);
+                    }
                     if k as u64 > w.len() {
                         let too_large = matches!(search(w, &q, k), Err(EngineError::KTooLarge { .. }));
                         prop_assert!(too_large, "k {} over {} live", k, w.len());
@@ -221,6 +224,9 @@ proptest! {
                     // Another handle (as another process would) sees every acknowledged write.
                     let r = Index::open(&path, OpenOptions::default()).unwrap();
                     prop_assert_eq!(r.len(), model.len() as u64);
+                    for id in 0..100u64 {
+                        prop_assert_eq!(r.contains(id), model.contains_key(&id), "reader contains({})", id);
+                    }
                     let k = 3.min(model.len());
                     if k > 0 {
                         prop_assert_eq!(search(&r, &q, k).unwrap(), model_topk(&model, &q, k));

@@ -12,6 +12,7 @@ pub mod mlp_train;
 pub mod plot;
 pub mod runbook;
 pub mod search;
+pub mod serve;
 pub mod split;
 pub mod synth;
 pub mod train_pruning;

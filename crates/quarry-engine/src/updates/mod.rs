@@ -413,6 +413,19 @@ impl Index {
         })
     }
 
+    /// Whether `id` is live: stored and not superseded or deleted, or in the delta
+    /// (a reader of an index without `members.bin` and without writes answers false).
+    pub fn contains(&self, id: u64) -> bool {
+        if let Some(l) = self.live.read().expect("live lock").as_ref() {
+            return l.loc.contains_key(&id)
+                || (l.stored.partition_of(id).is_some() && !l.dead.contains(id));
+        }
+        match &self.members {
+            Some(m) => m.iter().any(|b| b.contains(id)),
+            None => false,
+        }
+    }
+
     /// The largest id the index holds or held (new ids without `--ids` continue
     /// after it, as a build numbers its input rows).
     pub fn max_id(&self) -> Result<Option<u64>, EngineError> {
