@@ -241,8 +241,9 @@ class Index:
         the next search; an existing id is replaced. Needs ``writable=True``.
 
         ``labels`` (one list of ints per row) and ``attrs`` (``{name: values}``, one
-        value per row, every attribute of the index) give the rows' metadata on an
-        index built with labels/attributes.
+        value per row) give the rows' metadata. An index with attributes needs every
+        one of them on every upsert; any index takes labels. The new version of an
+        id carries only what this call gives it.
 
         Returns ``{"seq": log sequence number, "ids": count, "existed": replaced}``.
         """

@@ -161,9 +161,8 @@ pub fn build(
         )
         .into());
     }
-    let has_meta = labels.is_some() || !attr_list.is_empty();
-    // An index storing copies takes no writes; nor, in this engine, one with labels.
-    let writable = writable.unwrap_or(cfg.replicate.is_none() && !has_meta);
+    // An index storing copies takes no writes.
+    let writable = writable.unwrap_or(cfg.replicate.is_none());
     let out = path.clone();
     let index = detached(py, move || {
         if overwrite && out.exists() {

@@ -336,7 +336,6 @@ pub fn column(obj: &Bound<'_, PyAny>, name: &str, rows: usize) -> PyResult<Colum
     }
 }
 
-#[allow(dead_code)] // used by upserts with metadata (Index::upsert_with)
 /// Attribute values per row as f64, for upserts (`attrs[name][row]`).
 pub fn attr_values(obj: &Bound<'_, PyAny>, name: &str, rows: usize) -> PyResult<Vec<f64>> {
     Ok(match column(obj, name, rows)? {

@@ -62,6 +62,7 @@ pub fn open_index(path: &Path, a: &OpenArgs) -> Result<Index> {
             sync: a.sync,
             delta_budget_bytes: a.delta_budget_mb.saturating_mul(1 << 20),
             split_above: a.split_above,
+            ..Default::default()
         };
         Index::open_writer(path, opts, w)?
     } else {
@@ -581,15 +582,33 @@ impl PyIndex {
             ))
             .into());
         }
-        if labels.is_some_and(|l| !l.is_none()) || attrs.is_some() {
-            return Err(Error::value(
-                "labels/attrs on upsert need an engine with Index::upsert_with (not in this build)",
-            )
-            .into());
+        // Labels (CSR-convertible, one row per id) and attribute columns become
+        // one RowMeta per id; none given: a plain upsert.
+        let labels = labels.filter(|l| !l.is_none());
+        let mut meta: Vec<quarry_engine::RowMeta> = Vec::new();
+        if labels.is_some() || attrs.is_some_and(|a| !a.is_empty()) {
+            meta = vec![quarry_engine::RowMeta::default(); ids.len()];
+            if let Some(l) = labels {
+                let (indptr, indices) = convert::labels_csr(l, ids.len())?;
+                for (i, m) in meta.iter_mut().enumerate() {
+                    m.labels = indices[indptr[i] as usize..indptr[i + 1] as usize].to_vec();
+                }
+            }
+            if let Some(a) = attrs {
+                for (name, col) in a.iter() {
+                    let name: String = name.extract()?;
+                    let values = convert::attr_values(&col, &name, ids.len())?;
+                    for (m, v) in meta.iter_mut().zip(values) {
+                        m.attrs.push((name.clone(), v));
+                    }
+                }
+            }
         }
         let receipt = detached(py, || {
             let index = self.read()?;
-            index.upsert(&ids, v).map_err(PyIndex::write_error)
+            index
+                .upsert_with(&ids, v, &meta)
+                .map_err(PyIndex::write_error)
         })?;
         drop(rows);
         to_py(py, &serde_json::to_value(receipt).expect("serializable"))

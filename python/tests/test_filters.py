@@ -125,3 +125,29 @@ def test_bad_metadata_at_build(tmp_path):
         quarry.build(x, tmp_path / "e", partitions=2, attrs={"and": np.ones(100)})
     for d in "abcde":
         assert not (tmp_path / d).exists()
+
+
+def test_upserts_carry_labels_and_attributes(tmp_path):
+    x = clustered(600, DIM, seed=21)
+    path = tmp_path / "idx"
+    index = quarry.build(x, path, partitions=6, labels=[[i % 3] for i in range(600)],
+                         attrs={"year": np.full(600, 2000, np.int64)})
+    assert index.writable
+    new = x[:5] + 0.01
+    ids = np.arange(10_000, 10_005)
+    # Every attribute is needed; a label list per row.
+    with pytest.raises(ValueError, match="year"):
+        index.upsert(ids, new, labels=[[7]] * 5)
+    index.upsert(ids, new, labels=[[7]] * 5, attrs={"year": np.full(5, 2024)})
+    for when in ("before flush", "after flush"):
+        D, I = index.search(new, 1, nprobe=6, filter="label = 7 and year = 2024")
+        assert I[:, 0].tolist() == ids.tolist(), when
+        index.flush()
+    # Replacing an id without the label drops it from the matches.
+    index.upsert([10_000], new[:1], attrs={"year": [2024]})
+    D, I = index.search(new[:1], 4, nprobe=6, filter="label = 7")
+    assert 10_000 not in I[0].tolist() and set(I[0].tolist()) <= set(ids.tolist())
+    index.close()
+    with quarry.Index.open(path) as r:
+        D, I = r.search(new[1:2], 1, nprobe=6, filter="year >= 2024")
+        assert I[0, 0] == 10_001

@@ -18,8 +18,6 @@ def _blocks(text):
     return re.findall(r"```python\n(.*?)```", text, flags=re.S)
 
 
-@pytest.mark.xfail(strict=True, reason="labels on upsert need the engine's Index::upsert_with "
-                   "(in progress on main); remove this marker when it lands")
 def test_quick_start_script_runs_as_shown(tmp_path):
     text = README.read_text()
     section = text.split("## Quick start", 1)[1]

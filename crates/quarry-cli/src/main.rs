@@ -60,6 +60,9 @@ enum Command {
     TrainPruning(cmd::train_pruning::Args),
     /// Train the MLP router of an index (learned duplication; --dup-out writes the duplicated index).
     MlpTrain(cmd::mlp_train::Args),
+    /// Train an index's learned routers again on the vectors it holds now (after
+    /// writes, splits and merges).
+    Retrain(cmd::retrain::Args),
     /// Experiments behind the engine's constants (not needed to use Quarry).
     #[command(subcommand)]
     Dev(DevCommand),
@@ -130,6 +133,7 @@ fn main() {
         Command::Build(a) => terminate::watch_parent_of(&a.out),
         Command::GraphBuild(a) => terminate::watch(&a.index),
         Command::TrainPruning(a) => terminate::watch(&a.index),
+        Command::Retrain(a) => terminate::watch(&a.index),
         Command::MlpTrain(a) => {
             terminate::watch(&a.index);
             if let Some(d) = &a.dup_out {
@@ -171,6 +175,7 @@ fn main() {
         Command::TrainPruning(a) => cmd::train_pruning::run(a, &ui),
         Command::Plot(a) => cmd::plot::run(a),
         Command::MlpTrain(a) => cmd::mlp_train::run(a, &ui),
+        Command::Retrain(a) => cmd::retrain::run(a, &ui),
         Command::Serve(a) => cmd::serve::run(a),
     };
     if res.is_err() && terminate::in_progress() {

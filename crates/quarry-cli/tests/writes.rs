@@ -354,3 +354,76 @@ fn compaction_and_write_bench_run() {
     );
     assert!(r["upserts"].as_u64().unwrap() > 0, "{r}");
 }
+
+/// After splits a learned router is stale but keeps working; `retrain` trains it
+/// again on the vectors the index holds now.
+#[test]
+fn retrain_after_splits() {
+    let t = tmp();
+    let idx = t.path().join("idx");
+    let base = fixture("siftsmall_base.bvecs");
+    let queries = fixture("siftsmall_query.fvecs");
+    ok(&quarry(&[
+        "build",
+        "--base",
+        s(&base),
+        "--out",
+        s(&idx),
+        "--partitions",
+        "16",
+        "--train-pruning",
+        "--train-queries",
+        "800",
+        "--rounds",
+        "40",
+        "--label-k",
+        "10",
+        "--max-nprobe",
+        "16",
+        "--features-k",
+        "8",
+    ]));
+    // 100 more vectors (ids 10000..), and a split bound below the partitions' sizes.
+    ok(&quarry(&[
+        "upsert",
+        "--index",
+        s(&idx),
+        "--vectors",
+        s(&queries),
+        "--flush",
+        "--split-above",
+        "500",
+    ]));
+    let info = json(&quarry(&["info", "--index", s(&idx), "--json"]));
+    assert!(info["num_partitions"].as_u64().unwrap() > 16, "{info}");
+    assert_eq!(info["stale_routers"][0]["router"], "gbdt", "{info}");
+    ok(&quarry(&["verify", "--index", s(&idx)]));
+    let search = || {
+        quarry(&[
+            "search",
+            "--index",
+            s(&idx),
+            "--queries",
+            s(&queries),
+            "--k",
+            "10",
+            "--router",
+            "gbdt",
+            "--target-recall",
+            "0.9",
+        ])
+    };
+    ok(&search());
+    // Ids must be 0..n for the export: these are (10000 built + 100 continuing).
+    ok(&quarry(&[
+        "retrain",
+        "--index",
+        s(&idx),
+        "--train-queries",
+        "500",
+    ]));
+    let info = json(&quarry(&["info", "--index", s(&idx), "--json"]));
+    assert_eq!(info["stale_routers"], serde_json::json!([]), "{info}");
+    ok(&search());
+    ok(&quarry(&["verify", "--index", s(&idx)]));
+}

@@ -55,7 +55,7 @@ impl Config {
             batch_window: Duration::from_millis(2),
             max_batch: 1024,
             queue: 1024,
-            compute_slots: 1,
+            compute_slots: 2,
             max_k: 1000,
             max_queries: 1024,
             max_points: 10_000,

@@ -258,16 +258,33 @@ async fn upsert(
     let mut vectors = Vec::with_capacity(n * dim);
     for (i, p) in req.points.iter().enumerate() {
         check_vector(&p.vector, dim, &|| format!("points[{i}].vector"))?;
-        if p.labels.is_some() || p.attrs.is_some() {
-            return Err(ApiError::bad_request(format!(
-                "points[{i}]: labels/attrs on upserts are not supported by this engine version"
-            )));
-        }
         ids.push(p.id);
         vectors.extend_from_slice(&p.vector);
     }
+    // Labels and attributes, when any point has them: one row per point (the
+    // engine checks them against the index's attributes).
+    let meta: Vec<quarry_engine::RowMeta> = if req
+        .points
+        .iter()
+        .any(|p| p.labels.is_some() || p.attrs.is_some())
+    {
+        req.points
+            .iter()
+            .map(|p| quarry_engine::RowMeta {
+                labels: p.labels.clone().unwrap_or_default(),
+                attrs: p
+                    .attrs
+                    .iter()
+                    .flatten()
+                    .map(|(k, v)| (k.clone(), *v))
+                    .collect(),
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     let _place = s.admit()?;
-    let r = blocking(move || Ok(loaded.read().upsert(&ids, &vectors)?)).await?;
+    let r = blocking(move || Ok(loaded.read().upsert_with(&ids, &vectors, &meta)?)).await?;
     s.metrics.upserted(r.ids);
     Ok(Json(
         json!({ "upserted": r.ids, "replaced": r.existed, "seq": r.seq }),

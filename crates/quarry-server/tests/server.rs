@@ -362,6 +362,36 @@ async fn writes_are_searchable_durable_and_flushed_at_shutdown() {
     )
     .await;
     assert_eq!(a.json()["ids"][0], 10_001);
+    // Points may carry labels; filtered searches see them at once.
+    let a = c
+        .post_json(
+            "PUT",
+            "/points",
+            &json!({"points": [{"id": 10_005, "vector": far(5), "labels": [42]}]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(a.status, 200, "{}", a.text());
+    let a = post(
+        &c,
+        "/search",
+        json!({"vector": far(1), "k": 1, "nprobe": 8, "filter": "label = 42"}),
+    )
+    .await;
+    assert_eq!(a.json()["ids"][0], 10_005, "{}", a.text());
+    // An attribute the index does not have is a 400 that names it.
+    let a = c
+        .post_json(
+            "PUT",
+            "/points",
+            &json!({"points": [{"id": 10_006, "vector": far(6), "attrs": {"price": 1.0}}]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(a.status, 400, "{}", a.text());
+    assert!(a.text().contains("price"), "{}", a.text());
+    let a = post(&c, "/points/delete", json!({"ids": [10_005]})).await;
+    assert_eq!(a.status, 200);
     // Replace one of the originals, delete another.
     let a = c
         .post_json(

@@ -10,6 +10,7 @@ pub mod labels;
 pub mod meta;
 pub mod mlp_train;
 pub mod plot;
+pub mod retrain;
 pub mod runbook;
 pub mod search;
 pub mod serve;

@@ -30,9 +30,9 @@ pub struct Args {
     /// Requests admitted at once (queued or running); beyond, 503 + Retry-After.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=1_048_576))]
     pub queue: u32,
-    /// Search batches running at once (above 1, concurrent engine searches on
-    /// direct I/O were seen to deadlock under load: see the README).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    /// Search batches running at once (each uses every core through rayon; 2
+    /// overlaps one batch's reads with another's compute).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub compute_slots: u32,
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub max_k: u32,

@@ -426,6 +426,52 @@ impl Index {
         }
     }
 
+    /// The index's vectors in id order, as the row-major bytes of its stored
+    /// dtype: the base a router is trained on after writes (row i must be id i,
+    /// so the ids must be exactly 0..n; unflushed writes must be flushed first).
+    pub fn export_vectors(&self) -> Result<Vec<u8>, EngineError> {
+        if self
+            .live
+            .read()
+            .expect("live lock")
+            .as_ref()
+            .is_some_and(|l| !l.is_clean())
+        {
+            return Err(EngineError::BadWrite(
+                "the index has unflushed writes: flush first".into(),
+            ));
+        }
+        let n = self.stored_vectors();
+        let row = self.dim() * self.dtype().size();
+        let mut out = vec![0u8; (n as usize).saturating_mul(row)];
+        let mut seen = roaring::RoaringTreemap::new();
+        let mut buf = quarry_storage::AlignedBuf::new();
+        for pid in 0..self.num_partitions() as u32 {
+            let e = self.table[pid as usize];
+            if e.count == 0 {
+                continue;
+            }
+            self.store.read_into(pid, &mut buf)?;
+            let v = quarry_storage::PartitionView::parse(
+                buf.as_slice(),
+                e.count as usize,
+                self.dim(),
+                self.dtype(),
+            )?;
+            let bytes = v.vector_bytes();
+            for (i, id) in v.ids().enumerate() {
+                if id >= n || !seen.insert(id) {
+                    return Err(EngineError::BadWrite(format!(
+                        "id {id}: exporting needs ids exactly 0..{n} (one row per id)"
+                    )));
+                }
+                out[id as usize * row..(id as usize + 1) * row]
+                    .copy_from_slice(&bytes[i * row..(i + 1) * row]);
+            }
+        }
+        Ok(out)
+    }
+
     /// The largest id the index holds or held (new ids without `--ids` continue
     /// after it, as a build numbers its input rows).
     pub fn max_id(&self) -> Result<Option<u64>, EngineError> {
