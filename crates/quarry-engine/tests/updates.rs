@@ -304,6 +304,11 @@ fn write_errors_are_clear_and_change_nothing() {
         Err(EngineError::DeltaFull { .. })
     ));
     assert_eq!(w.len(), 201);
+    // An id given twice to a delete is deleted once.
+    drop(w);
+    let w = Index::open_writer(&path, OpenOptions::default(), WriteOptions::default()).unwrap();
+    assert_eq!(w.delete(&[3, 3]).unwrap().existed, 1);
+    assert_eq!(w.len(), 200);
 }
 
 #[test]

@@ -347,8 +347,13 @@ impl Index {
         Ok(())
     }
 
-    /// Deletes ids (absent ones are ignored and not counted).
+    /// Deletes ids (absent ones are ignored and not counted; an id given twice
+    /// is deleted once, so a search's answers can be passed as they are).
     pub fn delete(&self, ids: &[u64]) -> Result<WriteReceipt, EngineError> {
+        let mut distinct = ids.to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let ids = &distinct[..];
         check_batch(ids)?;
         let payload = record::encode_delete(ids);
         self.write(record::DELETE, &payload, 0, || Write::Delete {
