@@ -442,3 +442,59 @@ fn labels_on_writes() {
     assert_eq!(ids(w.search(&[0.0; DIM], &old).unwrap()), [1]);
     assert_eq!(w.len(), 300);
 }
+
+/// Several merges in one flush: partitions emptied by deletes give their vectors
+/// to their nearest others while the last partitions take their numbers. Every
+/// live vector must stay findable, exactly once, under every numbering.
+#[test]
+fn many_merges_in_one_flush_keep_every_vector() {
+    for seed in 0..6u64 {
+        let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        let path = dir.path().join("idx");
+        // 12 clusters of 40 points on a line (2-d), far apart.
+        let mut s = seed + 1;
+        let mut jitter = move || {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (s >> 40) as f32 / (1u64 << 24) as f32
+        };
+        let base: Vec<f32> = (0..480)
+            .flat_map(|i| [(i / 40) as f32 * 100.0 + jitter(), jitter()])
+            .collect();
+        build_index_from(
+            &MemorySource::f32(&base, 2).unwrap(),
+            &path,
+            &BuildConfig::new(12, Metric::L2),
+            &NoProgress,
+        )
+        .unwrap();
+        let w = WriteOptions {
+            merge_below: Some(10),
+            ..Default::default()
+        };
+        let mut index = Index::open_writer(&path, OpenOptions::default(), w).unwrap();
+        // Empty all but 3 points of clusters chosen by the seed (4 of 12).
+        let gone: Vec<u64> = (0..480u64)
+            .filter(|i| {
+                let c = i / 40;
+                (c + seed) % 3 == 0 && i % 40 >= 3
+            })
+            .collect();
+        index.delete(&gone).unwrap();
+        let r = index.flush().unwrap();
+        assert!(r.merges >= 2, "{r:?}");
+        assert_eq!(index.num_partitions(), 12 - r.merges);
+        let live: Vec<u64> = (0..480u64).filter(|i| !gone.contains(i)).collect();
+        assert_eq!(index.len(), live.len() as u64);
+        assert!(quarry_engine::verify(&path).unwrap().is_ok());
+        // Each live point's nearest neighbour over all partitions is itself.
+        for &id in &live {
+            let q = &base[id as usize * 2..id as usize * 2 + 2];
+            let got = index
+                .search(q, &SearchParams::new(1).nprobe(index.num_partitions()))
+                .unwrap();
+            assert_eq!(got.neighbors[0].id, id, "seed {seed}");
+        }
+    }
+}

@@ -241,6 +241,9 @@ impl Index {
         //     bound gives each vector to its nearest other centroid and is removed;
         //     the last partition takes its number (so numbers stay 0..P).
         if let Some(below) = merge_below {
+            // The files' number of each partition not rewritten (merges move the
+            // last partition's extent to the number they free).
+            let mut origin: Vec<u32> = (0..table.len() as u32).collect();
             let small: Vec<u32> = rows
                 .iter()
                 .filter(|(_, r)| (r.0.len() as u64) < below)
@@ -272,7 +275,8 @@ impl Index {
                     }
                     for (q, add) in gained {
                         if let std::collections::btree_map::Entry::Vacant(e) = rows.entry(q) {
-                            let (qi, qd, removed) = self.merged_rows(q, live, &mut buf)?;
+                            let (qi, qd, removed) =
+                                self.merged_rows(origin[q as usize], live, &mut buf)?;
                             report.partitions += 1;
                             report.vectors += qi.len() as u64;
                             report.removed += removed;
@@ -300,6 +304,7 @@ impl Index {
                             // The last partition is not rewritten: its extent moves.
                             table[p as usize] = table[last as usize];
                             mem[p as usize] = std::mem::take(&mut mem[last as usize]);
+                            origin[p as usize] = origin[last as usize];
                         }
                     }
                     let (a, b) = centroids.split_at_mut(last as usize * dim);
@@ -308,6 +313,7 @@ impl Index {
                 if (last as usize) < table.len() {
                     table.truncate(last as usize);
                     mem.truncate(last as usize);
+                    origin.truncate(last as usize);
                 }
                 centroids.truncate(last as usize * dim);
                 report.merges += 1;
