@@ -58,7 +58,7 @@ def py_single(index, q, k, nprobe):
     return np.array(calls), np.array(engine)
 
 
-def threaded_qps(index, q, k, nprobe, threads, batch, seconds):
+def threaded_qps(index, q, k, nprobe, threads, batch, seconds, call_threads=None):
     """Queries per second of `threads` threads searching for `seconds`."""
     counts = [0] * threads
     stop = threading.Event()
@@ -69,7 +69,8 @@ def threaded_qps(index, q, k, nprobe, threads, batch, seconds):
         start.wait()
         while not stop.is_set():
             s = int(rng.integers(0, max(1, len(q) - batch)))
-            index.search(q[s:s + batch] if batch > 1 else q[s], k, nprobe=nprobe)
+            index.search(q[s:s + batch] if batch > 1 else q[s], k, nprobe=nprobe,
+                         threads=call_threads)
             counts[t] += batch
 
     ts = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
@@ -160,6 +161,12 @@ def main():
         r[f"threads_batch{batch}_qps_1"] = one
         r[f"threads_batch{batch}_qps_{a.threads}"] = many
         r[f"threads_batch{batch}_speedup"] = many / one
+        # Each call on one core (search(threads=1)): threads then use a core each.
+        one = threaded_qps(index, q, a.k, a.nprobe, 1, batch, a.seconds, call_threads=1)
+        many = threaded_qps(index, q, a.k, a.nprobe, a.threads, batch, a.seconds, call_threads=1)
+        r[f"threads1_batch{batch}_qps_1"] = one
+        r[f"threads1_batch{batch}_qps_{a.threads}"] = many
+        r[f"threads1_batch{batch}_speedup"] = many / one
     r["load_after"] = os.getloadavg()
     index.close()
     text = json.dumps(r, indent=2)

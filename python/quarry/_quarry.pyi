@@ -185,6 +185,7 @@ class Index:
         filter: Union[None, str, Sequence[Optional[str]]] = None,
         filter_plan: Literal["auto", "exact", "routed"] = "auto",
         exact_max_matches: Optional[int] = None,
+        threads: Optional[int] = None,
     ) -> Tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
         """Search one query (1-D, ``dim`` values) or a batch (2-D, ``(nq, dim)``).
 
@@ -211,6 +212,9 @@ class Index:
             strategy: how a read partition answers: ``"scan"`` (exact scan),
                 ``"graph"``, ``"auto"``, ``"partial"`` (need graphs).
             ef: graph search breadth.
+            threads: cores this call may use (default: all, through the engine's
+                pool). ``threads=1`` keeps the call on one core, so several Python
+                threads searching at once each use their own.
             filter: only vectors matching an expression, e.g.
                 ``"label = 3"``, ``"price < 50.0 and (label in [3, 7])"``;
                 one ``str`` for every query or a list with one (or ``None``) per query.

@@ -432,7 +432,7 @@ impl PyIndex {
 
     /// Searches one query (1-D) or a batch (2-D): returns (D, I), float32 and int64
     /// arrays of shape (nq, k), nearest first, padded with inf / -1.
-    #[pyo3(signature = (xq, k=10, *, nprobe=8, router="fixed", target_recall=None, margin=None, max_nprobe=None, spann_eps=None, mlp_mass=None, mlp_order=false, strategy="scan", ef=64, filter=None, filter_plan="auto", exact_max_matches=None))]
+    #[pyo3(signature = (xq, k=10, *, nprobe=8, router="fixed", target_recall=None, margin=None, max_nprobe=None, spann_eps=None, mlp_mass=None, mlp_order=false, strategy="scan", ef=64, filter=None, filter_plan="auto", exact_max_matches=None, threads=None))]
     #[allow(clippy::too_many_arguments)]
     fn search<'py>(
         &self,
@@ -452,8 +452,13 @@ impl PyIndex {
         filter: Option<&Bound<'py, PyAny>>,
         filter_plan: &str,
         exact_max_matches: Option<i64>,
+        threads: Option<i64>,
     ) -> PyResult<SearchOut<'py>> {
         let k = count("k", k, 1)?;
+        let threads = threads
+            .map(|t| count("threads", t, 1))
+            .transpose()?
+            .map(|t| t.min(MAX_CALL_THREADS));
         let spec = router_spec(
             router,
             count("nprobe", nprobe, 1)?,
@@ -499,9 +504,15 @@ impl PyIndex {
         };
         let a = detached(py, || {
             let index = self.read()?;
-            let r = match &per_query {
-                None => index.search_batch(q, &params)?,
-                Some(f) => index.prepare(&params)?.search_batch_filtered(q, f)?,
+            let run = || -> Result<_> {
+                Ok(match &per_query {
+                    None => index.search_batch(q, &params)?,
+                    Some(f) => index.prepare(&params)?.search_batch_filtered(q, f)?,
+                })
+            };
+            let r = match threads {
+                None => run()?,
+                Some(t) => call_pool(t)?.install(run)?,
             };
             Ok(answer(r, k))
         })?;
@@ -866,4 +877,30 @@ impl PyIndex {
             }
         }
     }
+}
+
+/// Most threads one call's `threads=` may ask for.
+const MAX_CALL_THREADS: usize = 256;
+
+thread_local! {
+    /// This OS thread's pools for `search(threads=n)`, one per n, kept for reuse:
+    /// several Python threads each searching with threads=1 then use one core
+    /// each, instead of every call spreading over all cores.
+    static CALL_POOLS: std::cell::RefCell<std::collections::HashMap<usize, std::sync::Arc<rayon::ThreadPool>>> =
+        Default::default();
+}
+
+fn call_pool(n: usize) -> Result<std::sync::Arc<rayon::ThreadPool>> {
+    CALL_POOLS.with(|p| {
+        if let Some(pool) = p.borrow().get(&n) {
+            return Ok(pool.clone());
+        }
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .map(std::sync::Arc::new)
+            .map_err(|e| Error::value(format!("threads={n}: {e}")))?;
+        p.borrow_mut().insert(n, pool.clone());
+        Ok(pool)
+    })
 }

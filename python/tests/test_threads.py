@@ -143,3 +143,17 @@ def test_many_threads_reading_many_partitions_do_not_deadlock(sift, tmp_path, io
     assert not any(t.is_alive() for t in threads), f"deadlocked after {calls} calls"
     assert min(calls) >= 5, calls
     index.close()
+
+
+def test_threads_one_gives_the_same_answers(tmp_path):
+    x = clustered(2000, 16, seed=23)
+    index = quarry.build(x, tmp_path / "idx", partitions=8, writable=False)
+    q = x[:50] + 0.01
+    D, I = index.search(q, 5, nprobe=4)
+    D1, I1 = index.search(q, 5, nprobe=4, threads=1)
+    assert (I == I1).all() and (D == D1).all()
+    D2, I2 = index.search(q, 5, nprobe=4, threads=2)
+    assert (I == I2).all()
+    with pytest.raises(ValueError, match="threads"):
+        index.search(q, 5, threads=0)
+    index.close()
