@@ -81,18 +81,19 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
             "retraining the {r} router of {idx} on its {} vectors",
             bytes.len() / (dim * dtype.size())
         );
+        // Both trainers take the same base, seed and query count.
+        let mut args = vec![
+            "x",
+            "--index",
+            &idx,
+            "--base",
+            &b,
+            "--seed",
+            &seed,
+            "--train-queries",
+            &tq,
+        ];
         if r == "gbdt" {
-            let mut args = vec![
-                "x",
-                "--index",
-                &idx,
-                "--base",
-                &b,
-                "--seed",
-                &seed,
-                "--train-queries",
-                &tq,
-            ];
             let learn = a.learn.as_ref().map(|l| l.to_string_lossy().to_string());
             if let Some(l) = &learn {
                 args.extend(["--learn", l]);
@@ -102,17 +103,6 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
                 ui,
             )?;
         } else {
-            let args = [
-                "x",
-                "--index",
-                &idx,
-                "--base",
-                &b,
-                "--seed",
-                &seed,
-                "--train-queries",
-                &tq,
-            ];
             super::mlp_train::run(Wrap::<super::mlp_train::Args>::try_parse_from(args)?.a, ui)?;
         }
     }
