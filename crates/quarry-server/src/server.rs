@@ -15,6 +15,7 @@ use quarry_engine::FlushReport;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::task::JoinHandle;
 
@@ -161,6 +162,13 @@ impl Server {
             Err(e) => return Err(format!("server task failed: {e}")),
         }
         self.batcher.abort();
+        let _ = (&mut self.batcher).await;
+        let flush = self.final_flush().await;
+        self.release().await;
+        flush
+    }
+
+    async fn final_flush(&self) -> Result<Shutdown, String> {
         let Some(loaded) = self.shared.loaded.get().cloned() else {
             return Ok(Shutdown::default());
         };
@@ -184,5 +192,27 @@ impl Server {
             format!("the final flush failed: {e}; the acknowledged writes stay in the log")
         })?;
         Ok(Shutdown { flush })
+    }
+
+    /// Waits until nothing but this server holds the index, so that when the
+    /// server is dropped the index (and its writer lock) closes at once: a
+    /// caller may reopen the directory as soon as `shutdown` returns. Batches
+    /// already handed to blocking threads finish first (bounded by the request
+    /// timeout, after which nobody waits for their answers).
+    async fn release(&self) {
+        let limit = tokio::time::Instant::now() + self.shared.cfg.timeout + Duration::from_secs(5);
+        while Arc::strong_count(&self.shared) > 1
+            || self
+                .shared
+                .loaded
+                .get()
+                .is_some_and(|l| Arc::strong_count(l) > 1)
+        {
+            if tokio::time::Instant::now() > limit {
+                tracing::warn!("a search batch still holds the index after shutdown");
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
     }
 }
