@@ -188,7 +188,11 @@ pub(crate) fn run(
         select_cpu,
         ..Default::default()
     };
-    let mut candidates: Vec<Vec<Neighbor>> = vec![Vec::new(); nq];
+    // Sized once: each probed partition adds at most k.
+    let mut candidates: Vec<Vec<Neighbor>> = per_query
+        .iter()
+        .map(|q| Vec::with_capacity(q.partitions as usize * k))
+        .collect();
     for a in answered {
         let Answered {
             pid,

@@ -225,7 +225,7 @@ fn query_norms(
 /// the costly part at small dims). Element-wise with no contraction, so every
 /// instantiation gives the same bits.
 #[inline]
-fn finish_on(isa: Isa, metric: Metric, row: &mut [f32], qn: f32, xn: &[f32]) {
+pub(crate) fn finish_on(isa: Isa, metric: Metric, row: &mut [f32], qn: f32, xn: &[f32]) {
     #[cfg(target_arch = "x86_64")]
     match isa {
         // SAFETY: the path is supported (checked by the caller's `checked`).

@@ -2,7 +2,6 @@
 
 use super::{extent_of, Answers, PartitionJob, PartitionSearcher};
 use crate::EngineError;
-use quarry_kernels::metric::cosine_from_parts;
 use quarry_kernels::{
     batch_distances_with, simd, squared_norms, with_element, BatchScratch, Element, Metric,
     Neighbor, TopK,
@@ -13,8 +12,11 @@ use quarry_storage::{PartitionView, StorageError};
 /// re-score: GEMM's ||q||^2 - 2q.x + ||x||^2 rounds differently from a direct
 /// difference, and depends on block shapes; re-scoring the best `k + RESCORE_SLACK`
 /// with the fixed-order kernel makes results exact and identical whether a query
-/// is searched alone or inside any batch.
-const RESCORE_SLACK: usize = 16;
+/// is searched alone or inside any batch. The slack only trades re-scoring
+/// against the rare uncertifiable cut (then every vector is scored exactly): on
+/// GloVe (cosine) and the 1M u8 set (L2, where integer distances tie), 4 cost
+/// 10-15% less CPU per batch than 16, and 1 was 45% slower on the u8 set (ties).
+const RESCORE_SLACK: usize = 4;
 
 /// Queries per GEMM block inside one partition (bounds the distance matrix).
 const QUERY_BLOCK: usize = 256;
@@ -160,19 +162,9 @@ pub(crate) fn scan_rows<T: Element>(
     let data: &[T] = rows.data;
     let keep = (k + RESCORE_SLACK).min(n);
     // The answer of every path: the k smallest (exact distance, id), the exact
-    // distance being the fixed-order pair kernel's.
-    // (The norm of a stored vector is `norm_sq`, here fused into the dot's pass.)
-    let exact = |q: &[f32], q_norm: f32, i: usize| -> f32 {
-        let x = &data[i * dim..(i + 1) * dim];
-        match metric {
-            Metric::L2 => simd::l2_sq(q, x),
-            Metric::InnerProduct => -simd::dot(q, x),
-            Metric::Cosine => {
-                let (d, xn) = simd::dot_norm(q, x);
-                cosine_from_parts(d, q_norm, xn)
-            }
-        }
-    };
+    // distance being the fixed-order pair kernel's, here computed for many rows at
+    // once (`simd::*_rows`, bit for bit the pair kernel). The norm of a stored
+    // vector is `norm_sq`, fused into the dot's pass.
     let q_norm_of = |q: &[f32]| {
         if metric == Metric::Cosine {
             simd::norm_sq(q)
@@ -180,37 +172,21 @@ pub(crate) fn scan_rows<T: Element>(
             0.0
         }
     };
-    // Exact distances of vectors i0..i0 + out.len(). Cosine gathers the dot
-    // products and norms of a block first, so the square roots and divisions run
-    // lane-wise (the same IEEE operations per element, so the same bits).
-    let exact_block = |q: &[f32], q_norm: f32, i0: usize, out: &mut [f32]| {
-        if metric == Metric::Cosine {
-            let (mut dots, mut norms) = ([0.0f32; BLOCK], [0.0f32; BLOCK]);
-            for (j, (d, xn)) in dots
-                .iter_mut()
-                .zip(norms.iter_mut())
-                .enumerate()
-                .take(out.len())
-            {
-                let i = i0 + j;
-                (*d, *xn) = simd::dot_norm(q, &data[i * dim..(i + 1) * dim]);
-            }
-            for ((o, &d), &xn) in out.iter_mut().zip(&dots).zip(&norms) {
-                *o = cosine_from_parts(d, q_norm, xn);
-            }
-        } else {
-            for (j, o) in out.iter_mut().enumerate() {
-                *o = exact(q, q_norm, i0 + j);
-            }
-        }
+    // Exact distances of rows `rows` into `out`.
+    let exact_rows = |q: &[f32], q_norm: f32, rows: &[u32], out: &mut [f32]| {
+        simd::distance_rows(metric, q, q_norm, data, dim, rows, out)
     };
     let all_exact = |q: &[f32]| -> Vec<Neighbor> {
         let q_norm = q_norm_of(q);
         let mut top = TopK::new(k);
         let mut d = [0.0f32; BLOCK];
+        let mut rows = [0u32; BLOCK];
         for i0 in (0..n).step_by(BLOCK) {
             let m = (n - i0).min(BLOCK);
-            exact_block(q, q_norm, i0, &mut d[..m]);
+            for (j, r) in rows[..m].iter_mut().enumerate() {
+                *r = (i0 + j) as u32;
+            }
+            exact_rows(q, q_norm, &rows[..m], &mut d[..m]);
             for (j, &dist) in d[..m].iter().enumerate() {
                 // Most vectors fail the threshold; only the rest need their id read.
                 if dist <= top.threshold() {
@@ -230,73 +206,98 @@ pub(crate) fn scan_rows<T: Element>(
     }
     let mut x_norm_max: Option<f32> = None;
     let mut out = Vec::with_capacity(qs.len());
-    let mut scratch = BatchScratch::default();
-    let mut block = Vec::new();
-    let mut dists = Vec::new();
-    let mut sel: Vec<(f32, u32)> = Vec::with_capacity(2 * keep);
-    for qb in qs.chunks(QUERY_BLOCK) {
-        block.clear();
-        for &qi in qb {
-            block.extend_from_slice(&queries[qi as usize * dim..(qi as usize + 1) * dim]);
-        }
-        dists.resize(qb.len() * n, 0.0);
-        batch_distances_with(
-            metric,
-            &block,
-            qb.len(),
-            data,
-            n,
-            dim,
-            &mut dists,
-            &mut scratch,
-        );
-        for (j, row) in dists.chunks_exact(n).enumerate() {
-            select_best(row, keep, &mut sel);
-            // Exact re-score with the fixed-order kernel (one pass per candidate).
-            let q = &block[j * dim..(j + 1) * dim];
-            let q_norm = q_norm_of(q);
-            let mut found: Vec<Neighbor> = sel
-                .iter()
-                .map(|&(_, i)| Neighbor {
-                    id: view.get(i as usize),
-                    dist: exact(q, q_norm, i as usize),
-                })
-                .collect();
-            found.sort_unstable_by(|a, b| a.dist.total_cmp(&b.dist).then(a.id.cmp(&b.id)));
-            found.truncate(k);
-            if keep < n {
-                // Certify that no vector left out by the GEMM filter could enter:
-                // its GEMM distance is at least the largest one kept, and the
-                // rounding of both kernels is bounded. Rarely it cannot be
-                // certified (near-ties across the cut): then every vector is scored
-                // exactly, so the answer never depends on GEMM rounding, i.e. on
-                // the batch a query is in.
-                let cut = sel.iter().fold(f32::NEG_INFINITY, |m, s| m.max(s.0));
-                let kth = found.last().map_or(f32::INFINITY, |n| n.dist);
-                let qn = if metric == Metric::Cosine {
-                    q_norm
-                } else {
-                    simd::norm_sq(q)
-                };
-                let xmax = if metric == Metric::InnerProduct {
-                    *x_norm_max.get_or_insert_with(|| {
-                        squared_norms(data, dim).into_iter().fold(0.0f32, f32::max)
-                    })
-                } else {
-                    0.0
-                };
-                if found.len() < k || !filtered_out_cannot_enter(metric, dim, cut, kth, qn, xmax) {
-                    found = all_exact(q);
-                }
+    SCRATCH.with_borrow_mut(|s| {
+        let ScanScratch {
+            batch: scratch,
+            block,
+            dists,
+            selection,
+            cand,
+            cand_d,
+        } = s;
+        for qb in qs.chunks(QUERY_BLOCK) {
+            block.clear();
+            for &qi in qb {
+                block.extend_from_slice(&queries[qi as usize * dim..(qi as usize + 1) * dim]);
             }
-            out.push(found);
+            // Every entry is written by the GEMM: only growth needs a fill.
+            if dists.len() < qb.len() * n {
+                dists.resize(qb.len() * n, 0.0);
+            }
+            let dists = &mut dists[..qb.len() * n];
+            batch_distances_with(metric, block, qb.len(), data, n, dim, dists, scratch);
+            for (j, row) in dists.chunks_exact(n).enumerate() {
+                select_best(row, keep, selection);
+                let sel = &selection.sel;
+                // Exact re-score with the fixed-order kernel (one pass per candidate).
+                let q = &block[j * dim..(j + 1) * dim];
+                let q_norm = q_norm_of(q);
+                cand.clear();
+                cand.extend(sel.iter().map(|&(_, i)| i));
+                cand_d.resize(cand.len(), 0.0);
+                exact_rows(q, q_norm, cand, cand_d);
+                let mut found: Vec<Neighbor> = cand
+                    .iter()
+                    .zip(cand_d.iter())
+                    .map(|(&i, &dist)| Neighbor {
+                        id: view.get(i as usize),
+                        dist,
+                    })
+                    .collect();
+                found.sort_unstable_by(|a, b| a.dist.total_cmp(&b.dist).then(a.id.cmp(&b.id)));
+                found.truncate(k);
+                if keep < n {
+                    // Certify that no vector left out by the GEMM filter could enter:
+                    // its GEMM distance is at least the largest one kept, and the
+                    // rounding of both kernels is bounded. Rarely it cannot be
+                    // certified (near-ties across the cut): then every vector is scored
+                    // exactly, so the answer never depends on GEMM rounding, i.e. on
+                    // the batch a query is in.
+                    let cut = sel.iter().fold(f32::NEG_INFINITY, |m, s| m.max(s.0));
+                    let kth = found.last().map_or(f32::INFINITY, |n| n.dist);
+                    let qn = if metric == Metric::Cosine {
+                        q_norm
+                    } else {
+                        simd::norm_sq(q)
+                    };
+                    let xmax = if metric == Metric::InnerProduct {
+                        *x_norm_max.get_or_insert_with(|| {
+                            squared_norms(data, dim).into_iter().fold(0.0f32, f32::max)
+                        })
+                    } else {
+                        0.0
+                    };
+                    if found.len() < k
+                        || !filtered_out_cannot_enter(metric, dim, cut, kth, qn, xmax)
+                    {
+                        found = all_exact(q);
+                    }
+                }
+                out.push(found);
+            }
         }
-    }
+    });
     out
 }
 
-/// Vectors per block of the exact scan.
-const BLOCK: usize = 16;
+/// Buffers of the GEMM scan, kept per thread so that scanning a partition
+/// allocates (and zero-fills) nothing once the thread has scanned a larger one.
+#[derive(Default)]
+struct ScanScratch {
+    batch: BatchScratch,
+    block: Vec<f32>,
+    dists: Vec<f32>,
+    selection: Selection,
+    cand: Vec<u32>,
+    cand_d: Vec<f32>,
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<ScanScratch> = Default::default();
+}
+
+/// Vectors per block of the exact scan (a multiple of the rows kernels' 16).
+const BLOCK: usize = 64;
 
 /// Partitions with at most this many queries in a batch are scanned with the pair
 /// kernel instead of the GEMM (pack + norms cost more than they save there).
@@ -332,7 +333,16 @@ fn filtered_out_cannot_enter(
     lowest > kth
 }
 
-/// The `keep` smallest (distance, index) pairs of `row`, in no particular order.
+/// Reusable buffers of `select_best`.
+#[derive(Default)]
+pub(crate) struct Selection {
+    /// The selected (distance, index) pairs; its first `len` entries after a call.
+    pub sel: Vec<(f32, u32)>,
+    mins: Vec<f32>,
+}
+
+/// The `keep` smallest (distance, index) pairs of `row`, in no particular order,
+/// left in `s.sel`.
 ///
 /// A threshold first: the `keep`-th smallest of the minima of disjoint groups
 /// bounds the `keep`-th smallest distance from above (those minima are `keep`
@@ -340,8 +350,9 @@ fn filtered_out_cannot_enter(
 /// 16-distance chunks with one lane-wise compare (vectorised), and one selection
 /// cuts to exactly the `keep` smallest by (distance, index). Short rows skip the
 /// bound. NaN never enters (`<=` is false), as before.
-fn select_best(row: &[f32], keep: usize, sel: &mut Vec<(f32, u32)>) {
+fn select_best(row: &[f32], keep: usize, s: &mut Selection) {
     let cmp = |a: &(f32, u32), b: &(f32, u32)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+    let Selection { sel, mins } = s;
     sel.clear();
     if keep == 0 {
         return;
@@ -351,7 +362,8 @@ fn select_best(row: &[f32], keep: usize, sel: &mut Vec<(f32, u32)>) {
     // bound is tight, and rows shorter than 2 g skip it.
     let g = (2 * keep).next_power_of_two();
     let tau = if row.len() >= 2 * g {
-        let mut mins = vec![f32::INFINITY; g];
+        mins.clear();
+        mins.resize(g, f32::INFINITY);
         for chunk in row.chunks(g) {
             for (m, &d) in mins.iter_mut().zip(chunk) {
                 *m = if d < *m { d } else { *m };
@@ -363,23 +375,23 @@ fn select_best(row: &[f32], keep: usize, sel: &mut Vec<(f32, u32)>) {
     } else {
         f32::INFINITY
     };
-    // Branch-free compaction inside chunks that hold a candidate: every entry is
-    // written, the length advances only past those under the bound (hits are
-    // spread too evenly for a branch per entry to predict).
+    // One 16-bit mask per chunk (a lane-wise compare); most chunks hold no entry
+    // under the bound and cost only the compare, the others push their hits in
+    // index order by walking the mask's set bits.
     const L: usize = 16;
-    sel.resize(row.len(), (0.0, 0));
-    let mut len = 0;
-    let mut base = 0;
+    let mut base = 0u32;
     for chunk in row.chunks(L) {
-        if chunk.iter().fold(false, |hit, &d| hit | (d <= tau)) {
-            for (j, &d) in chunk.iter().enumerate() {
-                sel[len] = (d, (base + j) as u32);
-                len += (d <= tau) as usize;
-            }
+        let mut m = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |m, (j, &d)| m | (((d <= tau) as u32) << j));
+        while m != 0 {
+            let j = m.trailing_zeros();
+            sel.push((chunk[j as usize], base + j));
+            m &= m - 1;
         }
-        base += chunk.len();
+        base += chunk.len() as u32;
     }
-    sel.truncate(len);
     if sel.len() > keep {
         sel.select_nth_unstable_by(keep - 1, cmp);
         sel.truncate(keep);
@@ -411,8 +423,9 @@ mod tests {
                     .collect();
                 all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
                 all.truncate(keep);
-                let mut sel = Vec::new();
-                select_best(&row, keep, &mut sel);
+                let mut s = super::Selection::default();
+                select_best(&row, keep, &mut s);
+                let mut sel = s.sel;
                 sel.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
                 assert_eq!(sel, all, "n {n} keep {keep}");
             }

@@ -149,9 +149,11 @@ unsafe fn hsum(s: V16) -> f32 {
     _mm_cvtss_f32(a1)
 }
 
+/// The four accumulators of the documented order, added lane-wise: `hsum` of it is
+/// the pair kernel's result.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn fold<A: Load, B: Load, S: Step>(a: &[A], b: &[B]) -> f32 {
+unsafe fn fold_vec<A: Load, B: Load, S: Step>(a: &[A], b: &[B]) -> V16 {
     // SAFETY: AVX2 + FMA are enabled in this function. Every load starts at i < n with i +
     // 16 <= n (or a `len = n - i` partial load), so reads stay inside `a` and `b`, which
     // have n elements each.
@@ -186,8 +188,15 @@ unsafe fn fold<A: Load, B: Load, S: Step>(a: &[A], b: &[B]) -> f32 {
                 break;
             }
         }
-        hsum(add16(add16(acc[0], acc[1]), add16(acc[2], acc[3])))
+        add16(add16(acc[0], acc[1]), add16(acc[2], acc[3]))
     }
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fold<A: Load, B: Load, S: Step>(a: &[A], b: &[B]) -> f32 {
+    // SAFETY: AVX2 + FMA are enabled in this function; `fold_vec` has the same contract.
+    unsafe { hsum(fold_vec::<A, B, S>(a, b)) }
 }
 
 /// # Safety
@@ -223,6 +232,20 @@ pub(crate) unsafe fn norm_sq<T: Load>(x: &[T]) -> f32 {
 /// AVX2 + FMA available; `q.len() == x.len()`.
 #[target_feature(enable = "avx2,fma")]
 pub(crate) unsafe fn dot_norm<T: Load>(q: &[f32], x: &[T]) -> (f32, f32) {
+    // SAFETY: AVX2 + FMA are enabled in this function; same contract as `dot_norm_vec`.
+    unsafe {
+        let (d, s) = dot_norm_vec(q, x);
+        (hsum(d), hsum(s))
+    }
+}
+
+/// `dot_norm` before the lane folds.
+///
+/// # Safety
+/// AVX2 + FMA available; `q.len() == x.len()`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_norm_vec<T: Load>(q: &[f32], x: &[T]) -> (V16, V16) {
     // SAFETY: AVX2 + FMA are enabled in this function. Every load starts at i < n with i +
     // 16 <= n (or a `len = n - i` partial load), so reads stay inside `q` and `x`, which
     // have n elements each.
@@ -260,8 +283,141 @@ pub(crate) unsafe fn dot_norm<T: Load>(q: &[f32], x: &[T]) -> (f32, f32) {
             }
         }
         (
-            hsum(add16(add16(d[0], d[1]), add16(d[2], d[3]))),
-            hsum(add16(add16(s[0], s[1]), add16(s[2], s[3]))),
+            add16(add16(d[0], d[1]), add16(d[2], d[3])),
+            add16(add16(s[0], s[1]), add16(s[2], s[3])),
         )
+    }
+}
+
+/// `hsum` of 8 sixteen-lane values at once: lane `r` of the result is `hsum(t[r])`
+/// bit for bit. Each stage is one of `hsum`'s halvings done for several values by
+/// a shuffle pair and one add (addition commutes exactly, so only which lanes
+/// meet matters, and those are `hsum`'s).
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn hsum8(t: &[V16; 8]) -> __m256 {
+    // `l + l+8`, then `l + l+4`: u[i]'s low half holds row 2i, its high half 2i+1.
+    let mut u = [_mm256_setzero_ps(); 4];
+    for (i, o) in u.iter_mut().enumerate() {
+        let a = _mm256_add_ps(t[2 * i].0, t[2 * i].1);
+        let b = _mm256_add_ps(t[2 * i + 1].0, t[2 * i + 1].1);
+        *o = _mm256_add_ps(
+            _mm256_permute2f128_ps::<0x20>(a, b),
+            _mm256_permute2f128_ps::<0x31>(a, b),
+        );
+    }
+    // `l + l+2`: half h of w[m] holds rows 4m + h (lanes 0-1) and 4m + 2 + h (2-3).
+    let w0 = _mm256_add_ps(
+        _mm256_shuffle_ps::<0x44>(u[0], u[1]),
+        _mm256_shuffle_ps::<0xEE>(u[0], u[1]),
+    );
+    let w1 = _mm256_add_ps(
+        _mm256_shuffle_ps::<0x44>(u[2], u[3]),
+        _mm256_shuffle_ps::<0xEE>(u[2], u[3]),
+    );
+    // `l + l+1`: lane 4h + c holds row 2c + h; put row r in lane r.
+    let z = _mm256_add_ps(
+        _mm256_shuffle_ps::<0x88>(w0, w1),
+        _mm256_shuffle_ps::<0xDD>(w0, w1),
+    );
+    _mm256_permutevar8x32_ps(z, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))
+}
+
+/// Stores the first `len <= 8` lanes of `z` to `out`.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn store_part(out: &mut [f32], z: __m256) {
+    let mut all = [0.0f32; 8];
+    // SAFETY: AVX is enabled; `all` holds 8 floats.
+    unsafe { _mm256_storeu_ps(all.as_mut_ptr(), z) };
+    let len = out.len().min(8);
+    out[..len].copy_from_slice(&all[..len]);
+}
+
+/// `out[i] = fold(q, row rows[i] of data)` (row-major, `dim` wide), each bit for
+/// bit the pair kernel's, 8 rows per lane fold.
+///
+/// # Safety
+/// AVX2 + FMA available; `q.len() == dim`. Out-of-range rows panic.
+#[target_feature(enable = "avx2,fma")]
+unsafe fn fold_rows<T: Load, S: Step>(
+    q: &[f32],
+    data: &[T],
+    dim: usize,
+    rows: &[u32],
+    out: &mut [f32],
+) {
+    // SAFETY: AVX2 + FMA are enabled in this function; every row slice is
+    // bounds-checked to `dim` elements, `q` has `dim`.
+    unsafe {
+        let z = _mm256_setzero_ps();
+        for (g, o) in rows.chunks(8).zip(out.chunks_mut(8)) {
+            let mut t = [V16(z, z); 8];
+            for (slot, &r) in t.iter_mut().zip(g) {
+                *slot = fold_vec::<f32, T, S>(q, &data[r as usize * dim..][..dim]);
+            }
+            store_part(o, hsum8(&t));
+        }
+    }
+}
+
+/// # Safety
+/// AVX2 + FMA available; `q.len() == dim`.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn dot_rows<T: Load>(
+    q: &[f32],
+    data: &[T],
+    dim: usize,
+    rows: &[u32],
+    out: &mut [f32],
+) {
+    // SAFETY: same contract as `fold_rows`.
+    unsafe { fold_rows::<T, Dot>(q, data, dim, rows, out) }
+}
+
+/// # Safety
+/// AVX2 + FMA available; `q.len() == dim`.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn l2_rows<T: Load>(
+    q: &[f32],
+    data: &[T],
+    dim: usize,
+    rows: &[u32],
+    out: &mut [f32],
+) {
+    // SAFETY: same contract as `fold_rows`.
+    unsafe { fold_rows::<T, L2>(q, data, dim, rows, out) }
+}
+
+/// `dot_norm` of many rows: `dots[i], norms[i]` for row `rows[i]`.
+///
+/// # Safety
+/// AVX2 + FMA available; `q.len() == dim`. Out-of-range rows panic.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) unsafe fn dot_norm_rows<T: Load>(
+    q: &[f32],
+    data: &[T],
+    dim: usize,
+    rows: &[u32],
+    dots: &mut [f32],
+    norms: &mut [f32],
+) {
+    // SAFETY: AVX2 + FMA are enabled in this function; every row slice is
+    // bounds-checked to `dim` elements, `q` has `dim`.
+    unsafe {
+        let z = _mm256_setzero_ps();
+        for ((g, od), on) in rows
+            .chunks(8)
+            .zip(dots.chunks_mut(8))
+            .zip(norms.chunks_mut(8))
+        {
+            let mut td = [V16(z, z); 8];
+            let mut ts = [V16(z, z); 8];
+            for ((d, s), &r) in td.iter_mut().zip(ts.iter_mut()).zip(g) {
+                (*d, *s) = dot_norm_vec(q, &data[r as usize * dim..][..dim]);
+            }
+            store_part(od, hsum8(&td));
+            store_part(on, hsum8(&ts));
+        }
     }
 }

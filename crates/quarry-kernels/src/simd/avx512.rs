@@ -108,7 +108,9 @@ pub(crate) unsafe fn hsum(s: __m512) -> f32 {
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 #[allow(unused_assignments)] // the last unrolled slot's `i += 16` is dead
-unsafe fn fold<A: Load, B: Load, S: Step>(a: &[A], b: &[B]) -> f32 {
+/// The four accumulators of the documented order, added lane-wise: `hsum` of it is
+/// the pair kernel's result.
+unsafe fn fold_vec<A: Load, B: Load, S: Step>(a: &[A], b: &[B]) -> __m512 {
     // SAFETY: AVX-512F/BW/VL are enabled in this function. Every load starts at i < n with
     // i + 16 <= n (or a `len = n - i` partial load), so reads stay inside `a` and `b`,
     // which have n elements each.
@@ -140,11 +142,15 @@ unsafe fn fold<A: Load, B: Load, S: Step>(a: &[A], b: &[B]) -> f32 {
                 }
             });
         }
-        hsum(_mm512_add_ps(
-            _mm512_add_ps(acc[0], acc[1]),
-            _mm512_add_ps(acc[2], acc[3]),
-        ))
+        _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]))
     }
+}
+
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn fold<A: Load, B: Load, S: Step>(a: &[A], b: &[B]) -> f32 {
+    // SAFETY: AVX-512F/BW/VL are enabled in this function; `fold_vec` has the same contract.
+    unsafe { hsum(fold_vec::<A, B, S>(a, b)) }
 }
 
 /// # Safety
@@ -181,6 +187,21 @@ pub(crate) unsafe fn norm_sq<T: Load>(x: &[T]) -> f32 {
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 #[allow(unused_assignments)] // the last unrolled slot's `i += 16` is dead
 pub(crate) unsafe fn dot_norm<T: Load>(q: &[f32], x: &[T]) -> (f32, f32) {
+    // SAFETY: AVX-512F/BW/VL are enabled in this function; same contract as `dot_norm_vec`.
+    unsafe {
+        let (d, s) = dot_norm_vec(q, x);
+        (hsum(d), hsum(s))
+    }
+}
+
+/// `dot_norm` before the lane folds.
+///
+/// # Safety
+/// AVX-512F/BW/VL available; `q.len() == x.len()`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[allow(unused_assignments)] // the last unrolled slot's `i += 16` is dead
+unsafe fn dot_norm_vec<T: Load>(q: &[f32], x: &[T]) -> (__m512, __m512) {
     // SAFETY: AVX-512F/BW/VL are enabled in this function. Every load starts at i < n with
     // i + 16 <= n (or a `len = n - i` partial load), so reads stay inside `q` and `x`,
     // which have n elements each.
@@ -218,12 +239,143 @@ pub(crate) unsafe fn dot_norm<T: Load>(q: &[f32], x: &[T]) -> (f32, f32) {
                 }
             });
         }
-        let fold = |a: [__m512; 4]| {
-            hsum(_mm512_add_ps(
-                _mm512_add_ps(a[0], a[1]),
-                _mm512_add_ps(a[2], a[3]),
-            ))
-        };
-        (fold(d), fold(s))
+        let add4 =
+            |a: [__m512; 4]| _mm512_add_ps(_mm512_add_ps(a[0], a[1]), _mm512_add_ps(a[2], a[3]));
+        (add4(d), add4(s))
+    }
+}
+
+/// `hsum` of 16 registers at once: lane `r` of the result is `hsum(t[r])` bit for
+/// bit. Each stage is one of `hsum`'s halvings done for several registers by a
+/// shuffle pair and one add (addition commutes exactly, so operand order within
+/// an add does not matter, only which lanes meet, and those are `hsum`'s).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+pub(crate) unsafe fn hsum16(t: &[__m512; 16]) -> __m512 {
+    // `l + l+8`: u[i] holds rows 2i (lanes 0-7) and 2i+1 (lanes 8-15).
+    let mut u = [_mm512_setzero_ps(); 8];
+    unroll!(i in [0, 1, 2, 3, 4, 5, 6, 7] => {
+        let (a, b) = (t[2 * i], t[2 * i + 1]);
+        u[i] = _mm512_add_ps(
+            _mm512_shuffle_f32x4::<0x44>(a, b),
+            _mm512_shuffle_f32x4::<0xEE>(a, b),
+        );
+    });
+    // `l + l+4`: v[m]'s 128-bit block b holds row 4m + b.
+    let mut v = [_mm512_setzero_ps(); 4];
+    unroll!(m in [0, 1, 2, 3] => {
+        let (a, b) = (u[2 * m], u[2 * m + 1]);
+        v[m] = _mm512_add_ps(
+            _mm512_shuffle_f32x4::<0x88>(a, b),
+            _mm512_shuffle_f32x4::<0xDD>(a, b),
+        );
+    });
+    // `l + l+2`: block b of w[p] holds rows 8p + b (lanes 0-1) and 8p + 4 + b (2-3).
+    let mut w = [_mm512_setzero_ps(); 2];
+    unroll!(p in [0, 1] => {
+        let (a, b) = (v[2 * p], v[2 * p + 1]);
+        w[p] = _mm512_add_ps(_mm512_shuffle_ps::<0x44>(a, b), _mm512_shuffle_ps::<0xEE>(a, b));
+    });
+    // `l + l+1`: lane 4b + c holds row 4c + b; put row r in lane r.
+    let z = _mm512_add_ps(
+        _mm512_shuffle_ps::<0x88>(w[0], w[1]),
+        _mm512_shuffle_ps::<0xDD>(w[0], w[1]),
+    );
+    let idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    _mm512_permutexvar_ps(idx, z)
+}
+
+/// Stores the first `len <= 16` lanes of `z` to `out`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn store_part(out: &mut [f32], z: __m512) {
+    let len = out.len().min(16);
+    // SAFETY: AVX-512F is enabled; the mask writes only the `len` lanes `out` holds.
+    unsafe { _mm512_mask_storeu_ps(out.as_mut_ptr(), ((1u32 << len) - 1) as u16, z) }
+}
+
+/// `out[i] = fold(q, row rows[i] of data)` (row-major, `dim` wide), each bit for
+/// bit the pair kernel's, 16 rows per lane fold.
+///
+/// # Safety
+/// AVX-512F/BW/VL available; `q.len() == dim`. Out-of-range rows panic.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+unsafe fn fold_rows<T: Load, S: Step>(
+    q: &[f32],
+    data: &[T],
+    dim: usize,
+    rows: &[u32],
+    out: &mut [f32],
+) {
+    // SAFETY: AVX-512F/BW/VL are enabled in this function; every row slice is
+    // bounds-checked to `dim` elements, `q` has `dim`.
+    unsafe {
+        for (g, o) in rows.chunks(16).zip(out.chunks_mut(16)) {
+            let mut t = [_mm512_setzero_ps(); 16];
+            for (slot, &r) in t.iter_mut().zip(g) {
+                *slot = fold_vec::<f32, T, S>(q, &data[r as usize * dim..][..dim]);
+            }
+            store_part(o, hsum16(&t));
+        }
+    }
+}
+
+/// # Safety
+/// AVX-512F/BW/VL available; `q.len() == dim`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+pub(crate) unsafe fn dot_rows<T: Load>(
+    q: &[f32],
+    data: &[T],
+    dim: usize,
+    rows: &[u32],
+    out: &mut [f32],
+) {
+    // SAFETY: same contract as `fold_rows`.
+    unsafe { fold_rows::<T, Dot>(q, data, dim, rows, out) }
+}
+
+/// # Safety
+/// AVX-512F/BW/VL available; `q.len() == dim`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+pub(crate) unsafe fn l2_rows<T: Load>(
+    q: &[f32],
+    data: &[T],
+    dim: usize,
+    rows: &[u32],
+    out: &mut [f32],
+) {
+    // SAFETY: same contract as `fold_rows`.
+    unsafe { fold_rows::<T, L2>(q, data, dim, rows, out) }
+}
+
+/// `dot_norm` of many rows: `dots[i], norms[i]` for row `rows[i]`.
+///
+/// # Safety
+/// AVX-512F/BW/VL available; `q.len() == dim`. Out-of-range rows panic.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+pub(crate) unsafe fn dot_norm_rows<T: Load>(
+    q: &[f32],
+    data: &[T],
+    dim: usize,
+    rows: &[u32],
+    dots: &mut [f32],
+    norms: &mut [f32],
+) {
+    // SAFETY: AVX-512F/BW/VL are enabled in this function; every row slice is
+    // bounds-checked to `dim` elements, `q` has `dim`.
+    unsafe {
+        for ((g, od), on) in rows
+            .chunks(16)
+            .zip(dots.chunks_mut(16))
+            .zip(norms.chunks_mut(16))
+        {
+            let mut td = [_mm512_setzero_ps(); 16];
+            let mut ts = [_mm512_setzero_ps(); 16];
+            for ((d, s), &r) in td.iter_mut().zip(ts.iter_mut()).zip(g) {
+                (*d, *s) = dot_norm_vec(q, &data[r as usize * dim..][..dim]);
+            }
+            store_part(od, hsum16(&td));
+            store_part(on, hsum16(&ts));
+        }
     }
 }

@@ -142,6 +142,200 @@ pub fn dot_norm_on<T: Element>(isa: Isa, q: &[f32], x: &[T]) -> (f32, f32) {
     )
 }
 
+/// `out[i] = dot(q, row rows[i] of data)` (`data` row-major, `dim` wide), each bit
+/// for bit the pair kernel's; many rows share one dispatch and their lane folds
+/// run together, which at small `dim` costs as much as the products.
+///
+/// # Panics
+/// If `q.len() != dim`, `out.len() != rows.len()` or a row is out of range.
+#[inline]
+pub fn dot_rows<T: Element>(q: &[f32], data: &[T], dim: usize, rows: &[u32], out: &mut [f32]) {
+    rows_on(isa::active(), Op::Dot, q, data, dim, rows, out)
+}
+
+/// `out[i] = l2_sq(q, row rows[i] of data)`, as `dot_rows`.
+#[inline]
+pub fn l2_rows<T: Element>(q: &[f32], data: &[T], dim: usize, rows: &[u32], out: &mut [f32]) {
+    rows_on(isa::active(), Op::L2, q, data, dim, rows, out)
+}
+
+/// `(dots[i], norms[i]) = dot_norm(q, row rows[i] of data)`, as `dot_rows`.
+#[inline]
+pub fn dot_norm_rows<T: Element>(
+    q: &[f32],
+    data: &[T],
+    dim: usize,
+    rows: &[u32],
+    dots: &mut [f32],
+    norms: &mut [f32],
+) {
+    dot_norm_rows_on(isa::active(), q, data, dim, rows, dots, norms)
+}
+
+/// Final distances of many rows: `out[i] = metric's distance(q, row rows[i])`,
+/// bit for bit `crate::distance` (L2 from the differences, inner
+/// product negated, cosine from the fused dot and norm with `q_norm_sq`, its
+/// square root and division done lane-wise on the CPU's widest path).
+///
+/// # Panics
+/// As `dot_rows`.
+pub fn distance_rows<T: Element>(
+    metric: crate::Metric,
+    q: &[f32],
+    q_norm_sq: f32,
+    data: &[T],
+    dim: usize,
+    rows: &[u32],
+    out: &mut [f32],
+) {
+    use crate::Metric;
+    assert_eq!(out.len(), rows.len(), "one output per row");
+    let isa = isa::active();
+    match metric {
+        Metric::L2 => rows_on(isa, Op::L2, q, data, dim, rows, out),
+        Metric::InnerProduct => {
+            rows_on(isa, Op::Dot, q, data, dim, rows, out);
+            crate::batch::finish_on(isa, metric, out, 0.0, &[]);
+        }
+        Metric::Cosine => {
+            const CHUNK: usize = 64;
+            let mut norms = [0.0f32; CHUNK];
+            for (r, o) in rows.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
+                let norms = &mut norms[..r.len()];
+                dot_norm_rows_on(isa, q, data, dim, r, o, norms);
+                crate::batch::finish_on(isa, metric, o, q_norm_sq, norms);
+            }
+        }
+    }
+}
+
+/// `dot_rows` on an explicit path (`l2` picks `l2_rows`). Panics if `isa` is not
+/// supported, or as `dot_rows`.
+pub fn rows_on_path<T: Element>(
+    isa: Isa,
+    l2: bool,
+    q: &[f32],
+    data: &[T],
+    dim: usize,
+    rows: &[u32],
+    out: &mut [f32],
+) {
+    let op = if l2 { Op::L2 } else { Op::Dot };
+    rows_on(checked(isa), op, q, data, dim, rows, out)
+}
+
+fn rows_on<T: Element>(
+    isa: Isa,
+    op: Op,
+    q: &[f32],
+    data: &[T],
+    dim: usize,
+    rows: &[u32],
+    out: &mut [f32],
+) {
+    assert_eq!(q.len(), dim, "query length differs from dim");
+    assert_eq!(out.len(), rows.len(), "one output per row");
+    #[cfg(target_arch = "x86_64")]
+    match (isa, op) {
+        (Isa::Avx512, Op::Dot) => {
+            // SAFETY: the path is supported (`active()` or `checked`) and
+            // `q.len() == dim` was asserted; the kernels bounds-check each row.
+            return unsafe {
+                match native(data) {
+                    Native::F32(x) => avx512::dot_rows(q, x, dim, rows, out),
+                    Native::U8(x) => avx512::dot_rows(q, x, dim, rows, out),
+                    Native::I8(x) => avx512::dot_rows(q, x, dim, rows, out),
+                }
+            };
+        }
+        (Isa::Avx512, Op::L2) => {
+            // SAFETY: the path is supported (`active()` or `checked`) and
+            // `q.len() == dim` was asserted; the kernels bounds-check each row.
+            return unsafe {
+                match native(data) {
+                    Native::F32(x) => avx512::l2_rows(q, x, dim, rows, out),
+                    Native::U8(x) => avx512::l2_rows(q, x, dim, rows, out),
+                    Native::I8(x) => avx512::l2_rows(q, x, dim, rows, out),
+                }
+            };
+        }
+        (Isa::Avx2, Op::Dot) => {
+            // SAFETY: the path is supported (`active()` or `checked`) and
+            // `q.len() == dim` was asserted; the kernels bounds-check each row.
+            return unsafe {
+                match native(data) {
+                    Native::F32(x) => avx2::dot_rows(q, x, dim, rows, out),
+                    Native::U8(x) => avx2::dot_rows(q, x, dim, rows, out),
+                    Native::I8(x) => avx2::dot_rows(q, x, dim, rows, out),
+                }
+            };
+        }
+        (Isa::Avx2, Op::L2) => {
+            // SAFETY: the path is supported (`active()` or `checked`) and
+            // `q.len() == dim` was asserted; the kernels bounds-check each row.
+            return unsafe {
+                match native(data) {
+                    Native::F32(x) => avx2::l2_rows(q, x, dim, rows, out),
+                    Native::U8(x) => avx2::l2_rows(q, x, dim, rows, out),
+                    Native::I8(x) => avx2::l2_rows(q, x, dim, rows, out),
+                }
+            };
+        }
+        (Isa::Portable, _) => {}
+    }
+    // Portable: one pair kernel per row (the same bits by construction).
+    for (o, &r) in out.iter_mut().zip(rows) {
+        *o = run(Isa::Portable, op, q, &data[r as usize * dim..][..dim]);
+    }
+}
+
+/// `dot_norm_rows` on an explicit path. Panics if `isa` is not supported, or as
+/// `dot_rows`.
+pub fn dot_norm_rows_on<T: Element>(
+    isa: Isa,
+    q: &[f32],
+    data: &[T],
+    dim: usize,
+    rows: &[u32],
+    dots: &mut [f32],
+    norms: &mut [f32],
+) {
+    assert_eq!(q.len(), dim, "query length differs from dim");
+    assert!(
+        dots.len() == rows.len() && norms.len() == rows.len(),
+        "one output per row"
+    );
+    #[cfg(target_arch = "x86_64")]
+    match checked(isa) {
+        Isa::Avx512 => {
+            // SAFETY: the path is supported (`active()` or `checked`) and
+            // `q.len() == dim` was asserted; the kernels bounds-check each row.
+            return unsafe {
+                match native(data) {
+                    Native::F32(x) => avx512::dot_norm_rows(q, x, dim, rows, dots, norms),
+                    Native::U8(x) => avx512::dot_norm_rows(q, x, dim, rows, dots, norms),
+                    Native::I8(x) => avx512::dot_norm_rows(q, x, dim, rows, dots, norms),
+                }
+            };
+        }
+        Isa::Avx2 => {
+            // SAFETY: the path is supported (`active()` or `checked`) and
+            // `q.len() == dim` was asserted; the kernels bounds-check each row.
+            return unsafe {
+                match native(data) {
+                    Native::F32(x) => avx2::dot_norm_rows(q, x, dim, rows, dots, norms),
+                    Native::U8(x) => avx2::dot_norm_rows(q, x, dim, rows, dots, norms),
+                    Native::I8(x) => avx2::dot_norm_rows(q, x, dim, rows, dots, norms),
+                }
+            };
+        }
+        Isa::Portable => {}
+    }
+    for ((d, n), &r) in dots.iter_mut().zip(norms.iter_mut()).zip(rows) {
+        (*d, *n) = dot_norm_on(Isa::Portable, q, &data[r as usize * dim..][..dim]);
+    }
+}
+
 /// `dot` on an explicit path (benchmarks and cross-path tests).
 ///
 /// # Panics
