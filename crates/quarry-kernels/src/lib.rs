@@ -17,6 +17,7 @@ pub mod isa;
 pub mod metric;
 mod norms;
 pub mod scalar;
+mod select;
 pub mod simd;
 pub mod topk;
 
@@ -28,6 +29,7 @@ pub use dtype::{DType, Element};
 pub use isa::{Isa, IsaError};
 pub use metric::Metric;
 pub use norms::{normalize, squared_norms};
+pub use select::{select_smallest, Selection};
 pub use topk::{Neighbor, TopK};
 
 /// Distance between an f32 query and a stored vector, through the fast kernels.

@@ -1,5 +1,6 @@
 use crate::{CentroidGraph, RoutingError};
-use quarry_kernels::{BatchScratch, Metric, PackedVectors};
+use quarry_kernels::{select_smallest, BatchScratch, Metric, PackedVectors, Selection};
+use rayon::prelude::*;
 use std::sync::Arc;
 
 /// Centroids kept in memory, ranked for a batch of queries with one GEMM; or, when
@@ -114,39 +115,37 @@ impl CentroidIndex {
         let nq = queries.len() / self.dim;
         let k = self.len();
         let top = top.min(k);
-        // Blocks of queries bound the nq x k distance matrix.
-        const BLOCK: usize = 256;
-        let mut per_query = Vec::with_capacity(nq);
-        let mut scratch = BatchScratch::default();
-        let mut pairs = Vec::new();
-        let mut dists = Vec::new();
-        for start in (0..nq).step_by(BLOCK) {
-            let b = BLOCK.min(nq - start);
-            dists.resize(b * k, 0.0);
-            let q = &queries[start * self.dim..(start + b) * self.dim];
-            self.packed
-                .distances(self.metric, q, b, &mut dists, &mut scratch);
-            for row in dists.chunks_exact(k) {
-                per_query.push(top_n(row, top, &mut pairs));
-            }
-        }
+        // Blocks of queries bound the nq x k distance matrix; blocks run in
+        // parallel (each query's ranking depends on its own row only).
+        const BLOCK: usize = 64;
+        let blocks: Vec<Vec<Vec<(u32, f32)>>> = (0..nq.div_ceil(BLOCK))
+            .into_par_iter()
+            .map_init(
+                || (BatchScratch::default(), Selection::default(), Vec::new()),
+                |(scratch, sel, dists), bi| {
+                    let start = bi * BLOCK;
+                    let b = BLOCK.min(nq - start);
+                    dists.resize(b * k, 0.0);
+                    let q = &queries[start * self.dim..(start + b) * self.dim];
+                    self.packed.distances(self.metric, q, b, dists, scratch);
+                    dists
+                        .chunks_exact(k)
+                        .map(|row| top_n(row, top, sel))
+                        .collect()
+                },
+            )
+            .collect();
+        let per_query = blocks.into_iter().flatten().collect();
         Ok(RankedPartitions { per_query })
     }
 }
 
-/// The `n` smallest of `row`. `idx` is a reused buffer: a result keeps only its `n`
-/// pairs (with 10^6 centroids, keeping the whole buffer per query held 8 MB each).
-fn top_n(row: &[f32], n: usize, idx: &mut Vec<(u32, f32)>) -> Vec<(u32, f32)> {
-    idx.clear();
-    idx.extend(row.iter().enumerate().map(|(i, d)| (i as u32, *d)));
-    let cmp = |a: &(u32, f32), b: &(u32, f32)| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0));
-    if n < idx.len() && n > 0 {
-        idx.select_nth_unstable_by(n - 1, cmp);
-        idx.truncate(n);
-    }
-    idx.truncate(n);
-    idx.sort_by(cmp);
-    idx.clone()
+/// The `n` smallest of `row` as (partition, distance), by distance then partition.
+fn top_n(row: &[f32], n: usize, sel: &mut Selection) -> Vec<(u32, f32)> {
+    select_smallest(row, n, sel);
+    let mut top: Vec<(u32, f32)> = sel.sel.iter().map(|&(d, i)| (i, d)).collect();
+    top.sort_unstable_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+    top
 }
 
 #[cfg(test)]

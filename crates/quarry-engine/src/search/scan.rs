@@ -3,8 +3,8 @@
 use super::{extent_of, Answers, PartitionJob, PartitionSearcher};
 use crate::EngineError;
 use quarry_kernels::{
-    batch_distances_with, simd, squared_norms, with_element, BatchScratch, Element, Metric,
-    Neighbor, TopK,
+    batch_distances_with, select_smallest, simd, squared_norms, with_element, BatchScratch,
+    Element, Metric, Neighbor, Selection, TopK,
 };
 use quarry_storage::{PartitionView, StorageError};
 
@@ -227,7 +227,7 @@ pub(crate) fn scan_rows<T: Element>(
             let dists = &mut dists[..qb.len() * n];
             batch_distances_with(metric, block, qb.len(), data, n, dim, dists, scratch);
             for (j, row) in dists.chunks_exact(n).enumerate() {
-                select_best(row, keep, selection);
+                select_smallest(row, keep, selection);
                 let sel = &selection.sel;
                 // Exact re-score with the fixed-order kernel (one pass per candidate).
                 let q = &block[j * dim..(j + 1) * dim];
@@ -331,104 +331,4 @@ fn filtered_out_cannot_enter(
         Metric::Cosine => cut - 8.0 * g,
     };
     lowest > kth
-}
-
-/// Reusable buffers of `select_best`.
-#[derive(Default)]
-pub(crate) struct Selection {
-    /// The selected (distance, index) pairs; its first `len` entries after a call.
-    pub sel: Vec<(f32, u32)>,
-    mins: Vec<f32>,
-}
-
-/// The `keep` smallest (distance, index) pairs of `row`, in no particular order,
-/// left in `s.sel`.
-///
-/// A threshold first: the `keep`-th smallest of the minima of disjoint groups
-/// bounds the `keep`-th smallest distance from above (those minima are `keep`
-/// distinct entries). Then one pass collects everything at or under it, rejecting whole
-/// 16-distance chunks with one lane-wise compare (vectorised), and one selection
-/// cuts to exactly the `keep` smallest by (distance, index). Short rows skip the
-/// bound. NaN never enters (`<=` is false), as before.
-fn select_best(row: &[f32], keep: usize, s: &mut Selection) {
-    let cmp = |a: &(f32, u32), b: &(f32, u32)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
-    let Selection { sel, mins } = s;
-    sel.clear();
-    if keep == 0 {
-        return;
-    }
-    // Minima of `g` interleaved groups (entry i in group i mod g): a lane-wise
-    // minimum over consecutive g-wide chunks, which vectorises; g >= 2 keep so the
-    // bound is tight, and rows shorter than 2 g skip it.
-    let g = (2 * keep).next_power_of_two();
-    let tau = if row.len() >= 2 * g {
-        mins.clear();
-        mins.resize(g, f32::INFINITY);
-        for chunk in row.chunks(g) {
-            for (m, &d) in mins.iter_mut().zip(chunk) {
-                *m = if d < *m { d } else { *m };
-            }
-        }
-        *mins
-            .select_nth_unstable_by(keep - 1, |a, b| a.total_cmp(b))
-            .1
-    } else {
-        f32::INFINITY
-    };
-    // One 16-bit mask per chunk (a lane-wise compare); most chunks hold no entry
-    // under the bound and cost only the compare, the others push their hits in
-    // index order by walking the mask's set bits.
-    const L: usize = 16;
-    let mut base = 0u32;
-    for chunk in row.chunks(L) {
-        let mut m = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |m, (j, &d)| m | (((d <= tau) as u32) << j));
-        while m != 0 {
-            let j = m.trailing_zeros();
-            sel.push((chunk[j as usize], base + j));
-            m &= m - 1;
-        }
-        base += chunk.len() as u32;
-    }
-    if sel.len() > keep {
-        sel.select_nth_unstable_by(keep - 1, cmp);
-        sel.truncate(keep);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::select_best;
-
-    #[test]
-    fn selection_equals_sorting_with_ties() {
-        let mut state = 7u64;
-        for n in [1usize, 5, 33, 400, 1000, 5000] {
-            // Few distinct values, so ties are common.
-            let row: Vec<f32> = (0..n)
-                .map(|_| {
-                    state = state
-                        .wrapping_mul(6364136223846793005)
-                        .wrapping_add(1442695040888963407);
-                    ((state >> 33) % 13) as f32
-                })
-                .collect();
-            for keep in [1usize, 3, 26, n] {
-                let mut all: Vec<(f32, u32)> = row
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &d)| (d, i as u32))
-                    .collect();
-                all.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-                all.truncate(keep);
-                let mut s = super::Selection::default();
-                select_best(&row, keep, &mut s);
-                let mut sel = s.sel;
-                sel.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-                assert_eq!(sel, all, "n {n} keep {keep}");
-            }
-        }
-    }
 }
