@@ -154,30 +154,31 @@ fn main() {
         }
         _ => {}
     }
-    let res = match cli.command {
-        Command::Demo(a) => cmd::demo::run(a, &ui),
-        Command::Build(a) => cmd::build::run(a, &ui),
-        Command::Search(a) => cmd::search::run(a, &ui),
-        Command::Dev(DevCommand::CentroidBench(a)) => cmd::centroid_bench::run(a, &ui),
-        Command::Dev(DevCommand::GraphCalibrate(a)) => cmd::graph_calibrate::run(a),
-        Command::Dev(DevCommand::WriteBench(a)) => cmd::write_bench::run(a, &ui),
-        Command::GraphBuild(a) => cmd::graph_build::run(a, &ui),
-        Command::Gt(a) => cmd::gt::run(a, &ui),
-        Command::Info(a) => cmd::info::run(a),
-        Command::Verify(a) => cmd::verify::run(a),
-        Command::Split(a) => cmd::split::run(a, &ui),
-        Command::Synth(a) => cmd::synth::run(a, &ui),
-        Command::Labels(a) => cmd::labels::run(a, &ui),
-        Command::Upsert(a) => cmd::write::upsert(a, &ui),
-        Command::Delete(a) => cmd::write::delete(a, &ui),
-        Command::Flush(a) => cmd::write::flush(a),
-        Command::Bench(a) => cmd::bench::run(a, &ui),
-        Command::TrainPruning(a) => cmd::train_pruning::run(a, &ui),
-        Command::Plot(a) => cmd::plot::run(a),
-        Command::MlpTrain(a) => cmd::mlp_train::run(a, &ui),
-        Command::Retrain(a) => cmd::retrain::run(a, &ui),
-        Command::Serve(a) => cmd::serve::run(a),
-    };
+    // Commands run on a worker of the compute pool, so the thread that issues a
+    // search takes part in it (as the master thread of an OpenMP team does)
+    // instead of handing every query to the pool and sleeping until it is done:
+    // one wake-up less per single-query search. The server keeps its own threads.
+    let serve = matches!(cli.command, Command::Serve(_));
+    let pool = (!serve).then(|| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(cli.threads.unwrap_or(0))
+            .stack_size(8 << 20)
+            .thread_name(|i| format!("quarry-{i}"))
+            .build()
+    });
+    // The outcome is reported by the thread that ran the command.
+    match pool {
+        Some(Ok(pool)) => pool.install(|| report(run(cli.command, &ui))),
+        Some(Err(e)) => {
+            eprintln!("error: cannot set up the compute threads: {e}");
+            std::process::exit(2);
+        }
+        None => report(run(cli.command, &ui)),
+    }
+}
+
+/// Exits 1 with the error's chain of causes (and a hint) on one line.
+fn report(res: anyhow::Result<()>) {
     if res.is_err() && terminate::in_progress() {
         // The signal thread removes the scratch and exits with 128 + the signal.
         loop {
@@ -187,10 +188,40 @@ fn main() {
     if let Err(e) = res {
         // One line: the chain of causes, outermost first.
         let msg: Vec<String> = e.chain().map(|c| c.to_string()).collect();
-        match hints::hint_for(&e) {
-            Some(h) => eprintln!("error: {}; {h}", msg.join(": ")),
-            None => eprintln!("error: {}", msg.join(": ")),
-        }
+        // A failing stderr (a full disk it is redirected to) must not turn the
+        // error into a panic: the exit status still says what happened.
+        use std::io::Write;
+        let _ = match hints::hint_for(&e) {
+            Some(h) => writeln!(std::io::stderr(), "error: {}; {h}", msg.join(": ")),
+            None => writeln!(std::io::stderr(), "error: {}", msg.join(": ")),
+        };
         std::process::exit(1);
+    }
+}
+
+fn run(command: Command, ui: &progress::Ui) -> anyhow::Result<()> {
+    match command {
+        Command::Demo(a) => cmd::demo::run(a, ui),
+        Command::Build(a) => cmd::build::run(a, ui),
+        Command::Search(a) => cmd::search::run(a, ui),
+        Command::Dev(DevCommand::CentroidBench(a)) => cmd::centroid_bench::run(a, ui),
+        Command::Dev(DevCommand::GraphCalibrate(a)) => cmd::graph_calibrate::run(a),
+        Command::Dev(DevCommand::WriteBench(a)) => cmd::write_bench::run(a, ui),
+        Command::GraphBuild(a) => cmd::graph_build::run(a, ui),
+        Command::Gt(a) => cmd::gt::run(a, ui),
+        Command::Info(a) => cmd::info::run(a),
+        Command::Verify(a) => cmd::verify::run(a),
+        Command::Split(a) => cmd::split::run(a, ui),
+        Command::Synth(a) => cmd::synth::run(a, ui),
+        Command::Labels(a) => cmd::labels::run(a, ui),
+        Command::Upsert(a) => cmd::write::upsert(a, ui),
+        Command::Delete(a) => cmd::write::delete(a, ui),
+        Command::Flush(a) => cmd::write::flush(a),
+        Command::Bench(a) => cmd::bench::run(a, ui),
+        Command::TrainPruning(a) => cmd::train_pruning::run(a, ui),
+        Command::Plot(a) => cmd::plot::run(a),
+        Command::MlpTrain(a) => cmd::mlp_train::run(a, ui),
+        Command::Retrain(a) => cmd::retrain::run(a, ui),
+        Command::Serve(a) => cmd::serve::run(a),
     }
 }

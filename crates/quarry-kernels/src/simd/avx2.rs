@@ -254,6 +254,34 @@ unsafe fn dot_norm_vec<T: Load>(q: &[f32], x: &[T]) -> (V16, V16) {
         debug_assert_eq!(n, x.len());
         let (pq, px) = (q.as_ptr(), x.as_ptr());
         let z = _mm256_setzero_ps();
+        if n < 64 {
+            // Short vectors (GloVe's 50): each accumulator takes at most one chunk,
+            // so each is folded as soon as it is made; straight-line code keeps the
+            // live registers few. The same operations as the loop below.
+            let chunk = |j: usize| -> (V16, V16) {
+                let i = 16 * j;
+                if i + 16 <= n {
+                    let xv = T::load16(px.add(i));
+                    (
+                        step16::<Dot>(f32::load16(pq.add(i)), xv, V16(z, z)),
+                        step16::<Dot>(xv, xv, V16(z, z)),
+                    )
+                } else if i < n {
+                    let len = n - i;
+                    let xv = T::load_part(px.add(i), len);
+                    (
+                        step16::<Dot>(f32::load_part(pq.add(i), len), xv, V16(z, z)),
+                        step16::<Dot>(xv, xv, V16(z, z)),
+                    )
+                } else {
+                    (V16(z, z), V16(z, z))
+                }
+            };
+            let ((d0, s0), (d1, s1)) = (chunk(0), chunk(1));
+            let (d01, s01) = (add16(d0, d1), add16(s0, s1));
+            let ((d2, s2), (d3, s3)) = (chunk(2), chunk(3));
+            return (add16(d01, add16(d2, d3)), add16(s01, add16(s2, s3)));
+        }
         let mut d = [V16(z, z); 4];
         let mut s = [V16(z, z); 4];
         let mut i = 0;
@@ -289,18 +317,18 @@ unsafe fn dot_norm_vec<T: Load>(q: &[f32], x: &[T]) -> (V16, V16) {
     }
 }
 
-/// `hsum` of 8 sixteen-lane values at once: lane `r` of the result is `hsum(t[r])`
-/// bit for bit. Each stage is one of `hsum`'s halvings done for several values by
+/// `hsum` of 8 sixteen-lane values at once, each given as its `half`: lane `r`
+/// of the result is `hsum(v[r])` bit for bit when `t[r] = half(v[r])`. Each stage is one of `hsum`'s halvings done for several values by
 /// a shuffle pair and one add (addition commutes exactly, so only which lanes
 /// meet matters, and those are `hsum`'s).
 #[inline]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn hsum8(t: &[V16; 8]) -> __m256 {
-    // `l + l+8`, then `l + l+4`: u[i]'s low half holds row 2i, its high half 2i+1.
+unsafe fn hsum8(t: &[__m256; 8]) -> __m256 {
+    // (`l + l+8` was done by `half`.) `l + l+4`: u[i]'s low half holds row 2i,
+    // its high half 2i+1.
     let mut u = [_mm256_setzero_ps(); 4];
     for (i, o) in u.iter_mut().enumerate() {
-        let a = _mm256_add_ps(t[2 * i].0, t[2 * i].1);
-        let b = _mm256_add_ps(t[2 * i + 1].0, t[2 * i + 1].1);
+        let (a, b) = (t[2 * i], t[2 * i + 1]);
         *o = _mm256_add_ps(
             _mm256_permute2f128_ps::<0x20>(a, b),
             _mm256_permute2f128_ps::<0x31>(a, b),
@@ -323,10 +351,23 @@ unsafe fn hsum8(t: &[V16; 8]) -> __m256 {
     _mm256_permutevar8x32_ps(z, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))
 }
 
+/// `hsum`'s first halving, `l + l+8`: done as soon as a row is folded, so eight
+/// rows wait in 8 registers rather than 16.
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn half(v: V16) -> __m256 {
+    _mm256_add_ps(v.0, v.1)
+}
+
 /// Stores the first `len <= 8` lanes of `z` to `out`.
 #[inline]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn store_part(out: &mut [f32], z: __m256) {
+    if out.len() >= 8 {
+        // SAFETY: AVX is enabled; `out` holds at least 8 floats.
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), z) };
+        return;
+    }
     let mut all = [0.0f32; 8];
     // SAFETY: AVX is enabled; `all` holds 8 floats.
     unsafe { _mm256_storeu_ps(all.as_mut_ptr(), z) };
@@ -350,11 +391,10 @@ unsafe fn fold_rows<T: Load, S: Step>(
     // SAFETY: AVX2 + FMA are enabled in this function; every row slice is
     // bounds-checked to `dim` elements, `q` has `dim`.
     unsafe {
-        let z = _mm256_setzero_ps();
         for (g, o) in rows.chunks(8).zip(out.chunks_mut(8)) {
-            let mut t = [V16(z, z); 8];
+            let mut t = [_mm256_setzero_ps(); 8];
             for (slot, &r) in t.iter_mut().zip(g) {
-                *slot = fold_vec::<f32, T, S>(q, &data[r as usize * dim..][..dim]);
+                *slot = half(fold_vec::<f32, T, S>(q, &data[r as usize * dim..][..dim]));
             }
             store_part(o, hsum8(&t));
         }
@@ -405,16 +445,16 @@ pub(crate) unsafe fn dot_norm_rows<T: Load>(
     // SAFETY: AVX2 + FMA are enabled in this function; every row slice is
     // bounds-checked to `dim` elements, `q` has `dim`.
     unsafe {
-        let z = _mm256_setzero_ps();
         for ((g, od), on) in rows
             .chunks(8)
             .zip(dots.chunks_mut(8))
             .zip(norms.chunks_mut(8))
         {
-            let mut td = [V16(z, z); 8];
-            let mut ts = [V16(z, z); 8];
+            let mut td = [_mm256_setzero_ps(); 8];
+            let mut ts = [_mm256_setzero_ps(); 8];
             for ((d, s), &r) in td.iter_mut().zip(ts.iter_mut()).zip(g) {
-                (*d, *s) = dot_norm_vec(q, &data[r as usize * dim..][..dim]);
+                let (vd, vs) = dot_norm_vec(q, &data[r as usize * dim..][..dim]);
+                (*d, *s) = (half(vd), half(vs));
             }
             store_part(od, hsum8(&td));
             store_part(on, hsum8(&ts));
