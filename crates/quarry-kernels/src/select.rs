@@ -28,24 +28,51 @@ pub fn select_smallest(row: &[f32], keep: usize, s: &mut Selection) {
         // SAFETY: as above.
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 => unsafe { select_avx2(row, keep, s) },
-        _ => select(row, keep, s),
+        _ => select(row, keep, s, mask_of),
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 unsafe fn select_avx512(row: &[f32], keep: usize, s: &mut Selection) {
-    select(row, keep, s)
+    use core::arch::x86_64::*;
+    select(row, keep, s, |c, tau| {
+        // SAFETY: AVX-512F is enabled here; `c` holds 16 floats.
+        unsafe {
+            let v = _mm512_loadu_ps(c.as_ptr());
+            _mm512_cmp_ps_mask::<_CMP_LE_OQ>(v, _mm512_set1_ps(tau)) as u32
+        }
+    })
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn select_avx2(row: &[f32], keep: usize, s: &mut Selection) {
-    select(row, keep, s)
+    use core::arch::x86_64::*;
+    select(row, keep, s, |c, tau| {
+        // SAFETY: AVX is enabled here; `c` holds 16 floats.
+        unsafe {
+            let t = _mm256_set1_ps(tau);
+            let lo = _mm256_cmp_ps::<_CMP_LE_OQ>(_mm256_loadu_ps(c.as_ptr()), t);
+            let hi = _mm256_cmp_ps::<_CMP_LE_OQ>(_mm256_loadu_ps(c.as_ptr().add(8)), t);
+            (_mm256_movemask_ps(lo) as u32) | ((_mm256_movemask_ps(hi) as u32) << 8)
+        }
+    })
 }
 
+/// Bit j set when `chunk[j] <= tau` (false for NaN).
 #[inline(always)]
-fn select(row: &[f32], keep: usize, s: &mut Selection) {
+fn mask_of(chunk: &[f32], tau: f32) -> u32 {
+    chunk
+        .iter()
+        .enumerate()
+        .fold(0u32, |m, (j, &d)| m | (((d <= tau) as u32) << j))
+}
+
+/// `mask16(chunk, tau)` is `mask_of` for a whole 16-entry chunk, on the path's
+/// own compare-to-mask instructions.
+#[inline(always)]
+fn select(row: &[f32], keep: usize, s: &mut Selection, mask16: impl Fn(&[f32], f32) -> u32) {
     let cmp = |a: &(f32, u32), b: &(f32, u32)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
     let Selection { sel, mins } = s;
     sel.clear();
@@ -61,7 +88,9 @@ fn select(row: &[f32], keep: usize, s: &mut Selection) {
         mins.resize(g, f32::INFINITY);
         for chunk in row.chunks(g) {
             for (m, &d) in mins.iter_mut().zip(chunk) {
-                *m = if d < *m { d } else { *m };
+                // `min` keeps `m` when `d` is NaN (so NaN never enters), and
+                // compiles to a lane-wise minimum and a plain store.
+                *m = m.min(d);
             }
         }
         *mins
@@ -75,10 +104,11 @@ fn select(row: &[f32], keep: usize, s: &mut Selection) {
     const L: usize = 16;
     let mut base = 0u32;
     for chunk in row.chunks(L) {
-        let mut m = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |m, (j, &d)| m | (((d <= tau) as u32) << j));
+        let mut m = if chunk.len() == L {
+            mask16(chunk, tau)
+        } else {
+            mask_of(chunk, tau)
+        };
         while m != 0 {
             let j = m.trailing_zeros();
             sel.push((chunk[j as usize], base + j));
