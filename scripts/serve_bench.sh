@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `quarry serve` acceptance figures on GloVe-6B-50d (cosine, 1,024 partitions,
-# nprobe 32: recall@10 ~0.915, checked against the exact ground truth per run):
+# nprobe 32: recall@10 ~0.915, checked against the exact ground truth per run;
+# PARTITIONS=128 NPROBE=.. OUT=.. for larger partitions, which batches share more):
 #   1. batching: closed loop at concurrency 64, batch window 0 (off) vs on;
 #   2. overload: capacity (closed loop, window on), then 60 s open loop at 4x it,
 #      RSS sampled every second, then closed loop again to see capacity return.
@@ -14,6 +15,7 @@ DATA="${QUARRY_DATA:-data}/glove-50"
 OUT="${OUT:-bench/results/serve}"
 WORK="${WORK:-target/serve-bench}"
 NPROBE="${NPROBE:-32}"
+PARTITIONS="${PARTITIONS:-1024}"
 WINDOW_MS="${WINDOW_MS:-2}"
 CONC="${CONC:-64}"
 SECS="${SECS:-20}"
@@ -22,8 +24,8 @@ source scripts/serve_common.sh
 [ -x "$QUARRY" ] && [ -x "$LOAD" ] || cargo build --release --quiet -p quarry-cli -p quarry-server
 [ -f "$DATA/base.fbin" ] || bash scripts/fetch_glove.sh
 mkdir -p "$OUT" "$WORK"
-IDX="$WORK/glove-1024"
-[ -d "$IDX" ] || "$QUARRY" --quiet build --base "$DATA/base.fbin" --out "$IDX" --partitions 1024 --metric cosine --seed 42
+IDX="$WORK/glove-$PARTITIONS"
+[ -d "$IDX" ] || "$QUARRY" --quiet build --base "$DATA/base.fbin" --out "$IDX" --partitions "$PARTITIONS" --metric cosine --seed 42
 trap '[ -n "${SERVER_PID:-}" ] && kill -9 "$SERVER_PID" 2>/dev/null; true' EXIT
 search="{\"nprobe\": $NPROBE}"
 { echo "date: $(date -u +%FT%TZ)"; lscpu | grep -E 'Model name|^CPU\(s\)'; echo "load before: $(cat /proc/loadavg)"; } > "$OUT/machine.txt"
@@ -64,9 +66,9 @@ kill "$SAMPLER" 2>/dev/null || true
 stop_server
 SERVER_PID=""
 echo "load after: $(cat /proc/loadavg)" >> "$OUT/machine.txt"
-python3 - "$OUT" "$WINDOW_MS" <<'PY'
+python3 - "$OUT" "$WINDOW_MS" "$PARTITIONS" "$NPROBE" <<'PY'
 import json, sys
-out, w = sys.argv[1], sys.argv[2]
+out, w, parts, nprobe = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 j = lambda n: json.load(open(f"{out}/{n}.json"))
 runs = [(f"batching-window-0-slots-{n}", f"window 0 (off), {n} compute slots") for n in (2, 16, 64)] + [(f"batching-window-{w}-slots-2", f"window {w} ms, 2 compute slots")]
 cap, ov, after = j("capacity"), j("overload"), j("after-overload")
@@ -80,7 +82,7 @@ rss = [int(l.split()[1]) / 1024 for l in open(f"{out}/overload-rss.txt") if len(
 tl = [json.loads(l) for l in open(f"{out}/after-overload.timeline.jsonl")]
 first_ok = next((s["t"] for s in tl if s["ok"] >= 0.9 * cap["qps"]), None)
 lines = [
-  "# quarry serve on GloVe-6B-50d (cosine, 1,024 partitions, nprobe 32, k 10)", "",
+  f"# quarry serve on GloVe-6B-50d (cosine, {parts:,} partitions, nprobe {nprobe}, k 10)", "",
   open(f"{out}/machine.txt").read().strip().replace("\n", "  \n"), "",
   "| run | QPS | p50 ms | p99 ms | recall@10 | mean queries / batch | mean batch ms | statuses |", "|---|---:|---:|---:|---:|---:|---:|---|",
 ]
