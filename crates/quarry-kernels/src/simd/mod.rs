@@ -224,6 +224,19 @@ pub fn rows_on_path<T: Element>(
     rows_on(checked(isa), op, q, data, dim, rows, out)
 }
 
+/// Runs `$call` with `$x` bound to `$data` as its own element type's slice: the one
+/// dtype dispatch of the many-rows kernels.
+#[cfg(target_arch = "x86_64")]
+macro_rules! per_dtype {
+    ($data:expr, $x:ident => $call:expr) => {
+        match native($data) {
+            Native::F32($x) => $call,
+            Native::U8($x) => $call,
+            Native::I8($x) => $call,
+        }
+    };
+}
+
 fn rows_on<T: Element>(
     isa: Isa,
     op: Op,
@@ -240,46 +253,22 @@ fn rows_on<T: Element>(
         (Isa::Avx512, Op::Dot) => {
             // SAFETY: the path is supported (`active()` or `checked`) and
             // `q.len() == dim` was asserted; the kernels bounds-check each row.
-            return unsafe {
-                match native(data) {
-                    Native::F32(x) => avx512::dot_rows(q, x, dim, rows, out),
-                    Native::U8(x) => avx512::dot_rows(q, x, dim, rows, out),
-                    Native::I8(x) => avx512::dot_rows(q, x, dim, rows, out),
-                }
-            };
+            return unsafe { per_dtype!(data, x => avx512::dot_rows(q, x, dim, rows, out)) };
         }
         (Isa::Avx512, Op::L2) => {
             // SAFETY: the path is supported (`active()` or `checked`) and
             // `q.len() == dim` was asserted; the kernels bounds-check each row.
-            return unsafe {
-                match native(data) {
-                    Native::F32(x) => avx512::l2_rows(q, x, dim, rows, out),
-                    Native::U8(x) => avx512::l2_rows(q, x, dim, rows, out),
-                    Native::I8(x) => avx512::l2_rows(q, x, dim, rows, out),
-                }
-            };
+            return unsafe { per_dtype!(data, x => avx512::l2_rows(q, x, dim, rows, out)) };
         }
         (Isa::Avx2, Op::Dot) => {
             // SAFETY: the path is supported (`active()` or `checked`) and
             // `q.len() == dim` was asserted; the kernels bounds-check each row.
-            return unsafe {
-                match native(data) {
-                    Native::F32(x) => avx2::dot_rows(q, x, dim, rows, out),
-                    Native::U8(x) => avx2::dot_rows(q, x, dim, rows, out),
-                    Native::I8(x) => avx2::dot_rows(q, x, dim, rows, out),
-                }
-            };
+            return unsafe { per_dtype!(data, x => avx2::dot_rows(q, x, dim, rows, out)) };
         }
         (Isa::Avx2, Op::L2) => {
             // SAFETY: the path is supported (`active()` or `checked`) and
             // `q.len() == dim` was asserted; the kernels bounds-check each row.
-            return unsafe {
-                match native(data) {
-                    Native::F32(x) => avx2::l2_rows(q, x, dim, rows, out),
-                    Native::U8(x) => avx2::l2_rows(q, x, dim, rows, out),
-                    Native::I8(x) => avx2::l2_rows(q, x, dim, rows, out),
-                }
-            };
+            return unsafe { per_dtype!(data, x => avx2::l2_rows(q, x, dim, rows, out)) };
         }
         (Isa::Portable, _) => {}
     }
@@ -311,22 +300,14 @@ pub fn dot_norm_rows_on<T: Element>(
             // SAFETY: the path is supported (`active()` or `checked`) and
             // `q.len() == dim` was asserted; the kernels bounds-check each row.
             return unsafe {
-                match native(data) {
-                    Native::F32(x) => avx512::dot_norm_rows(q, x, dim, rows, dots, norms),
-                    Native::U8(x) => avx512::dot_norm_rows(q, x, dim, rows, dots, norms),
-                    Native::I8(x) => avx512::dot_norm_rows(q, x, dim, rows, dots, norms),
-                }
+                per_dtype!(data, x => avx512::dot_norm_rows(q, x, dim, rows, dots, norms))
             };
         }
         Isa::Avx2 => {
             // SAFETY: the path is supported (`active()` or `checked`) and
             // `q.len() == dim` was asserted; the kernels bounds-check each row.
             return unsafe {
-                match native(data) {
-                    Native::F32(x) => avx2::dot_norm_rows(q, x, dim, rows, dots, norms),
-                    Native::U8(x) => avx2::dot_norm_rows(q, x, dim, rows, dots, norms),
-                    Native::I8(x) => avx2::dot_norm_rows(q, x, dim, rows, dots, norms),
-                }
+                per_dtype!(data, x => avx2::dot_norm_rows(q, x, dim, rows, dots, norms))
             };
         }
         Isa::Portable => {}
