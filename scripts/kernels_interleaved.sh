@@ -13,6 +13,11 @@ P=bench/peers/.venv/bin/python
 OUT=bench/results/kernels/glove-50/interleaved.jsonl
 ROUNDS="${ROUNDS:-5}"
 PATHS="${PATHS:-avx2 avx512}"
+# A fresh machine: the release binary, FAISS's venv, GloVe and its Quarry index.
+cargo build --release --locked -p quarry-cli
+bash bench/peers/setup.sh >/dev/null
+bash scripts/fetch_glove.sh >/dev/null
+[ -d "$D/quarry-1024-kernels" ] || "$Q" --quiet build --base "$D/base.fbin" --out "$D/quarry-1024-kernels" --partitions 1024 --metric cosine
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
 : > "$OUT"
