@@ -56,6 +56,78 @@ fn pair_kernels(c: &mut Criterion) {
     }
 }
 
+/// Many rows of one query (the single-query scan of a partition): 400 rows, hot
+/// in cache, per path; throughput in dimensions per second.
+fn rows_kernels(c: &mut Criterion) {
+    let mut rng = Lcg(4);
+    let n = 400usize;
+    for dim in [50usize, 128] {
+        let q = f32_vec(&mut rng, dim);
+        let xf = f32_vec(&mut rng, n * dim);
+        let rows: Vec<u32> = (0..n as u32).collect();
+        let (mut a, mut b2) = (vec![0f32; n], vec![0f32; n]);
+        let mut g = c.benchmark_group(format!("rows/{n}/{dim}"));
+        g.throughput(Throughput::Elements((n * dim) as u64));
+        for isa in Isa::available() {
+            g.bench_function(format!("{isa}/dot_rows_f32"), |b| {
+                b.iter(|| {
+                    simd::rows_on_path(
+                        isa,
+                        false,
+                        black_box(&q),
+                        black_box(&xf),
+                        dim,
+                        &rows,
+                        &mut a,
+                    )
+                })
+            });
+            g.bench_function(format!("{isa}/dot_norm_rows_f32"), |b| {
+                b.iter(|| {
+                    simd::dot_norm_rows_on(
+                        isa,
+                        black_box(&q),
+                        black_box(&xf),
+                        dim,
+                        &rows,
+                        &mut a,
+                        &mut b2,
+                    )
+                })
+            });
+        }
+        g.finish();
+    }
+    // Cold: each call scans the next of many 400-row blocks spread over 80 MB
+    // (larger than the last-level cache), as a query's partitions are.
+    let dim = 50usize;
+    let blocks = 80_000_000 / (n * dim * 4);
+    let xf = f32_vec(&mut rng, blocks * n * dim);
+    let q = f32_vec(&mut rng, dim);
+    let rows: Vec<u32> = (0..n as u32).collect();
+    let (mut a, mut b2) = (vec![0f32; n], vec![0f32; n]);
+    let mut g = c.benchmark_group(format!("rows_cold/{n}/{dim}"));
+    g.throughput(Throughput::Elements((n * dim) as u64));
+    for isa in Isa::available() {
+        let mut at = 0usize;
+        let mut next = move || {
+            at = (at + 7919) % blocks;
+            at * n * dim..(at + 1) * n * dim
+        };
+        g.bench_function(format!("{isa}/dot_rows_f32"), |b| {
+            b.iter(|| {
+                simd::rows_on_path(isa, false, &q, black_box(&xf[next()]), dim, &rows, &mut a)
+            })
+        });
+        g.bench_function(format!("{isa}/dot_norm_rows_f32"), |b| {
+            b.iter(|| {
+                simd::dot_norm_rows_on(isa, &q, black_box(&xf[next()]), dim, &rows, &mut a, &mut b2)
+            })
+        });
+    }
+    g.finish();
+}
+
 /// Batch distances on every path. Throughput is counted in flops (2 per
 /// multiply-add), so criterion's "Gelem/s" reads as GFLOP/s.
 fn bench_batch<T: Element>(c: &mut Criterion, name: &str, data: &[T], queries: &[f32], dim: usize) {
@@ -157,5 +229,5 @@ fn topk(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, pair_kernels, batch, topk);
+criterion_group!(benches, pair_kernels, rows_kernels, batch, topk);
 criterion_main!(benches);

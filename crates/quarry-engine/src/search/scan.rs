@@ -177,24 +177,16 @@ pub(crate) fn scan_rows<T: Element>(
         simd::distance_rows(metric, q, q_norm, data, dim, rows, out)
     };
     let all_exact = |q: &[f32]| -> Vec<Neighbor> {
-        let q_norm = q_norm_of(q);
-        let mut top = TopK::new(k);
-        let mut d = [0.0f32; BLOCK];
-        let mut rows = [0u32; BLOCK];
-        for i0 in (0..n).step_by(BLOCK) {
-            let m = (n - i0).min(BLOCK);
-            for (j, r) in rows[..m].iter_mut().enumerate() {
-                *r = (i0 + j) as u32;
+        EXACT.with_borrow_mut(|e| {
+            let q_norm = q_norm_of(q);
+            if e.rows.len() < n {
+                e.rows.extend(e.rows.len() as u32..n as u32);
             }
-            exact_rows(q, q_norm, &rows[..m], &mut d[..m]);
-            for (j, &dist) in d[..m].iter().enumerate() {
-                // Most vectors fail the threshold; only the rest need their id read.
-                if dist <= top.threshold() {
-                    top.push(view.get(i0 + j), dist);
-                }
-            }
-        }
-        top.into_sorted()
+            e.dists.resize(n, 0.0);
+            let d = &mut e.dists[..n];
+            exact_rows(q, q_norm, &e.rows[..n], d);
+            smallest_by_id(d, k, |i| view.get(i), &mut e.selection)
+        })
     };
     // Few queries: packing the partition for a GEMM costs more than the pair kernel
     // over every vector (which is exact, so needs no re-score).
@@ -292,12 +284,65 @@ struct ScanScratch {
     cand_d: Vec<f32>,
 }
 
-thread_local! {
-    static SCRATCH: std::cell::RefCell<ScanScratch> = Default::default();
+/// Buffers of the exact scan of a whole partition (its own cell: the GEMM scan
+/// falls back to it while holding `SCRATCH`).
+#[derive(Default)]
+struct ExactScratch {
+    /// 0, 1, 2, ...: the row numbers of a whole partition.
+    rows: Vec<u32>,
+    dists: Vec<f32>,
+    selection: Selection,
 }
 
-/// Vectors per block of the exact scan (a multiple of the rows kernels' 16).
-const BLOCK: usize = 64;
+thread_local! {
+    static SCRATCH: std::cell::RefCell<ScanScratch> = Default::default();
+    static EXACT: std::cell::RefCell<ExactScratch> = Default::default();
+}
+
+/// The `k` smallest (distance, id) of `dists` (row i has id `id_of(i)`), nearest
+/// first: `TopK`'s answer. `select_smallest` picks by (distance, row) with
+/// vectorised compares instead of a heap push per candidate (the heap was a
+/// quarter of a single query's CPU); rows tied with the k-th distance are then
+/// all taken, so the id decides among them as it does in `TopK`.
+fn smallest_by_id(
+    dists: &[f32],
+    k: usize,
+    id_of: impl Fn(usize) -> u64,
+    s: &mut Selection,
+) -> Vec<Neighbor> {
+    let keep = k.min(dists.len());
+    select_smallest(dists, keep, s);
+    let by_key = |a: &Neighbor, b: &Neighbor| a.dist.total_cmp(&b.dist).then(a.id.cmp(&b.id));
+    if s.sel.len() < keep {
+        // NaN distances (never selected): the total order of `TopK` decides.
+        let mut top = TopK::new(k);
+        for (i, &d) in dists.iter().enumerate() {
+            top.push(id_of(i), d);
+        }
+        return top.into_sorted();
+    }
+    let cut = s.sel.iter().fold(f32::NEG_INFINITY, |m, c| m.max(c.0));
+    let at_or_under = dists.iter().filter(|&&d| d <= cut).count();
+    let mut found: Vec<Neighbor> = if at_or_under == s.sel.len() {
+        s.sel
+            .iter()
+            .map(|&(dist, i)| Neighbor {
+                id: id_of(i as usize),
+                dist,
+            })
+            .collect()
+    } else {
+        dists
+            .iter()
+            .enumerate()
+            .filter(|&(_, &d)| d <= cut)
+            .map(|(i, &dist)| Neighbor { id: id_of(i), dist })
+            .collect()
+    };
+    found.sort_unstable_by(by_key);
+    found.truncate(k);
+    found
+}
 
 /// Partitions with at most this many queries in a batch are scanned with the pair
 /// kernel instead of the GEMM (pack + norms cost more than they save there).
