@@ -77,6 +77,12 @@ pub fn nprobe(s: &str) -> Result<usize, String> {
     in_range(s, 1..=MAX_NPROBE, "")
 }
 
+/// Coarse clusters probed per vector by a two-level build (each costs a GEMM
+/// against its partitions).
+pub fn coarse_probe(s: &str) -> Result<usize, String> {
+    in_range(s, 1..=1024, "")
+}
+
 pub fn batch_size(s: &str) -> Result<usize, String> {
     in_range(s, 1..=MAX_BATCH, "")
 }

@@ -344,3 +344,61 @@ fn bench_rejects_nprobe_beyond_the_partitions() {
     assert_eq!(v["io_mode"], "buffered");
     assert_eq!(v["label"], "idx");
 }
+
+/// `--shape mixture`: the same bytes whatever the thread count (chunks have their
+/// own random streams), and its clusters really differ in size.
+#[test]
+fn mixture_synth_is_deterministic_across_threads_and_uneven() {
+    let t = tmp();
+    let run = |name: &str, threads: &str| {
+        let (b, q) = (
+            t.path().join(format!("{name}.fbin")),
+            t.path().join(format!("{name}q.fbin")),
+        );
+        ok(&quarry(&[
+            "--threads",
+            threads,
+            "synth",
+            "--shape",
+            "mixture",
+            "--out",
+            s(&b),
+            "--n",
+            "40000",
+            "--dim",
+            "8",
+            "--clusters",
+            "20",
+            "--queries",
+            "30",
+            "--queries-out",
+            s(&q),
+            "--spread",
+            "0.01",
+        ]));
+        (std::fs::read(&b).unwrap(), std::fs::read(&q).unwrap())
+    };
+    let (b1, q1) = run("one", "1");
+    let (b2, q2) = run("two", "2");
+    assert_eq!(b1, b2, "base differs between 1 and 2 threads");
+    assert_eq!(q1, q2, "queries differ between 1 and 2 threads");
+    assert_eq!(header(&b1), (40000, 8));
+    // Cluster sizes: vectors bucketed by their coordinates rounded to 0.1 (a
+    // cluster's spread is ~0.01-0.03); log-normal weights make the fullest bucket
+    // hold several times the mean.
+    let v: Vec<f32> = b1[8..]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+        .collect();
+    let mut buckets = std::collections::HashMap::new();
+    for row in v.chunks_exact(8) {
+        let key: Vec<i32> = row.iter().map(|x| (x * 10.0).round() as i32).collect();
+        *buckets.entry(key).or_insert(0usize) += 1;
+    }
+    let max = *buckets.values().max().unwrap() as f64;
+    let mean = 40000.0 / buckets.len() as f64;
+    assert!(
+        max > 3.0 * mean,
+        "max bucket {max} vs mean {mean}: sizes look even"
+    );
+}

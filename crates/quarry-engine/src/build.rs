@@ -1,17 +1,29 @@
 //! Index build: train balanced centroids, assign, write partitions, all streamed
 //! within a memory budget.
 
+use crate::checkpoint::{Checkpoints, Trained};
 use crate::EngineError;
 use quarry_formats::{open_vectors, ChunkData, VectorSource};
 pub use quarry_kernels::cpu_time::process_cpu_secs;
 use quarry_kernels::{DType, Metric};
 use quarry_partition::{
-    assign_balanced, closure_replicas, train_centroids, KMeansConfig, Progress, Rows, SizeStats,
+    assign_balanced, assign_hierarchy, closure_replicas, train_centroids, train_hierarchy,
+    Assignment, Hierarchy, HierarchyConfig, KMeansConfig, Progress, Rows, SizeStats,
 };
 use quarry_storage::{IndexWriter, PartitionPayload};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
+
+/// Largest build without metadata that writes `members.bin` (each partition's ids
+/// as a roaring bitmap, loaded whole when the index opens). A build's ids are its
+/// row numbers, so a partition's ~1,000 ids are scattered over the whole range:
+/// ~60 bytes of RAM each as bitmaps (one container per id), 6 GB at 10^8. Larger
+/// indexes go without it, as indexes older than the file do: the first writer to
+/// open one reads the members from the extents (`Index::open_writer`); readers do
+/// not need them. With labels or attributes the file is always written (filters
+/// need it).
+pub const MEMBERS_MAX_VECTORS: usize = 1 << 22;
 
 /// Bytes of bookkeeping per vector during a build (see the memory plan).
 const BOOKKEEPING: usize = 20;
@@ -30,6 +42,44 @@ pub struct BuildConfig {
     /// SPANN-style closure replication: (eps, max copies per vector), see
     /// `quarry_partition::closure_replicas`. None stores each vector once.
     pub replicate: Option<(f32, usize)>,
+    pub clustering: Clustering,
+    /// Phase checkpoints (`checkpoint.rs`): None keeps them for builds of at least
+    /// `CHECKPOINT_FROM_VECTORS` (smaller ones redo their phases in seconds, and
+    /// leave nothing behind when they fail).
+    pub checkpoints: Option<bool>,
+}
+
+/// Input size from which a build checkpoints its phases by default.
+pub const CHECKPOINT_FROM_VECTORS: usize = 1 << 20;
+
+/// How the partitions' centroids are trained and vectors assigned to them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Clustering {
+    /// One level of balanced k-means: every vector against every centroid.
+    Flat,
+    /// Two levels (`quarry_partition::train_hierarchy`): `coarse` centroids (0:
+    /// round(sqrt(partitions))), each vector compared with the children of its
+    /// `probe` nearest coarse centroids. For 10^4+ partitions.
+    Hierarchical { coarse: usize, probe: usize },
+}
+
+impl Clustering {
+    /// Partitions from which `auto` trains two levels: there flat k-means costs
+    /// O(n partitions d) per pass, hours at 10^7 vectors on two cores.
+    pub const AUTO_HIERARCHICAL_FROM: usize = 8192;
+
+    /// Flat below `AUTO_HIERARCHICAL_FROM` partitions, else two levels with the
+    /// default coarse count and probe 3.
+    pub fn auto(partitions: usize) -> Self {
+        if partitions >= Self::AUTO_HIERARCHICAL_FROM {
+            Clustering::Hierarchical {
+                coarse: 0,
+                probe: 3,
+            }
+        } else {
+            Clustering::Flat
+        }
+    }
 }
 
 impl BuildConfig {
@@ -44,6 +94,8 @@ impl BuildConfig {
             sample_iters: 10,
             epochs: 1,
             replicate: None,
+            clustering: Clustering::auto(partitions),
+            checkpoints: None,
         }
     }
 }
@@ -71,6 +123,9 @@ pub struct BuildReport {
     pub write_cpu_secs: f64,
     /// Compute threads the build ran with (rayon's pool).
     pub threads: usize,
+    /// Phases whose results came from a checkpoint of an earlier, interrupted run
+    /// of the same build ("train", "assign").
+    pub resumed: Vec<String>,
 }
 
 /// How an index was built, as its manifest records it (`Index::build_info`).
@@ -250,11 +305,94 @@ pub fn build_index_with(
         src,
         spherical: cfg.metric == Metric::Cosine,
     };
+    if cfg.replicate.is_some() && cfg.clustering != Clustering::Flat {
+        return Err(EngineError::BadBuild(
+            "replication compares every vector with every centroid: use it with flat clustering"
+                .into(),
+        ));
+    }
+    let ckpt = cfg
+        .checkpoints
+        .unwrap_or(n >= CHECKPOINT_FROM_VECTORS)
+        .then(|| checkpoint_key(src, cfg, chunk_rows, max_sample_rows))
+        .transpose()?
+        .map(|key| Checkpoints::new(out, key));
+    let ckpt = ckpt.as_ref();
+    let mut resumed = Vec::new();
     let (t, c0) = (Instant::now(), process_cpu_secs());
-    let centroids = train_centroids(&rows, &km, progress)?;
+    let trained = match ckpt.and_then(|c| c.load_trained()) {
+        Some(t) if t.fine.len() == cfg.partitions * dim => {
+            resumed.push("train".to_string());
+            t
+        }
+        _ => {
+            let t = match cfg.clustering {
+                Clustering::Flat => Trained {
+                    fine: train_centroids(&rows, &km, progress)?,
+                    coarse: Vec::new(),
+                    first: Vec::new(),
+                },
+                Clustering::Hierarchical { coarse, probe } => {
+                    let hc = HierarchyConfig {
+                        k: cfg.partitions,
+                        coarse,
+                        probe,
+                        seed: cfg.seed,
+                        balance_eps: cfg.balance_eps,
+                        sample_per_centroid: cfg.sample_per_centroid,
+                        sample_iters: cfg.sample_iters,
+                        chunk_rows,
+                        max_sample_bytes: data_budget / 4,
+                    };
+                    let h = train_hierarchy(&rows, &hc, progress)?;
+                    Trained {
+                        fine: h.fine,
+                        coarse: h.coarse,
+                        first: h.first,
+                    }
+                }
+            };
+            if let Some(c) = ckpt {
+                c.save_trained(&t)?;
+            }
+            t
+        }
+    };
     let train_time = t.elapsed();
     let (t, c1) = (Instant::now(), process_cpu_secs());
-    let assignment = assign_balanced(&rows, &centroids, cfg.balance_eps, chunk_rows, progress)?;
+    let assignment = match ckpt.and_then(|c| c.load_assignment(n, cfg.partitions)) {
+        Some(a) => {
+            resumed.push("assign".to_string());
+            a
+        }
+        None => {
+            let a: Assignment = match cfg.clustering {
+                Clustering::Flat => {
+                    assign_balanced(&rows, &trained.fine, cfg.balance_eps, chunk_rows, progress)?
+                }
+                Clustering::Hierarchical { probe, .. } => {
+                    let h = Hierarchy {
+                        dim,
+                        coarse: trained.coarse.clone(),
+                        fine: trained.fine.clone(),
+                        first: trained.first.clone(),
+                    };
+                    assign_hierarchy(&rows, &h, cfg.balance_eps, probe, chunk_rows, progress)?
+                }
+            };
+            if let Some(c) = ckpt {
+                c.save_assignment(&a)?;
+            }
+            // Fault injection for the resume tests: as if killed right here.
+            if std::env::var("QUARRY_FAILPOINT").as_deref() == Ok("build-after-assign") {
+                return Err(EngineError::BadBuild(
+                    "stopped at QUARRY_FAILPOINT=build-after-assign".into(),
+                ));
+            }
+            a
+        }
+    };
+    let centroids = trained.fine;
     let extras = match cfg.replicate {
         Some((eps, copies)) => closure_replicas(
             &rows,
@@ -307,19 +445,14 @@ pub fn build_index_with(
         }),
         replicas: extras.len() as u64,
         sizes: sizes.clone(),
-        clustering: if cfg.metric == Metric::Cosine {
-            "spherical balanced k-means"
-        } else {
-            "balanced k-means (L2)"
-        }
-        .into(),
+        clustering: clustering_name(cfg, trained.coarse.len() / dim.max(1)),
         duplication: None,
         copies: None,
         input: Some(InputFingerprint::of(src)?),
     };
     writer.set_distinct_vectors(n as u64);
-    {
-        // Members always (writes and filters need them), metadata when given.
+    if meta.is_some() || n <= MEMBERS_MAX_VECTORS {
+        // Members (writes and filters need them), metadata when given.
         use crate::filtered::{members, FILTERS_FILE, MEMBERS_FILE};
         let mem = members::from_assignment(cfg.partitions, &assignment.partition_of, &extras);
         writer.write_file(MEMBERS_FILE, &members::to_bytes(&mem))?;
@@ -328,6 +461,9 @@ pub fn build_index_with(
         }
     }
     let dir = writer.finish(build.to_json(), Vec::new())?;
+    if let Some(c) = ckpt {
+        c.remove();
+    }
     Ok(BuildReport {
         dir,
         num_vectors: n as u64,
@@ -345,7 +481,46 @@ pub fn build_index_with(
         assign_cpu_secs: c2 - c1,
         write_cpu_secs: c3 - c2,
         threads: rayon::current_num_threads(),
+        resumed,
     })
+}
+
+/// What the manifest records as the clustering.
+fn clustering_name(cfg: &BuildConfig, coarse: usize) -> String {
+    let base = if cfg.metric == Metric::Cosine {
+        "spherical balanced k-means"
+    } else {
+        "balanced k-means (L2)"
+    };
+    match cfg.clustering {
+        Clustering::Flat => base.into(),
+        Clustering::Hierarchical { probe, .. } => {
+            format!("two-level {base} ({coarse} coarse centroids, probe {probe})")
+        }
+    }
+}
+
+/// Everything that decides the train and assign phases' results: a checkpoint
+/// made under another key is not used.
+fn checkpoint_key(
+    src: &dyn VectorSource,
+    cfg: &BuildConfig,
+    chunk_rows: usize,
+    max_sample_rows: usize,
+) -> Result<String, EngineError> {
+    Ok(format!(
+        "input={:?} metric={:?} partitions={} seed={} eps={} sample={} iters={} epochs={} clustering={:?} chunk_rows={chunk_rows} max_sample_rows={max_sample_rows} budget={}",
+        InputFingerprint::of(src)?,
+        cfg.metric,
+        cfg.partitions,
+        cfg.seed,
+        cfg.balance_eps,
+        cfg.sample_per_centroid,
+        cfg.sample_iters,
+        cfg.epochs,
+        cfg.clustering,
+        cfg.mem_budget_mb,
+    ))
 }
 
 /// Groups vectors by partition and writes partitions in id order. Partitions are

@@ -26,6 +26,8 @@
 //! ```
 
 mod build;
+mod checkpoint;
+pub use checkpoint::checkpoint_dir;
 mod calibrate;
 mod error;
 mod executor;
@@ -43,7 +45,7 @@ mod verify;
 
 pub use build::{
     build_index, build_index_from, build_index_with, BuildConfig, BuildInfo, BuildReport,
-    InputFingerprint, ReplicationInfo,
+    Clustering, InputFingerprint, ReplicationInfo, CHECKPOINT_FROM_VECTORS, MEMBERS_MAX_VECTORS,
 };
 pub use error::EngineError;
 pub use filtered::{Filter, FilterPlan, FilterStats, Metadata, PlanTaken};

@@ -7,7 +7,7 @@ use std::io::{BufWriter, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-pub(crate) struct AtomicFile {
+pub struct AtomicFile {
     final_path: PathBuf,
     tmp_path: PathBuf,
     out: Option<BufWriter<File>>,

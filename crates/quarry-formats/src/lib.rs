@@ -20,6 +20,7 @@ mod validate;
 mod vecs;
 mod writer;
 
+pub use atomic::AtomicFile;
 pub use error::FormatError;
 pub use groundtruth::{read_ground_truth, GroundTruth};
 pub use ids::read_ids;

@@ -74,27 +74,8 @@ where
         near.extend(nearest(&pts, dim, centroids));
         progress.advance(cnt as u64);
     }
-    // Each partition over capacity keeps its `cap` nearest members.
-    let mut order: Vec<u32> = (0..n as u32).collect();
-    order.par_sort_unstable_by(|&a, &b| {
-        let (ca, da) = near[a as usize];
-        let (cb, db) = near[b as usize];
-        ca.cmp(&cb).then(da.total_cmp(&db)).then(a.cmp(&b))
-    });
-    let mut partition_of: Vec<u32> = near.iter().map(|p| p.0).collect();
-    let mut sizes = vec![0u64; k];
-    let mut overflow: Vec<u32> = Vec::new();
-    for &i in &order {
-        let c = near[i as usize].0 as usize;
-        if sizes[c] < cap {
-            sizes[c] += 1;
-        } else {
-            overflow.push(i);
-        }
-    }
-    drop(order);
+    let (mut partition_of, mut sizes, overflow) = keep_within_cap(near, k, cap);
     // Pass 2: overflow, in id order, to the nearest centroid that still has room.
-    overflow.sort_unstable();
     let moved = overflow.len() as u64;
     // Distances for the overflow rows are computed in parallel, a bounded group of
     // blocks at a time; the greedy placement that follows is sequential (each row
@@ -152,6 +133,37 @@ where
         moved,
         capacity: cap,
     })
+}
+
+/// Each partition over capacity keeps its `cap` nearest members (by distance, then
+/// row): the first placement of every row, the partition sizes, and the rows left
+/// over (in row order) that must go elsewhere.
+pub(crate) fn keep_within_cap(
+    near: Vec<(u32, f32)>,
+    k: usize,
+    cap: u64,
+) -> (Vec<u32>, Vec<u64>, Vec<u32>) {
+    let n = near.len();
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    order.par_sort_unstable_by(|&a, &b| {
+        let (ca, da) = near[a as usize];
+        let (cb, db) = near[b as usize];
+        ca.cmp(&cb).then(da.total_cmp(&db)).then(a.cmp(&b))
+    });
+    let mut sizes = vec![0u64; k];
+    let mut overflow: Vec<u32> = Vec::new();
+    for &i in &order {
+        let c = near[i as usize].0 as usize;
+        if sizes[c] < cap {
+            sizes[c] += 1;
+        } else {
+            overflow.push(i);
+        }
+    }
+    drop(order);
+    let partition_of: Vec<u32> = near.iter().map(|p| p.0).collect();
+    overflow.sort_unstable();
+    (partition_of, sizes, overflow)
 }
 
 /// Streams the whole source and assigns every vector, sizes bounded by

@@ -16,6 +16,7 @@
 //! give equal centroids and assignment bit for bit.
 
 mod assign;
+mod hierarchy;
 mod kmeans;
 mod replicate;
 mod rows;
@@ -23,6 +24,7 @@ pub mod sample;
 mod stats;
 
 pub use assign::{assign_balanced, capacity, Assignment};
+pub use hierarchy::{assign_hierarchy, train_hierarchy, Hierarchy, HierarchyConfig};
 pub use kmeans::{train_centroids, KMeansConfig};
 pub use replicate::closure_replicas;
 pub use rows::{normalize, to_f32, Rows};

@@ -1,7 +1,7 @@
 use crate::progress::Ui;
 use crate::rss::peak_rss_mb;
 use anyhow::{Context, Result};
-use quarry_engine::{build_index_with, BuildConfig, Metric};
+use quarry_engine::{build_index_with, BuildConfig, Clustering, Metric};
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -46,6 +46,17 @@ pub struct Args {
     /// Most copies of a vector with --replicate-eps (its own partition included).
     #[arg(long, default_value_t = 8)]
     pub replicate_max: usize,
+    /// Centroid training: `flat` (every vector against every centroid), `hierarchical`
+    /// (two levels: coarse centroids, then balanced k-means inside each; for 10^4+
+    /// partitions), or `auto` (hierarchical from 8192 partitions).
+    #[arg(long, default_value = "auto")]
+    pub clustering: ClusteringArg,
+    /// Coarse centroids of a hierarchical build (0: round(sqrt(partitions))).
+    #[arg(long, default_value_t = 0)]
+    pub coarse: usize,
+    /// Coarse clusters whose partitions each vector is compared with (hierarchical).
+    #[arg(long, default_value_t = 3, value_parser = crate::bounds::coarse_probe)]
+    pub coarse_probe: usize,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -57,8 +68,36 @@ pub struct Args {
     pub meta: crate::cmd::meta::MetaArgs,
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum ClusteringArg {
+    Auto,
+    Flat,
+    Hierarchical,
+}
+
 pub fn run(a: Args, ui: &Ui) -> Result<()> {
+    if a.coarse > a.partitions {
+        anyhow::bail!(
+            "--coarse {} is more than --partitions {}: each coarse centroid needs partitions of its own",
+            a.coarse,
+            a.partitions
+        );
+    }
     let mut cfg = BuildConfig::new(a.partitions, a.metric);
+    cfg.clustering = match a.clustering {
+        ClusteringArg::Auto => match Clustering::auto(a.partitions) {
+            Clustering::Hierarchical { .. } => Clustering::Hierarchical {
+                coarse: a.coarse,
+                probe: a.coarse_probe,
+            },
+            flat => flat,
+        },
+        ClusteringArg::Flat => Clustering::Flat,
+        ClusteringArg::Hierarchical => Clustering::Hierarchical {
+            coarse: a.coarse,
+            probe: a.coarse_probe,
+        },
+    };
     cfg.seed = a.seed;
     cfg.mem_budget_mb = a.mem_budget_mb;
     cfg.balance_eps = a.balance_eps;
@@ -132,6 +171,12 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
             quarry_kernels::isa::active(),
             rss
         );
+        if !report.resumed.is_empty() {
+            println!(
+                "resumed from checkpoints of an interrupted run: {}",
+                report.resumed.join(", ")
+            );
+        }
         if let Some(p) = &pruning {
             crate::cmd::train_pruning::print_report(p);
         }

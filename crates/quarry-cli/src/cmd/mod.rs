@@ -16,6 +16,7 @@ pub mod search;
 pub mod serve;
 pub mod split;
 pub mod synth;
+pub mod synth_mixture;
 pub mod train_pruning;
 pub mod verify;
 pub mod write;

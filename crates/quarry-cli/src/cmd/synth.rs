@@ -41,6 +41,17 @@ pub struct Args {
     /// Standard deviation of each blob per coordinate (centres lie in the unit cube).
     #[arg(long, default_value_t = 0.1)]
     pub spread: f32,
+    /// `blobs`: equal isotropic Gaussian blobs (above). `mixture`: clusters of
+    /// log-normal sizes and spreads, in neighbourhoods, each stretched along a few
+    /// directions (see `synth_mixture.rs`); made for the scale runs.
+    #[arg(long, value_enum, default_value = "blobs")]
+    pub shape: Shape,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Shape {
+    Blobs,
+    Mixture,
 }
 
 /// Values generated per streamed chunk (about 4 MiB of f32).
@@ -73,6 +84,41 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
     }
     let base_dtype = dtype_of(&a.out)?;
     let query_dtype = dtype_of(&a.queries_out)?;
+    if a.shape == Shape::Mixture {
+        use crate::cmd::synth_mixture::Mixture;
+        if Mixture::values(a.clusters, a.dim) > MAX_CENTRE_VALUES {
+            bail!(
+                "{} clusters x {} dimensions of centres and directions do not fit in memory; use fewer --clusters",
+                a.clusters,
+                a.dim
+            );
+        }
+        let t = std::time::Instant::now();
+        let m = Mixture::new(a.clusters, a.dim, a.spread, a.seed);
+        m.write(&a.out, base_dtype, a.n, 1 << 20, "synth base", ui)?;
+        m.write(
+            &a.queries_out,
+            query_dtype,
+            a.queries,
+            1 << 40,
+            "synth queries",
+            ui,
+        )?;
+        ui.done();
+        eprintln!(
+            "synth: {} x {} base -> {}, {} queries -> {} (mixture of {} clusters, spread {}, seed {}) in {:.2}s",
+            a.n,
+            a.dim,
+            a.out.display(),
+            a.queries,
+            a.queries_out.display(),
+            a.clusters,
+            a.spread,
+            a.seed,
+            t.elapsed().as_secs_f64()
+        );
+        return Ok(());
+    }
 
     let mut centre_rng = stream(a.seed, 0);
     let centres: Vec<f32> = (0..a.clusters * a.dim)
