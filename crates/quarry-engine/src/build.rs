@@ -342,7 +342,10 @@ pub fn build_index_with(
                         sample_per_centroid: cfg.sample_per_centroid,
                         sample_iters: cfg.sample_iters,
                         chunk_rows,
-                        max_sample_bytes: data_budget / 4,
+                        // Training holds no per-vector bookkeeping yet (that
+                        // comes with the assignment): the sample may take half
+                        // of the whole budget.
+                        max_sample_bytes: budget / 2,
                     };
                     let h = train_hierarchy(&rows, &hc, progress)?;
                     Trained {

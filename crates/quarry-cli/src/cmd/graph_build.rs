@@ -26,6 +26,11 @@ pub struct Args {
     /// partitions (routing then searches the graph instead of ranking every centroid).
     #[arg(long, default_value_t = quarry_routing::CENTROID_GRAPH_THRESHOLD)]
     pub centroid_graph_threshold: usize,
+    /// Build only the centroid graph (whatever the partition count), not the
+    /// per-partition graphs: what routing needs at 10^5 partitions, where graphs
+    /// over every vector would take hours.
+    #[arg(long)]
+    pub centroids_only: bool,
 }
 
 pub fn run(a: Args, ui: &Ui) -> Result<()> {
@@ -34,6 +39,27 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
         ef_construction: a.ef_construction,
         seed: a.seed,
     };
+    if a.centroids_only {
+        let mut index = Index::open(
+            &a.index,
+            OpenOptions {
+                io: a.io,
+                ..Default::default()
+            },
+        )?;
+        index.lock_writer()?;
+        let secs = index.build_centroid_graph(p, quarry_engine::CENTROID_EF_DEFAULT, ui)?;
+        ui.done();
+        println!(
+            "centroid graph {} : {} centroids, m {} ef_construction {} seed {} in {secs:.1}s",
+            a.index.display(),
+            index.num_partitions(),
+            p.m,
+            p.ef_construction,
+            p.seed
+        );
+        return Ok(());
+    }
     build_with(&a.index, p, a.io, ui, a.json, a.centroid_graph_threshold)
 }
 
