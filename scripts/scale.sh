@@ -79,13 +79,28 @@ for N in $SIZES; do
     ck="$D/.idx-$tag.quarry-checkpoint/assign.ckpt"
     rm -rf "$D/.idx-$tag.quarry-checkpoint"
     t=$(now)
-    limited "$Q" --quiet build --base "$base" --out "$idx" --partitions "$P" --mem-budget-mb "$BUDGET" \
-        --sample-per-partition 64 --json > "$OUT/build-$tag-killed.json" 2> "$OUT/build-$tag-killed.err" &
+    # The subshell execs (through the cgroup's sh) into quarry, so $! is quarry's
+    # own pid and the SIGKILL below reaches it (a backgrounded function would be a
+    # parent shell that dies alone).
+    (
+      if [ "$LIMITED" = 1 ]; then
+        exec sh -c 'echo $$ > '"$CG"'/cgroup.procs && exec "$@"' sh "$Q" --quiet build --base "$base" --out "$idx" \
+            --partitions "$P" --mem-budget-mb "$BUDGET" --sample-per-partition 64 --json
+      else
+        exec "$Q" --quiet build --base "$base" --out "$idx" --partitions "$P" --mem-budget-mb "$BUDGET" \
+            --sample-per-partition 64 --json
+      fi
+    ) > "$OUT/build-$tag-killed.json" 2> "$OUT/build-$tag-killed.err" &
     pid=$!
     while [ ! -f "$ck" ] && kill -0 "$pid" 2>/dev/null; do sleep 1; done
     sleep 15  # well into the write phase
     kill -9 "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
+    # Phase times of the killed run, from its checkpoints' times.
+    ck_dir="$D/.idx-$tag.quarry-checkpoint"
+    killed_train_s=$(python3 -c "import os; print(round(os.path.getmtime('$ck_dir/train.ckpt') - $t, 1))")
+    killed_assign_s=$(python3 -c "import os; print(round(os.path.getmtime('$ck_dir/assign.ckpt') - os.path.getmtime('$ck_dir/train.ckpt'), 1))")
+    echo "killed run: train ${killed_train_s}s, assign ${killed_assign_s}s (checkpoint times)" >&2
     killed_s=$(secs "$t" "$(now)")
     echo "build SIGKILLed after ${killed_s}s (index present: $([ -d "$idx" ] && echo yes || echo no))" >&2
   fi

@@ -183,6 +183,12 @@ impl IndexWriter {
         })
     }
 
+    /// A path for the build's own scratch files inside the partial directory (they
+    /// must be removed before `finish`: the manifest lists every file it keeps).
+    pub fn scratch_path(&self, name: &str) -> PathBuf {
+        self.tmp_dir.join(name)
+    }
+
     /// Writes a small checksummed file (centroids, router models, ...).
     pub fn write_file(&mut self, name: &str, bytes: &[u8]) -> Result<(), StorageError> {
         if crate::refusing_new_files() {
