@@ -427,6 +427,7 @@ pub fn build_index_with(
         chunk_rows,
         &mut writer,
         progress,
+        None,
     )?;
     let write_time = t.elapsed();
     let c3 = process_cpu_secs();
@@ -526,33 +527,6 @@ fn checkpoint_key(
     ))
 }
 
-/// Groups vectors by partition and writes partitions in id order. Partitions are
-/// gathered in groups whose payload fits the budget, so memory stays bounded
-/// whatever the collection size. With few groups each is one pass over the
-/// source; from `SPILL_FROM_GROUPS` groups the source is read once and every row
-/// appended to its group's spill file, then each group is gathered from its own
-/// file: passes over the input grew as n^2 / budget (23 reads of 12.8 GB at 100M
-/// vectors, 230 of 128 GB at 1B), a spill costs one read and one write of the
-/// input more, whatever n. Both give the same partitions, rows in id order.
-/// `extras` are further (id, partition) placements sorted by id (replicas);
-/// `sizes` counts them.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn write_partitions(
-    src: &dyn VectorSource,
-    part_of: &[u32],
-    extras: &[(u64, u32)],
-    sizes: &[u64],
-    budget: usize,
-    chunk_rows: usize,
-    writer: &mut IndexWriter,
-    progress: &dyn Progress,
-) -> Result<usize, EngineError> {
-    let spill = runs_of(src, sizes, budget).len() >= SPILL_FROM_GROUPS;
-    write_partitions_with(
-        src, part_of, extras, sizes, budget, chunk_rows, writer, progress, spill,
-    )
-}
-
 /// Groups from which `write_partitions` spills instead of reading the input once
 /// per group (two groups cost about the same either way).
 const SPILL_FROM_GROUPS: usize = 3;
@@ -591,8 +565,19 @@ fn for_each_placement(
     Ok(())
 }
 
+/// Groups vectors by partition and writes partitions in id order. Partitions are
+/// gathered in groups whose payload fits the budget, so memory stays bounded
+/// whatever the collection size. With few groups each is one pass over the
+/// source; from `SPILL_FROM_GROUPS` groups the source is read once and every row
+/// appended to its group's spill file, then each group is gathered from its own
+/// file: passes over the input grew as n^2 / budget (23 reads of 12.8 GB at 100M
+/// vectors, 230 of 128 GB at 1B), a spill costs one read and one write of the
+/// input more, whatever n. Both give the same partitions, rows in id order.
+/// `extras` are further (id, partition) placements sorted by id (replicas);
+/// `sizes` counts them.
+/// `spill`: None decides by the group count (tests force either way).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn write_partitions_with(
+pub(crate) fn write_partitions(
     src: &dyn VectorSource,
     part_of: &[u32],
     extras: &[(u64, u32)],
@@ -601,11 +586,12 @@ pub(crate) fn write_partitions_with(
     chunk_rows: usize,
     writer: &mut IndexWriter,
     progress: &dyn Progress,
-    spill: bool,
+    spill: Option<bool>,
 ) -> Result<usize, EngineError> {
     let dim = src.dim();
     let vec_bytes = dim * src.dtype().size();
     let groups = runs_of(src, sizes, budget);
+    let spill = spill.unwrap_or(groups.len() >= SPILL_FROM_GROUPS);
     let n = src.len();
     let new_group = |lo: usize, hi: usize| -> (Vec<Vec<u64>>, Vec<Vec<u8>>) {
         (
@@ -793,7 +779,7 @@ mod tests {
             let dir = t.path().join(name);
             let mut w = IndexWriter::create(&dir, dim, DType::U8, Metric::L2).unwrap();
             w.write_centroids(&vec![0.0; k * dim]).unwrap();
-            let groups = write_partitions_with(
+            let groups = write_partitions(
                 &src,
                 &part_of,
                 &extras,
@@ -802,7 +788,7 @@ mod tests {
                 256,
                 &mut w,
                 &quarry_partition::NoProgress,
-                spill,
+                Some(spill),
             )
             .unwrap();
             assert!(groups >= 5);

@@ -135,6 +135,7 @@ pub fn rewrite_with_copies(
         chunk_rows,
         &mut writer,
         progress,
+        None,
     )?;
     let mut build = index.build_info()?;
     build.duplication = Some(note);

@@ -342,7 +342,7 @@ impl Sample<'_> {
     }
 }
 
-/// Reads the sorted rows `idx` (whole spans when dense, single rows when sparse).
+/// Reads the sorted rows `idx` in the source's type (see `for_each_read`).
 fn read_sample<'a>(
     rows: &'a Rows<'a>,
     idx: &[usize],
@@ -355,37 +355,19 @@ fn read_sample<'a>(
         quarry_kernels::DType::U8 => ChunkData::U8(Vec::with_capacity(idx.len() * dim)),
         quarry_kernels::DType::I8 => ChunkData::I8(Vec::with_capacity(idx.len() * dim)),
     };
-    let mut i = 0;
-    while i < idx.len() {
-        let first = idx[i];
-        let limit = first + chunk_rows.max(1);
-        let mut j = i;
-        while j < idx.len() && idx[j] < limit {
-            j += 1;
-        }
-        let last = idx[j - 1];
-        let dense = (j - i) * 8 >= last + 1 - first;
-        let spans: Vec<(usize, usize)> = if dense {
-            vec![(first, last + 1 - first)]
-        } else {
-            idx[i..j].iter().map(|&r| (r, 1)).collect()
-        };
-        for (start, cnt) in spans {
-            let chunk = rows.src.read_range(start, cnt)?;
-            let picks = idx[i..j].iter().filter(|&&r| r >= start && r < start + cnt);
-            for &r in picks {
-                let at = (r - start) * dim..(r - start + 1) * dim;
-                match (&mut data, &chunk) {
-                    (ChunkData::F32(o), ChunkData::F32(v)) => o.extend_from_slice(&v[at]),
-                    (ChunkData::U8(o), ChunkData::U8(v)) => o.extend_from_slice(&v[at]),
-                    (ChunkData::I8(o), ChunkData::I8(v)) => o.extend_from_slice(&v[at]),
-                    _ => unreachable!("a source reads chunks of its own type"),
-                }
+    crate::kmeans::for_each_read(idx, chunk_rows, progress, |start, cnt, picks| {
+        let chunk = rows.src.read_range(start, cnt)?;
+        for &r in picks {
+            let at = (r - start) * dim..(r - start + 1) * dim;
+            match (&mut data, &chunk) {
+                (ChunkData::F32(o), ChunkData::F32(v)) => o.extend_from_slice(&v[at]),
+                (ChunkData::U8(o), ChunkData::U8(v)) => o.extend_from_slice(&v[at]),
+                (ChunkData::I8(o), ChunkData::I8(v)) => o.extend_from_slice(&v[at]),
+                _ => unreachable!("a source reads chunks of its own type"),
             }
         }
-        progress.advance((j - i) as u64);
-        i = j;
-    }
+        Ok(())
+    })?;
     Ok(Sample {
         rows,
         data,

@@ -151,9 +151,28 @@ fn read_rows(
 ) -> Result<Vec<f32>, PartitionError> {
     let dim = rows.dim();
     let mut out = Vec::with_capacity(idx.len() * dim);
+    for_each_read(idx, chunk_rows, progress, |start, cnt, picks| {
+        let span = rows.read(start, cnt)?;
+        for &r in picks {
+            out.extend_from_slice(&span[(r - start) * dim..(r - start + 1) * dim]);
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// The reads that fetch the sorted rows `idx`: rows within `chunk_rows` of a
+/// group's first are read as one span when dense, one by one when sparse (fewer
+/// than one row in 8 wanted: the span would waste I/O). Calls `f(start, count,
+/// the wanted rows in start..start+count)` in row order.
+pub(crate) fn for_each_read(
+    idx: &[usize],
+    chunk_rows: usize,
+    progress: &dyn Progress,
+    mut f: impl FnMut(usize, usize, &[usize]) -> Result<(), PartitionError>,
+) -> Result<(), PartitionError> {
     let mut i = 0;
     while i < idx.len() {
-        // Read the span from idx[i] up to chunk_rows rows and pick the sampled ones.
         let first = idx[i];
         let limit = first + chunk_rows.max(1);
         let mut j = i;
@@ -161,21 +180,17 @@ fn read_rows(
             j += 1;
         }
         let last = idx[j - 1];
-        // Sparse samples: reading the whole span would waste I/O, read rows singly.
         if (j - i) * 8 < last + 1 - first {
-            for &r in &idx[i..j] {
-                out.extend(rows.read(r, 1)?);
+            for k in i..j {
+                f(idx[k], 1, &idx[k..k + 1])?;
             }
         } else {
-            let span = rows.read(first, last + 1 - first)?;
-            for &r in &idx[i..j] {
-                out.extend_from_slice(&span[(r - first) * dim..(r - first + 1) * dim]);
-            }
+            f(first, last + 1 - first, &idx[i..j])?;
         }
         progress.advance((j - i) as u64);
         i = j;
     }
-    Ok(out)
+    Ok(())
 }
 
 fn accumulate(pts: &[f32], dim: usize, part: &[u32], k: usize) -> (Vec<f64>, Vec<u64>) {

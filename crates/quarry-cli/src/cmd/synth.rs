@@ -105,18 +105,7 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
             ui,
         )?;
         ui.done();
-        eprintln!(
-            "synth: {} x {} base -> {}, {} queries -> {} (mixture of {} clusters, spread {}, seed {}) in {:.2}s",
-            a.n,
-            a.dim,
-            a.out.display(),
-            a.queries,
-            a.queries_out.display(),
-            a.clusters,
-            a.spread,
-            a.seed,
-            t.elapsed().as_secs_f64()
-        );
+        summary(&a, "mixture of ", t.elapsed().as_secs_f64());
         return Ok(());
     }
 
@@ -140,8 +129,13 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
         ui,
     )?;
     ui.done();
+    summary(&a, "", t.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn summary(a: &Args, shape: &str, secs: f64) {
     eprintln!(
-        "synth: {} x {} base -> {}, {} queries -> {} ({} clusters, spread {}, seed {}) in {:.2}s",
+        "synth: {} x {} base -> {}, {} queries -> {} ({shape}{} clusters, spread {}, seed {}) in {secs:.2}s",
         a.n,
         a.dim,
         a.out.display(),
@@ -150,9 +144,7 @@ pub fn run(a: Args, ui: &Ui) -> Result<()> {
         a.clusters,
         a.spread,
         a.seed,
-        t.elapsed().as_secs_f64()
     );
-    Ok(())
 }
 
 fn dtype_of(path: &Path) -> Result<DType> {
