@@ -23,25 +23,7 @@ KILL="${KILL:-0}"
 cargo build --release --locked -p quarry-cli
 mkdir -p "$D" "$OUT"
 
-# The cgroup: as root on cgroup v1 (these machines); elsewhere the runs go unlimited
-# and say so.
-CG=/sys/fs/cgroup/memory/quarry-scale
-if [ -w /sys/fs/cgroup/memory ]; then
-  mkdir -p "$CG"
-  echo "$LIMIT" > "$CG/memory.limit_in_bytes"
-  LIMITED=1
-else
-  echo "scale: no writable cgroup v1 memory controller; running WITHOUT the memory limit" >&2
-  LIMITED=0
-fi
-# Runs "$@" inside the cgroup (the shell joins it, then execs the command).
-limited() {
-  if [ "$LIMITED" = 1 ]; then
-    sh -c 'echo $$ > '"$CG"'/cgroup.procs && exec "$@"' sh "$@"
-  else
-    "$@"
-  fi
-}
+source scripts/cgroup_limit.sh
 # Between runs: the cgroup's page cache is dropped (force_empty, no task is in it)
 # so each peak is the run's own.
 cg_reset() {

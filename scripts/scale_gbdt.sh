@@ -15,14 +15,8 @@ Q="$PWD/target/release/quarry"
 D="${SCALE_DATA:-data/scale}"
 OUT=bench/results/scale
 SIZES="${SIZES:-10000000}"
-CG=/sys/fs/cgroup/memory/quarry-scale
-limited() {
-  if [ -w "$CG/cgroup.procs" ]; then
-    sh -c 'echo $$ > '"$CG"'/cgroup.procs && exec "$@"' sh "$@"
-  else
-    "$@"
-  fi
-}
+LIMIT="${LIMIT_BYTES:-4294967296}"
+source scripts/cgroup_limit.sh
 for N in $SIZES; do
   C=$((N / 10000)); [ "$C" -lt 1 ] && C=1
   tag="$((N / 1000000))m"
