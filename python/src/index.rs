@@ -638,7 +638,7 @@ impl PyIndex {
     /// Moves acknowledged writes into new index files.
     fn flush<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let r = detached(py, || {
-            let mut index = self.write()?;
+            let index = self.read()?;
             index.flush().map_err(PyIndex::write_error)
         })?;
         to_py(py, &serde_json::to_value(r).expect("serializable"))
@@ -647,7 +647,7 @@ impl PyIndex {
     /// A flush that also rewrites sparsely used data segments and removes them.
     fn compact<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let r = detached(py, || {
-            let mut index = self.write()?;
+            let index = self.read()?;
             index.compact().map_err(PyIndex::write_error)
         })?;
         to_py(py, &serde_json::to_value(r).expect("serializable"))

@@ -56,7 +56,8 @@ pub fn memory(m: &MemoryReport) -> Value {
 pub fn info(idx: &Index, dir: &Path) -> Value {
     let m = idx.manifest();
     let mem = idx.memory();
-    let filters = idx.metadata().map(|meta| {
+    let snap = idx.snapshot();
+    let filters = snap.metadata().map(|meta| {
         serde_json::json!({
             "labels": meta.labels().count(),
             "label_assignments": meta.labels().map(|l| l.1).sum::<u64>(),

@@ -19,13 +19,14 @@ impl Index {
         ef: usize,
         k: usize,
     ) -> Result<CostPoint, EngineError> {
-        let graphs = self.require_graphs("graph")?;
+        let snap = self.snapshot();
+        let graphs = self.require_graphs(&snap, "graph")?;
         crate::error::check_range("ef", ef, 1, quarry_graph::MAX_EF)?;
         let (dim, dtype) = (self.dim(), self.dtype());
         crate::error::check_query_block(queries, dim, k)?;
         let q = q.clamp(1, queries.len() / dim);
         let routed: Vec<u32> = (0..q as u32).collect();
-        let entry = self
+        let entry = snap
             .table
             .get(pid as usize)
             .ok_or(EngineError::BadSearch(format!(
@@ -33,7 +34,7 @@ impl Index {
                 self.num_partitions()
             )))?;
         let mut buf = AlignedBuf::new();
-        self.store.read_into(pid, &mut buf)?;
+        snap.store.read_into(pid, &mut buf)?;
         let job = PartitionJob {
             pid,
             count: entry.count as usize,
@@ -63,7 +64,7 @@ impl Index {
             scan_secs,
             graph_secs,
             graph_distances: g.distances.iter().sum(),
-            model_prefers_graph: self.cost_model.prefer_graph(job.count, q, dim, ef, dtype),
+            model_prefers_graph: snap.cost_model.prefer_graph(job.count, q, dim, ef, dtype),
         })
     }
 
@@ -71,7 +72,7 @@ impl Index {
     /// later open).
     pub fn save_cost_model(&mut self, model: CostModel) -> Result<(), EngineError> {
         self.attach_file(COST_MODEL_FILE, &model.to_json(), None)?;
-        self.cost_model = model;
+        self.files_mut().cost_model = model;
         Ok(())
     }
 }

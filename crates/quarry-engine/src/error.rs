@@ -66,6 +66,13 @@ pub enum EngineError {
         mode: &'static str,
         dir: std::path::PathBuf,
     },
+    /// A flush replaced the files' snapshot while a batch was being planned on
+    /// it; the batch starts again on the new one (seen by callers only after
+    /// many flushes in a row).
+    #[error(
+        "the index files changed under the search (flushes kept replacing them); search again"
+    )]
+    SnapshotMoved,
     #[error("invalid search parameter: {0}")]
     BadSearch(String),
     #[error("cannot start {threads} {what} threads: {source}")]

@@ -30,8 +30,13 @@ pub(crate) struct Sources<'a> {
     pub metric: Metric,
     /// Ids may repeat across partitions (the index stores copies).
     pub dedup: bool,
-    /// Acknowledged writes not yet in the files (`None`: none).
-    pub live: Option<&'a std::sync::RwLock<Option<crate::updates::live::LiveState>>>,
+    /// Acknowledged writes not yet in the files (`None`: none), with the snapshot
+    /// the other fields come from: the writes are taken only while the index
+    /// still searches that snapshot (else `EngineError::SnapshotMoved`).
+    pub live: Option<(
+        &'a std::sync::RwLock<crate::index::State>,
+        &'a Arc<crate::snapshot::Snapshot>,
+    )>,
 }
 
 /// One partition's answers with what reading and answering it cost.
@@ -39,6 +44,16 @@ struct Answered {
     pid: u32,
     answers: Answers,
     compute: Duration,
+}
+
+/// `QUARRY_FAILPOINT=search-slow-take` widens the window between a batch taking
+/// its snapshot and taking the writes (2 ms), so a test can make flushes land in
+/// it; read once per process.
+fn slow_take_failpoint() {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    if *ON.get_or_init(|| std::env::var("QUARRY_FAILPOINT").as_deref() == Ok("search-slow-take")) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
 }
 
 pub(crate) fn run(
@@ -113,12 +128,20 @@ pub(crate) fn run(
     // A filter was resolved against writes: the search uses those same writes.
     let taken = match filter {
         Some(_) => None,
-        None => src.live.and_then(|lock| {
-            let g = lock.read().expect("live lock");
-            g.as_ref()
-                .filter(|l| !l.is_clean())
-                .map(|l| LiveSlice::of(l, &pids))
-        }),
+        None => match src.live {
+            Some((lock, snap)) => {
+                slow_take_failpoint();
+                let g = lock.read().unwrap_or_else(|e| e.into_inner());
+                if !Arc::ptr_eq(&g.files, snap) {
+                    return Err(EngineError::SnapshotMoved);
+                }
+                g.live
+                    .as_ref()
+                    .filter(|l| !l.is_clean())
+                    .map(|l| LiveSlice::of(l, &pids))
+            }
+            None => None,
+        },
     };
     let live = filter.map_or(taken.as_ref(), |f| f.live.as_ref());
     let job = |pid: u32| PartitionJob {

@@ -5,16 +5,17 @@ use crate::search::{
     Auto, CostModel, GraphSearcher, PartialSearcher, PartitionSearcher, Scan, Strategy,
     COST_MODEL_FILE,
 };
+use crate::snapshot::Snapshot;
 use crate::{BatchResult, EngineError, QueryStats, SearchParams};
 use quarry_kernels::{DType, Metric, Neighbor};
 use quarry_routing::{CentroidIndex, Router};
 use quarry_storage::{
-    open_store, Attached, IndexFiles, IoMode, IoPool, Manifest, PartitionEntry, PartitionStore,
-    WriterLock, MAX_IO_THREADS, MAX_READ_AHEAD,
+    open_store, Attached, IndexFiles, IoMode, IoPool, Manifest, PartitionEntry, WriterLock,
+    MAX_IO_THREADS, MAX_READ_AHEAD,
 };
 use serde::Serialize;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 #[derive(Debug, Clone, Copy)]
 pub struct OpenOptions {
@@ -43,36 +44,30 @@ impl Default for OpenOptions {
 /// the partition extents.
 pub struct Index {
     pub(crate) dir: std::path::PathBuf,
-    /// `data.bin`, named in the errors of searchers that read pages themselves.
-    pub(crate) data_path: std::path::PathBuf,
-    pub(crate) manifest: Manifest,
-    pub(crate) table: Vec<PartitionEntry>,
-    pub(crate) centroids: CentroidIndex,
-    pub(crate) store: Arc<dyn PartitionStore>,
+    dim: usize,
+    dtype: DType,
+    metric: Metric,
     pub(crate) pool: IoPool,
     pub(crate) opts: OpenOptions,
-    /// Per-partition graphs (when built).
-    pub(crate) graphs: Option<Arc<Graphs>>,
-    /// What `Strategy::Auto` predicts costs with (attached, or the default).
-    pub(crate) cost_model: CostModel,
     /// Threads that run graph-guided partial reads (created on first use).
     pub(crate) partial_pool: std::sync::OnceLock<rayon::ThreadPool>,
-    /// Open handles of the attached files of `manifest`.
-    pub(crate) attached: Attached,
     /// The index's writer lock while this handle changes the index (see
     /// [`Index::lock_writer`]); `None` for a reader.
     pub(crate) writer: Option<WriterLock>,
-    /// Labels, attributes and partition members (indexes built with metadata).
-    pub(crate) filters: Option<FilterIndex>,
-    /// Each partition's ids (`members.bin`; indexes built before it was written
-    /// have none).
-    pub(crate) members: Option<Arc<Vec<roaring::RoaringTreemap>>>,
-    /// Acknowledged writes not yet in the files (`None`: none, and not a writer).
-    pub(crate) live: std::sync::RwLock<Option<crate::updates::live::LiveState>>,
-    /// The write-ahead log, for the writer handle (`Index::open_writer`).
+    /// The files' snapshot and the acknowledged writes past it, swapped together.
+    pub(crate) state: RwLock<State>,
+    /// The write-ahead log, for the writer handle (`Index::open_writer`); held by a
+    /// write and by a whole flush, so writes wait for a flush and searches do not.
     #[allow(clippy::type_complexity)]
     pub(crate) wal:
         std::sync::Mutex<Option<(quarry_storage::wal::Wal, crate::updates::WriteOptions)>>,
+}
+
+/// What a search reads: the files' snapshot and the writes not yet in them.
+pub(crate) struct State {
+    pub files: Arc<Snapshot>,
+    /// Acknowledged writes not yet in the files (`None`: none, and not a writer).
+    pub live: Option<crate::updates::live::LiveState>,
 }
 
 /// RAM an open index holds, by part.
@@ -123,27 +118,55 @@ impl Index {
         if let Some(g) = centroid_graph {
             centroids.set_graph(Some(Arc::new(g)))?;
         }
-        let index = Index {
+        let snapshot = Snapshot {
             data_path: dir.join(quarry_storage::files::DATA),
-            dir,
-            pool: IoPool::new(opts.io_threads)?,
             manifest,
             table,
-            centroids,
+            centroids: Arc::new(centroids),
             store,
-            opts,
             graphs,
             cost_model,
             attached,
-            partial_pool: Default::default(),
-            writer: None,
             filters,
             members,
-            live: Default::default(),
+        };
+        let index = Index {
+            dir,
+            dim: snapshot.manifest.dim,
+            dtype: snapshot.manifest.dtype,
+            metric: snapshot.manifest.metric,
+            pool: IoPool::new(opts.io_threads)?,
+            opts,
+            partial_pool: Default::default(),
+            writer: None,
+            state: RwLock::new(State {
+                files: Arc::new(snapshot),
+                live: None,
+            }),
             wal: Default::default(),
         };
         index.replay_for_reader()?;
         Ok(index)
+    }
+
+    /// The files' state this handle searches now (a flush swaps in the next).
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.state().files.clone()
+    }
+
+    pub(crate) fn state(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn state_mut(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The snapshot to change in place, for changes made with exclusive access
+    /// (copied first only if some caller still holds it).
+    pub(crate) fn files_mut(&mut self) -> &mut Snapshot {
+        let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        Arc::make_mut(&mut state.files)
     }
 
     /// The partial-read threads, started on first use (an error, not a panic, when
@@ -173,13 +196,13 @@ impl Index {
 
     /// Whether the manifest lists `name` (an attached router model, a graph file).
     pub fn has_file(&self, name: &str) -> bool {
-        self.manifest.files.contains_key(name)
+        self.snapshot().manifest.files.contains_key(name)
     }
 
     /// Reads an attached file the manifest lists, verified against its checksum
     /// (through the handle opened with this manifest, whatever a writer did since).
     pub fn read_file(&self, name: &str) -> Result<Vec<u8>, EngineError> {
-        Ok(self.attached.read(name)?)
+        Ok(self.snapshot().attached.read(name)?)
     }
 
     /// Makes this handle the index's one writer until it is dropped or
@@ -241,14 +264,17 @@ impl Index {
         self.with_writer(|index| {
             let lock = index.writer.as_ref().expect("held by with_writer");
             let manifest = quarry_storage::attach_files(lock, files, routers)?;
-            index.attached = Attached::open(&index.dir, &manifest)?;
-            index.manifest = manifest;
+            let attached = Attached::open(&index.dir, &manifest)?;
+            let f = index.files_mut();
+            f.attached = attached;
+            f.manifest = manifest;
             Ok(())
         })
     }
 
-    pub fn manifest(&self) -> &Manifest {
-        &self.manifest
+    /// The manifest of the files this handle searches now.
+    pub fn manifest(&self) -> Manifest {
+        self.snapshot().manifest.clone()
     }
 
     /// Checks that `base` holds the vectors this index was built from (shape, type and
@@ -284,7 +310,7 @@ impl Index {
         // After flushed writes the files no longer hold the build's input, so its
         // fingerprint says nothing: the shape is checked, and `export_vectors`
         // gives the base that matches.
-        let written = self.manifest.applied_seq > 0;
+        let written = self.snapshot().manifest.applied_seq > 0;
         if let Some(fp) = info.input.filter(|_| !written) {
             let got = crate::build::InputFingerprint::of(base)?;
             if got != fp {
@@ -298,7 +324,7 @@ impl Index {
 
     /// How the index was built (typed; the manifest's `build` record).
     pub fn build_info(&self) -> Result<crate::BuildInfo, EngineError> {
-        serde_json::from_value(self.manifest.build.clone()).map_err(|e| {
+        serde_json::from_value(self.snapshot().manifest.build.clone()).map_err(|e| {
             quarry_storage::StorageError::Corrupt {
                 file: self.dir.join(quarry_storage::files::MANIFEST),
                 what: format!("build record: {e}"),
@@ -307,47 +333,47 @@ impl Index {
         })
     }
     pub fn dim(&self) -> usize {
-        self.manifest.dim
+        self.dim
     }
     pub fn dtype(&self) -> DType {
-        self.manifest.dtype
+        self.dtype
     }
     pub fn metric(&self) -> Metric {
-        self.manifest.metric
+        self.metric
     }
     /// Live vectors (ids) in the index, acknowledged writes included; copies of
     /// replicated vectors count once.
     pub fn len(&self) -> u64 {
-        if let Some(l) = self.live.read().expect("live lock").as_ref() {
-            return l.live_count();
+        let state = self.state();
+        match &state.live {
+            Some(l) => l.live_count(),
+            None => files_len(&state.files.manifest),
         }
-        self.files_len()
     }
 
     /// Distinct vectors in the files (as built or last flushed).
     pub fn files_len(&self) -> u64 {
-        self.manifest
-            .distinct_vectors
-            .unwrap_or(self.manifest.num_vectors)
+        files_len(&self.snapshot().manifest)
     }
     /// Stored vectors, copies included (what a full scan reads).
     pub fn stored_vectors(&self) -> u64 {
-        self.manifest.num_vectors
+        self.snapshot().manifest.num_vectors
     }
     pub fn is_empty(&self) -> bool {
-        self.manifest.num_vectors == 0
+        self.stored_vectors() == 0
     }
     pub fn num_partitions(&self) -> usize {
-        self.table.len()
+        self.snapshot().table.len()
     }
     pub fn partition_sizes(&self) -> Vec<u64> {
-        self.table.iter().map(|e| e.count).collect()
+        self.snapshot().partition_sizes()
     }
     pub fn io_mode(&self) -> IoMode {
         self.opts.io
     }
-    pub fn centroids(&self) -> &CentroidIndex {
-        &self.centroids
+    /// The centroids this handle routes with now (a splitting flush replaces them).
+    pub fn centroids(&self) -> Arc<CentroidIndex> {
+        self.snapshot().centroids.clone()
     }
 
     /// The partition a new vector belongs to (its nearest centroid): the kept
@@ -359,7 +385,7 @@ impl Index {
                 want: self.dim(),
             });
         }
-        let ranked = self.centroids.rank(vector, 1)?;
+        let ranked = self.snapshot().centroids.rank(vector, 1)?;
         Ok(ranked.per_query[0][0].0)
     }
 
@@ -378,7 +404,7 @@ impl Index {
                 dim: self.dim(),
             });
         }
-        let ranked = self.centroids.rank(queries, 1)?;
+        let ranked = self.snapshot().centroids.rank(queries, 1)?;
         let mut order: Vec<(u32, u32)> = ranked
             .per_query
             .iter()
@@ -396,12 +422,13 @@ impl Index {
     /// without scanning: the read throughput the executor can reach on this device.
     /// Returns (bytes read, seconds).
     pub fn read_all_partitions(&self) -> Result<(u64, f64), EngineError> {
-        let pids: Vec<u32> = (0..self.num_partitions() as u32).collect();
+        let snap = self.snapshot();
+        let pids: Vec<u32> = (0..snap.num_partitions() as u32).collect();
         let t = std::time::Instant::now();
         let mut bytes = 0;
         for p in self
             .pool
-            .stream(self.store.clone(), &pids, self.opts.read_ahead)
+            .stream(snap.store.clone(), &pids, self.opts.read_ahead)
         {
             bytes += p?.bytes;
         }
@@ -409,65 +436,71 @@ impl Index {
     }
 
     /// The cost model `Strategy::Auto` uses: the attached one, or the default.
-    pub fn cost_model(&self) -> &CostModel {
-        &self.cost_model
+    pub fn cost_model(&self) -> CostModel {
+        self.snapshot().cost_model
     }
 
     /// Search breadth of the centroid graph, if the index has one.
     pub fn set_centroid_ef(&mut self, ef: usize) -> Result<(), EngineError> {
-        let Some(g) = self.centroids.graph() else {
+        let dir = self.dir.clone();
+        let centroids = Arc::make_mut(&mut self.files_mut().centroids);
+        let Some(g) = centroids.graph() else {
             return Err(EngineError::BadSearch(format!(
                 "{} has no centroid graph",
-                self.dir.display()
+                dir.display()
             )));
         };
         crate::error::check_range("centroid ef", ef, 1, quarry_graph::MAX_EF)?;
         let mut g = g.clone();
         g.set_ef(ef);
-        self.centroids.set_graph(Some(Arc::new(g)))?;
+        centroids.set_graph(Some(Arc::new(g)))?;
         Ok(())
     }
 
     /// Whether this index has per-partition graphs.
     pub fn has_graphs(&self) -> bool {
-        self.graphs.is_some()
+        self.snapshot().graphs.is_some()
     }
 
     /// RAM of the graphs, if any.
     pub fn graph_memory(&self) -> Option<GraphMemory> {
-        self.graphs
+        let snap = self.snapshot();
+        snap.graphs
             .as_ref()
-            .map(|g| graphs::memory(g, &self.partition_sizes()))
+            .map(|g| graphs::memory(g, &snap.partition_sizes()))
     }
 
-    /// The graphs, or the error a strategy that needs them reports.
-    pub(crate) fn require_graphs(&self, strategy: &'static str) -> Result<&Graphs, EngineError> {
-        self.graphs.as_deref().ok_or_else(|| EngineError::NoGraphs {
+    /// The graphs of `snap`, or the error a strategy that needs them reports.
+    pub(crate) fn require_graphs<'s>(
+        &self,
+        snap: &'s Snapshot,
+        strategy: &'static str,
+    ) -> Result<&'s Graphs, EngineError> {
+        snap.graphs.as_deref().ok_or_else(|| EngineError::NoGraphs {
             mode: strategy,
             dir: self.dir.clone(),
         })
     }
 
     pub fn memory(&self) -> MemoryReport {
-        let largest = self.table.iter().map(|e| e.length).max().unwrap_or(0);
-        let c = self.centroids.memory_bytes() as u64;
-        let t = (self.table.len() * std::mem::size_of::<PartitionEntry>()) as u64;
+        let state = self.state();
+        let snap = &state.files;
+        let largest = snap.table.iter().map(|e| e.length).max().unwrap_or(0);
+        let c = snap.centroids.memory_bytes() as u64;
+        let t = (snap.table.len() * std::mem::size_of::<PartitionEntry>()) as u64;
         let r = largest
             * (self.opts.io_threads + self.opts.read_ahead + rayon::current_num_threads()) as u64;
-        let g = self
-            .graph_memory()
+        let g = snap
+            .graphs
+            .as_ref()
+            .map(|g| graphs::memory(g, &snap.partition_sizes()))
             .map_or(0, |m| m.total_bytes + m.page_crc_bytes);
-        let f = self.filters.as_ref().map_or(0, FilterIndex::memory_bytes)
-            + self
+        let f = snap.filters.as_ref().map_or(0, FilterIndex::memory_bytes)
+            + snap
                 .members
                 .as_deref()
                 .map_or(0, |m| crate::filtered::members::memory_bytes(m));
-        let w = self
-            .live
-            .read()
-            .expect("live lock")
-            .as_ref()
-            .map_or(0, |l| l.memory_bytes());
+        let w = state.live.as_ref().map_or(0, |l| l.memory_bytes());
         MemoryReport {
             centroids_bytes: c,
             partition_table_bytes: t,
@@ -537,12 +570,15 @@ impl Index {
         } else {
             params.strategy
         };
-        let searcher = self.searcher(strategy, params.ef)?;
+        // Built now so a strategy the index cannot run fails here, not per batch.
+        let needs_extent = self
+            .searcher(&self.snapshot(), strategy, params.ef)?
+            .needs_extent();
         let filter = match &params.filter {
             Some(f) => Some(self.resolve_filter(f, params)?),
             None => None,
         };
-        let partial_pool = if searcher.needs_extent() {
+        let partial_pool = if needs_extent {
             None
         } else {
             Some(self.partial_pool()?)
@@ -551,34 +587,31 @@ impl Index {
             index: self,
             k: params.k,
             router,
-            searcher,
+            strategy,
             partial_pool,
             filter,
             params: params.clone(),
         })
     }
 
-    /// The index's labels and attributes, if it was built with them.
-    pub fn metadata(&self) -> Option<&crate::Metadata> {
-        self.filters.as_ref().map(|f| &f.meta)
-    }
-
-    /// Evaluates `filter` on this index and picks its plan.
+    /// Evaluates `filter` on this index and picks its plan (against the files'
+    /// snapshot and the writes of one moment, which the search then uses).
     fn resolve_filter(
         &self,
         filter: &Filter,
         params: &SearchParams,
     ) -> Result<Resolved, EngineError> {
         let start = std::time::Instant::now();
-        let guard = self.live.read().expect("live lock");
-        let live = guard.as_ref();
+        let state = self.state();
+        let snap = &state.files;
+        let live = state.live.as_ref();
         let no_metadata = || EngineError::NoMetadata {
             dir: self.dir.clone(),
         };
-        let members = self.members.as_ref().ok_or_else(no_metadata)?;
+        let members = snap.members.as_ref().ok_or_else(no_metadata)?;
         // An index built without metadata has some once a write carries labels.
         let implicit;
-        let base = match &self.filters {
+        let base = match &snap.filters {
             Some(f) => &f.meta,
             None if live.is_some_and(|l| l.meta.any_labels) => {
                 let mut ids = roaring::RoaringTreemap::new();
@@ -589,6 +622,7 @@ impl Index {
             None => return Err(no_metadata()),
         };
         crate::filtered::resolve(
+            snap.clone(),
             base,
             members,
             live,
@@ -603,31 +637,32 @@ impl Index {
     /// Whether this handle holds writes' state (a writer, or a reader that
     /// replayed the log): filters are then resolved per batch.
     pub(crate) fn has_live(&self) -> bool {
-        self.live.read().expect("live lock").is_some()
+        self.state().live.is_some()
     }
 
-    /// The searcher a strategy stands for on this index.
-    fn searcher(
+    /// The searcher a strategy stands for on `snap`.
+    fn searcher<'s>(
         &self,
+        snap: &'s Snapshot,
         strategy: Strategy,
         ef: usize,
-    ) -> Result<Box<dyn PartitionSearcher + '_>, EngineError> {
+    ) -> Result<Box<dyn PartitionSearcher + 's>, EngineError> {
         if strategy == Strategy::Scan {
             return Ok(Box::new(Scan));
         }
-        let graphs = self.require_graphs(strategy.name())?;
+        let graphs = self.require_graphs(snap, strategy.name())?;
         let graph = GraphSearcher::new(&graphs.set.graphs, ef);
         Ok(match strategy {
             Strategy::Scan | Strategy::Graph => Box::new(graph),
-            Strategy::Auto => Box::new(Auto::new(graph, ef, &self.cost_model)),
+            Strategy::Auto => Box::new(Auto::new(graph, ef, &snap.cost_model)),
             Strategy::Partial => {
                 let crcs = graphs.page_crcs.as_deref().ok_or(EngineError::NoGraphs {
                     mode: "partial (page checksums missing)",
                     dir: self.dir.clone(),
                 })?;
                 Box::new(PartialSearcher::new(
-                    self.store.as_ref(),
-                    &self.data_path,
+                    snap.store.as_ref(),
+                    &snap.data_path,
                     &graphs.set.graphs,
                     crcs,
                     ef,
@@ -652,6 +687,11 @@ impl Index {
     }
 }
 
+/// Distinct vectors in the files `m` describes.
+fn files_len(m: &Manifest) -> u64 {
+    m.distinct_vectors.unwrap_or(m.num_vectors)
+}
+
 /// One query's answer.
 #[derive(Debug, Clone)]
 pub struct QueryResult {
@@ -662,17 +702,22 @@ pub struct QueryResult {
 }
 
 /// A search's parameters checked against an index, with its router built: run it
-/// on any number of batches (concurrently too: it is `Sync`).
+/// on any number of batches (concurrently too: it is `Sync`). Each batch searches
+/// the files' snapshot of its start, with the writes acknowledged by then.
 pub struct PreparedSearch<'a> {
     index: &'a Index,
     k: usize,
     router: Box<dyn Router>,
-    searcher: Box<dyn PartitionSearcher + 'a>,
+    strategy: Strategy,
     partial_pool: Option<&'a rayon::ThreadPool>,
     /// The batch filter, resolved once.
     filter: Option<Resolved>,
     params: SearchParams,
 }
+
+/// Times a batch starts again on the next snapshot when flushes keep replacing
+/// the one it started on (each retry needs another whole flush to fail).
+const SNAPSHOT_RETRIES: usize = 64;
 
 impl PreparedSearch<'_> {
     pub fn router(&self) -> &dyn Router {
@@ -755,35 +800,65 @@ impl PreparedSearch<'_> {
         queries: &[f32],
         filter: Option<&Resolved>,
     ) -> Result<BatchResult, EngineError> {
+        self.index.validate(queries, self.k)?;
+        let mut tries = 0;
+        loop {
+            match self.search_snapshot(queries, filter) {
+                Err(EngineError::SnapshotMoved) if tries < SNAPSHOT_RETRIES => tries += 1,
+                r => return r,
+            }
+        }
+    }
+
+    /// One attempt of a batch on the current snapshot (a filter's own, if given).
+    fn search_snapshot(
+        &self,
+        queries: &[f32],
+        filter: Option<&Resolved>,
+    ) -> Result<BatchResult, EngineError> {
         let index = self.index;
         let k = self.k;
-        index.validate(queries, k)?;
         let dim = index.dim();
         // Writes since the files: the scan applies tombstones and searches the
         // delta; the graph strategies know neither, so the scan answers.
-        let dirty = index
-            .live
-            .read()
-            .expect("live lock")
-            .as_ref()
-            .is_some_and(|l| !l.is_clean());
+        let (snap, dirty) = match filter {
+            Some(f) => (f.snapshot.clone(), f.live.is_some()),
+            None => {
+                let state = index.state();
+                let dirty = state.live.as_ref().is_some_and(|l| !l.is_clean());
+                (state.files.clone(), dirty)
+            }
+        };
+        // A flush replaces the extents the graphs describe: scan until rebuilt.
+        let strategy = if dirty || snap.graphs.is_none() {
+            Strategy::Scan
+        } else {
+            self.strategy
+        };
+        let searcher = index.searcher(&snap, strategy, self.params.ef)?;
         let src = Sources {
-            centroids: &index.centroids,
-            table: &index.table,
-            store: &index.store,
+            centroids: &snap.centroids,
+            table: &snap.table,
+            store: &snap.store,
             pool: &index.pool,
             read_ahead: index.opts.read_ahead,
             partial_pool: self.partial_pool,
             dim,
             dtype: index.dtype(),
             metric: index.metric(),
-            dedup: index.files_len() != index.stored_vectors(),
-            live: dirty.then_some(&index.live),
+            dedup: files_len(&snap.manifest) != snap.manifest.num_vectors,
+            live: dirty.then_some((&index.state, &snap)),
         };
-        let scan = Scan;
-        let searcher: &dyn PartitionSearcher = if dirty { &scan } else { self.searcher.as_ref() };
-        let run =
-            |part: &[f32]| executor::run(&src, part, k, self.router.as_ref(), searcher, filter);
+        let run = |part: &[f32]| {
+            executor::run(
+                &src,
+                part,
+                k,
+                self.router.as_ref(),
+                searcher.as_ref(),
+                filter,
+            )
+        };
         // Before the merge a query holds up to k neighbours per probed partition (a
         // router may ask for more partitions than exist: at most all of them).
         let probed = match filter {
@@ -794,7 +869,7 @@ impl PreparedSearch<'_> {
             Some(_) => self.router.max_probes().saturating_add(k),
             None => self.router.max_probes(),
         }
-        .clamp(1, index.num_partitions().max(1));
+        .clamp(1, snap.table.len().max(1));
         let per_query = probed
             .saturating_mul(k)
             .saturating_mul(std::mem::size_of::<Neighbor>())

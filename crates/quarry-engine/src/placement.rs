@@ -22,13 +22,14 @@ impl Index {
         &self,
         mut f: impl FnMut(u64, u32) -> Result<(), EngineError>,
     ) -> Result<(), EngineError> {
-        let pids: Vec<u32> = (0..self.num_partitions() as u32).collect();
+        let snap = self.snapshot();
+        let pids: Vec<u32> = (0..snap.num_partitions() as u32).collect();
         for loaded in self
             .pool
-            .stream(self.store.clone(), &pids, self.opts.read_ahead)
+            .stream(snap.store.clone(), &pids, self.opts.read_ahead)
         {
             let loaded = loaded?;
-            let count = self.table[loaded.pid as usize].count as usize;
+            let count = snap.table[loaded.pid as usize].count as usize;
             let view = PartitionView::parse(loaded.bytes(), count, self.dim(), self.dtype())?;
             for id in view.ids() {
                 f(id, loaded.pid)?;
@@ -125,7 +126,8 @@ pub fn rewrite_with_copies(
     let row_bytes = src.dim() * (src.dtype().size() + 4);
     let chunk_rows = (budget / 4 / row_bytes).max(1);
     let mut writer = IndexWriter::create(out, index.dim(), index.dtype(), index.metric())?;
-    writer.write_centroids(index.centroids().centroids())?;
+    let snap = index.snapshot();
+    writer.write_centroids(snap.centroids.centroids())?;
     write_partitions(
         src.as_ref(),
         &primary,
@@ -146,7 +148,7 @@ pub fn rewrite_with_copies(
         use crate::filtered::{members, FILTERS_FILE, MEMBERS_FILE};
         let mem = members::from_assignment(sizes.len(), &primary, &extras);
         writer.write_file(MEMBERS_FILE, &members::to_bytes(&mem))?;
-        if let Some(f) = &index.filters {
+        if let Some(f) = &snap.filters {
             writer.write_file(FILTERS_FILE, &f.meta.to_bytes())?;
         }
     }

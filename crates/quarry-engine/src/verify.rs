@@ -61,13 +61,14 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, EngineError> {
     // Every extent, each against its own checksum (all of them, not the first bad).
     // With filters, each partition's ids are exactly its member bitmap.
     let mut buf = AlignedBuf::new();
-    for pid in 0..index.num_partitions() as u32 {
-        match index.store.read_into(pid, &mut buf) {
+    let snap = index.snapshot();
+    for pid in 0..snap.num_partitions() as u32 {
+        match snap.store.read_into(pid, &mut buf) {
             Ok(()) => {
                 r.partitions_checked += 1;
                 r.bytes_checked += buf.len() as u64;
-                if let Some(members) = &index.members {
-                    let e = &index.table[pid as usize];
+                if let Some(members) = &snap.members {
+                    let e = &snap.table[pid as usize];
                     let ids = quarry_storage::PartitionView::parse(
                         buf.as_slice(),
                         e.count as usize,
@@ -88,7 +89,7 @@ pub fn verify(dir: &Path) -> Result<VerifyReport, EngineError> {
         }
     }
     // Labels and attributes describe exactly the vectors the partitions hold.
-    if let (Some(f), Some(members)) = (&index.filters, &index.members) {
+    if let (Some(f), Some(members)) = (&snap.filters, &snap.members) {
         let mut all = roaring::RoaringTreemap::new();
         members.iter().for_each(|m| all |= m);
         if f.meta.ids() != all {

@@ -335,7 +335,7 @@ fn compaction_reclaims_sparse_segments() {
         split_above: Some(u64::MAX),
         ..Default::default()
     };
-    let mut w = Index::open_writer(&path, OpenOptions::default(), no_split).unwrap();
+    let w = Index::open_writer(&path, OpenOptions::default(), no_split).unwrap();
     // New vectors at 5 of the 8 centroids: the flush rewrites those 5 partitions,
     // leaving data.bin with 3 of its 8 extents in use.
     let v: Vec<f32> = w.centroids().centroids()[..5 * DIM].to_vec();
@@ -371,7 +371,7 @@ fn labels_on_writes() {
         labels: vec![l],
         attrs: vec![],
     };
-    let mut w = Index::open_writer(&path, OpenOptions::default(), WriteOptions::default()).unwrap();
+    let w = Index::open_writer(&path, OpenOptions::default(), WriteOptions::default()).unwrap();
     let f = SearchParams::new(2)
         .nprobe(4)
         .filter(Some(Filter::parse("label = 7").unwrap()));
@@ -411,7 +411,7 @@ fn labels_on_writes() {
     let r = Index::open(&path, OpenOptions::default()).unwrap();
     assert!(r.has_file("filters.bin"));
     assert_eq!(ids(r.search(&[1.0; DIM], &one).unwrap()), [1000]);
-    assert_eq!(r.metadata().unwrap().len(), 301);
+    assert_eq!(r.snapshot().metadata().unwrap().len(), 301);
     assert!(quarry_engine::verify(&path).unwrap().is_ok());
 
     // An index with an attribute needs its value on every upsert.
@@ -478,7 +478,7 @@ fn many_merges_in_one_flush_keep_every_vector() {
             merge_below: Some(10),
             ..Default::default()
         };
-        let mut index = Index::open_writer(&path, OpenOptions::default(), w).unwrap();
+        let index = Index::open_writer(&path, OpenOptions::default(), w).unwrap();
         // Empty all but 3 points of clusters chosen by the seed (4 of 12).
         let gone: Vec<u64> = (0..480u64)
             .filter(|i| {

@@ -59,7 +59,8 @@ fn cfg(epochs: usize, dup_every: usize) -> TrainConfig {
 /// Trains on `index` as it stores its vectors now.
 fn train_with(index: &Index, set: &TrainingSet, c: &TrainConfig) -> Result<Trained, LearnError> {
     let holders = index.holders().unwrap();
-    let centroids = index.centroids().centroids();
+    let centroids = index.centroids();
+    let centroids = centroids.centroids();
     train(
         set,
         &holders,

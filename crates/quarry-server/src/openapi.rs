@@ -102,7 +102,7 @@ pub fn document(cfg: &Config, dim: usize) -> Value {
     };
     let int = json!({"type": "integer", "minimum": 0});
     let mut flush = op(
-        "Move acknowledged writes into new index files (searches pause meanwhile)",
+        "Move acknowledged writes into new index files (searches go on; writes wait)",
         keyed,
         None,
         ok("What the flush wrote", "FlushReport"),

@@ -355,7 +355,7 @@ async fn flush(
     let _place = s.admit()?;
     let compact = q.compact.unwrap_or(false);
     let r = blocking(move || {
-        let mut index = loaded.write();
+        let index = loaded.read();
         Ok(if compact {
             index.compact()?
         } else {
@@ -426,16 +426,15 @@ async fn metrics(State(s): State<S>) -> Response {
         rss_bytes: rss_bytes(),
         ..Default::default()
     };
-    // Without waiting: a flush holds the index.
+    // A flush holds the index's state only for its final swap.
     if let Some(l) = s.loaded.get() {
-        if let Ok(index) = l.index.try_read() {
-            if let Some(live) = index.live_stats() {
-                g.live_vectors = Some(live.live);
-                g.delta_vectors = Some(live.delta);
-                g.log_bytes = Some(live.log_bytes);
-            } else {
-                g.live_vectors = Some(index.len());
-            }
+        let index = l.read();
+        if let Some(live) = index.live_stats() {
+            g.live_vectors = Some(live.live);
+            g.delta_vectors = Some(live.delta);
+            g.log_bytes = Some(live.log_bytes);
+        } else {
+            g.live_vectors = Some(index.len());
         }
     }
     (

@@ -176,7 +176,7 @@ impl Server {
             return Ok(Shutdown::default());
         }
         let flush = tokio::task::spawn_blocking(move || {
-            let mut index = loaded.write();
+            let index = loaded.read();
             let dirty = index
                 .live_stats()
                 .is_some_and(|l| l.log_bytes > 0 || l.delta > 0 || l.deleted > 0);

@@ -6,15 +6,14 @@ use crate::config::Config;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use quarry_engine::{EngineError, Index};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 
-/// The open index. Searches, upserts and deletes take the read side of the lock
-/// (they run concurrently; the engine orders writes itself), a flush takes the
-/// write side (`Index::flush` needs `&mut Index`), so a flush pauses searches for
-/// its duration.
+/// The open index. Searches, upserts, deletes and flushes all run on it at once:
+/// the engine orders writes itself, and a flush swaps in its new files between
+/// batches (searches never wait for it; writes do).
 pub struct Loaded {
-    pub index: RwLock<Index>,
+    pub index: Index,
     pub dim: usize,
     /// `Err(why)`: opened as a reader, writes answer 409 with `why`.
     pub writable: Result<(), String>,
@@ -23,11 +22,8 @@ pub struct Loaded {
 }
 
 impl Loaded {
-    pub fn read(&self) -> std::sync::RwLockReadGuard<'_, Index> {
-        self.index.read().unwrap_or_else(|e| e.into_inner())
-    }
-    pub fn write(&self) -> std::sync::RwLockWriteGuard<'_, Index> {
-        self.index.write().unwrap_or_else(|e| e.into_inner())
+    pub fn read(&self) -> &Index {
+        &self.index
     }
     pub fn check_writable(&self) -> Result<(), ApiError> {
         self.writable
@@ -95,7 +91,7 @@ pub fn open(cfg: &Config) -> Result<Loaded, String> {
         let index = Index::open(&cfg.index, cfg.open).map_err(|e| e.to_string())?;
         Ok(Loaded {
             dim: index.dim(),
-            index: RwLock::new(index),
+            index,
             writable: Err(why),
             delete_lock: Default::default(),
         })
@@ -109,7 +105,7 @@ pub fn open(cfg: &Config) -> Result<Loaded, String> {
     match Index::open_writer(&cfg.index, cfg.open, cfg.write) {
         Ok(index) => Ok(Loaded {
             dim: index.dim(),
-            index: RwLock::new(index),
+            index,
             writable: Ok(()),
             delete_lock: Default::default(),
         }),

@@ -106,7 +106,7 @@ pub fn run(a: Args) -> Result<()> {
     }
     let fitted = index.cost_model().fit(&points)?;
     println!("fitted cost model: {}", serde_json::to_string(&fitted)?);
-    if fitted == *index.cost_model() {
+    if fitted == index.cost_model() {
         println!("(unchanged)");
     }
     if a.save {

@@ -41,7 +41,8 @@ pub fn run(a: Args) -> Result<()> {
     let sizes = SizeStats::of(&idx.partition_sizes());
     let mem = idx.memory();
     let data_bytes = m.files.get("data.bin").map_or(0, |f| f.bytes);
-    let filters = idx.metadata().map(|meta| {
+    let snap = idx.snapshot();
+    let filters = snap.metadata().map(|meta| {
         serde_json::json!({
             "labels": meta.labels().count(),
             "label_assignments": meta.labels().map(|l| l.1).sum::<u64>(),

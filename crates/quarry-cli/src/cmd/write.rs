@@ -117,7 +117,7 @@ pub struct DeleteArgs {
 }
 
 pub fn flush(a: FlushArgs) -> Result<()> {
-    let mut index = a.w.open()?;
+    let index = a.w.open()?;
     let r = if a.compact {
         index.compact()?
     } else {

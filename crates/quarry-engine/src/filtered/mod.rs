@@ -105,6 +105,7 @@ pub struct FilterStats {
 }
 
 /// The metadata and partition members of an index that has them.
+#[derive(Clone)]
 pub struct FilterIndex {
     pub meta: Metadata,
     pub members: std::sync::Arc<Vec<RoaringTreemap>>,
@@ -122,6 +123,7 @@ impl FilterIndex {
 /// matches per partition; `dim` sets the default exact threshold.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn resolve(
+    snapshot: std::sync::Arc<crate::snapshot::Snapshot>,
     base: &Metadata,
     members: &[RoaringTreemap],
     live: Option<&LiveState>,
@@ -153,6 +155,7 @@ pub(crate) fn resolve(
     }
     let with = per_partition.iter().filter(|&&c| c > 0).count();
     Ok(Resolved {
+        snapshot,
         requested: plan,
         exact_max_matches: exact_max_matches.unwrap_or(EXACT_MAX_WORK / dim.max(1) as u64),
         filter: filter.text().to_string(),
@@ -170,6 +173,8 @@ pub(crate) fn resolve(
 
 /// A filter resolved against an index for one search.
 pub(crate) struct Resolved {
+    /// The files the matches were resolved against, for the search to read.
+    pub snapshot: std::sync::Arc<crate::snapshot::Snapshot>,
     pub filter: String,
     pub matches: RoaringTreemap,
     pub count: u64,

@@ -31,7 +31,8 @@ impl Index {
         progress: &dyn Progress,
     ) -> Result<GraphBuildReport, EngineError> {
         let t = Instant::now();
-        let total: u64 = self.table.iter().map(|e| e.count).sum();
+        let snap = self.snapshot();
+        let total: u64 = snap.table.iter().map(|e| e.count).sum();
         progress.stage("graphs", total);
         let (dim, dtype, metric) = (self.dim(), self.dtype(), self.metric());
         let built: Vec<Result<(quarry_graph::Graph, Vec<u32>), EngineError>> = (0..self
@@ -40,8 +41,8 @@ impl Index {
             .into_par_iter()
             .map(|pid| {
                 let mut buf = AlignedBuf::new();
-                self.store.read_into(pid, &mut buf)?;
-                let count = self.table[pid as usize].count as usize;
+                snap.store.read_into(pid, &mut buf)?;
+                let count = snap.table[pid as usize].count as usize;
                 let view = PartitionView::parse(buf.as_slice(), count, dim, dtype)?;
                 let g =
                     with_element!(dtype, T => build_one::<T>(&view, metric, &params, progress)?);
@@ -53,7 +54,7 @@ impl Index {
                 Ok((g, crcs))
             })
             .collect();
-        let pages = self
+        let pages = snap
             .table
             .iter()
             .map(|e| (e.offset + e.length) / ALIGN as u64)
@@ -63,7 +64,7 @@ impl Index {
         let mut graphs = Vec::with_capacity(built.len());
         for (pid, r) in built.into_iter().enumerate() {
             let (g, crcs) = r?;
-            let first = (self.table[pid].offset / ALIGN as u64) as usize;
+            let first = (snap.table[pid].offset / ALIGN as u64) as usize;
             page_crcs[first..first + crcs.len()].copy_from_slice(&crcs);
             graphs.push(g);
         }
@@ -81,7 +82,8 @@ impl Index {
             page_crcs: Some(page_crcs),
         };
         let memory = memory(&g, &self.partition_sizes());
-        self.graphs = Some(std::sync::Arc::new(g));
+        drop(snap);
+        self.files_mut().graphs = Some(std::sync::Arc::new(g));
         Ok(GraphBuildReport {
             partitions: self.num_partitions(),
             vectors: total,
@@ -114,7 +116,7 @@ impl Index {
         progress.stage("centroid graph", self.num_partitions() as u64);
         let last = std::sync::atomic::AtomicUsize::new(0);
         let g = CentroidGraph::build(
-            self.centroids.centroids(),
+            self.snapshot().centroids.centroids(),
             self.dim(),
             self.metric(),
             &params,
@@ -129,7 +131,8 @@ impl Index {
             graphs: vec![g.graph().clone()],
         };
         self.attach_file(CENTROID_GRAPH_FILE, &encode_graphs(&set), None)?;
-        self.centroids.set_graph(Some(std::sync::Arc::new(g)))?;
+        std::sync::Arc::make_mut(&mut self.files_mut().centroids)
+            .set_graph(Some(std::sync::Arc::new(g)))?;
         Ok(t.elapsed().as_secs_f64())
     }
 }

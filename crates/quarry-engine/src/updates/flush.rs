@@ -15,7 +15,7 @@
 use super::live::{LiveState, StoredIds};
 use super::split;
 use crate::filtered::{members, FilterIndex, MEMBERS_FILE};
-use crate::{EngineError, Index};
+use crate::{EngineError, Index, Snapshot};
 use quarry_storage::commit::{commit_change, segment_path, Change};
 use quarry_storage::{
     encode_extent, files, open_store, segment_name, segment_of_name, AlignedBuf, Attached,
@@ -49,42 +49,47 @@ pub struct FlushReport {
 
 impl Index {
     /// Writes the acknowledged writes into the index files (see the module docs).
-    /// Only the writer handle may flush; searches of other handles are unaffected.
-    pub fn flush(&mut self) -> Result<FlushReport, EngineError> {
+    /// Only the writer handle may flush. Searches go on meanwhile, on this handle
+    /// too (each batch on the snapshot of its start); writes wait for it.
+    pub fn flush(&self) -> Result<FlushReport, EngineError> {
         self.rewrite(&[])
     }
 
     /// A flush that also moves every partition out of data segments less than
     /// half of which is still in use (old extents that flushes replaced), so those
     /// segments are removed and their space reclaimed.
-    pub fn compact(&mut self) -> Result<FlushReport, EngineError> {
+    pub fn compact(&self) -> Result<FlushReport, EngineError> {
         // Use after the pending writes move their partitions out anyway.
-        let pending: Vec<bool> = {
-            let live = self.live.read().expect("live lock");
-            (0..self.num_partitions())
+        let (snap, pending) = {
+            let state = self.state();
+            let pending: Vec<bool> = (0..state.files.num_partitions())
                 .map(|p| {
-                    live.as_ref()
+                    state
+                        .live
+                        .as_ref()
                         .is_some_and(|l| l.dead_in[p] > 0 || l.parts[p].rows > 0)
                 })
-                .collect()
+                .collect();
+            (state.files.clone(), pending)
         };
         let mut used: std::collections::HashMap<u32, u64> = Default::default();
-        for (e, &moving) in self.table.iter().zip(&pending) {
+        for (e, &moving) in snap.table.iter().zip(&pending) {
             *used.entry(e.segment).or_default() += if moving { 0 } else { e.length };
         }
         let sparse: Vec<u32> = used
             .iter()
             .filter(|&(&s, &live)| {
-                self.manifest
+                snap.manifest
                     .files
                     .get(&segment_name(s))
                     .is_some_and(|f| live * 2 < f.bytes)
             })
             .map(|(&s, _)| s)
             .collect();
-        let moved: Vec<u32> = (0..self.num_partitions() as u32)
-            .filter(|&p| sparse.contains(&self.table[p as usize].segment))
+        let moved: Vec<u32> = (0..snap.num_partitions() as u32)
+            .filter(|&p| sparse.contains(&snap.table[p as usize].segment))
             .collect();
+        drop(snap);
         let before = self.segment_bytes();
         let mut r = self.rewrite(&moved)?;
         r.reclaimed_bytes = (before + r.bytes_written).saturating_sub(self.segment_bytes());
@@ -93,7 +98,8 @@ impl Index {
 
     /// Bytes of every data segment the manifest lists.
     pub fn segment_bytes(&self) -> u64 {
-        self.manifest
+        self.snapshot()
+            .manifest
             .files
             .iter()
             .filter(|(n, _)| segment_of_name(n).is_some())
@@ -102,18 +108,27 @@ impl Index {
     }
 
     /// Rewrites the partitions with writes, and `also`, into a new segment.
-    fn rewrite(&mut self, also: &[u32]) -> Result<FlushReport, EngineError> {
+    fn rewrite(&self, also: &[u32]) -> Result<FlushReport, EngineError> {
         let t = std::time::Instant::now();
-        if self.wal.lock().expect("wal lock").is_none() {
+        // Held to the end: writes wait for the flush (the live state below stays
+        // as read), a second flush waits its turn; searches take no part in it.
+        let mut wal = self.wal.lock().unwrap_or_else(|e| e.into_inner());
+        let Some((_, opts)) = wal.as_ref() else {
             return Err(EngineError::NotWriter {
                 dir: self.dir.clone(),
             });
-        }
+        };
+        let (split_above, neighbours, merge_below) = (
+            opts.split_above,
+            opts.reassign_neighbours,
+            opts.merge_below(),
+        );
         let lock = self.writer.as_ref().expect("a writer holds the lock");
-        let guard = self.live.read().expect("live lock");
-        let live = guard.as_ref().expect("a writer has live state");
+        let guard = self.state();
+        let snap = guard.files.clone();
+        let live = guard.live.as_ref().expect("a writer has live state");
         let applied_seq = live.next_seq;
-        let changed: Vec<u32> = (0..self.num_partitions() as u32)
+        let changed: Vec<u32> = (0..snap.num_partitions() as u32)
             .filter(|&p| {
                 live.dead_in[p as usize] > 0 || live.parts[p as usize].rows > 0 || also.contains(&p)
             })
@@ -122,7 +137,7 @@ impl Index {
             applied_seq,
             ..Default::default()
         };
-        if changed.is_empty() && applied_seq == self.manifest.applied_seq {
+        if changed.is_empty() && applied_seq == snap.manifest.applied_seq {
             return Ok(report);
         }
         let generation = quarry_storage::commit::next_generation(lock)?;
@@ -133,15 +148,15 @@ impl Index {
         })?;
         let name = segment_name(seg);
         let (stored, path) = segment_path(lock, &name, generation);
-        let mut table = self.table.clone();
-        let mut mem: Vec<roaring::RoaringTreemap> = match &self.members {
+        let mut table = snap.table.clone();
+        let mut mem: Vec<roaring::RoaringTreemap> = match &snap.members {
             Some(m) => m.as_ref().clone(),
             None => self.scan_members()?,
         };
         // The labels and attributes after the writes (an index built without any
         // gets them once a write carried labels).
         let implicit;
-        let base = match &self.filters {
+        let base = match &snap.filters {
             Some(f) => Some(&f.meta),
             None if live.meta.any_labels => {
                 let mut ids = roaring::RoaringTreemap::new();
@@ -158,21 +173,13 @@ impl Index {
             _ => None,
         };
         let meta_bytes = meta.as_ref().map(|m| m.to_bytes());
-        let (split_above, neighbours, merge_below) = self
-            .wal
-            .lock()
-            .expect("wal lock")
-            .as_ref()
-            .map_or((None, 0, None), |(_, o)| {
-                (o.split_above, o.reassign_neighbours, o.merge_below())
-            });
-        let mut centroids = self.centroids.centroids().to_vec();
+        let mut centroids = snap.centroids.centroids().to_vec();
         let (dim, dtype) = (self.dim(), self.dtype());
         let mut buf = AlignedBuf::new();
         // 1. The rows of every changed partition after the writes.
         let mut rows: BTreeMap<u32, (Vec<u64>, Vec<u8>)> = BTreeMap::new();
         for &p in &changed {
-            let (ids, data, removed) = self.merged_rows(p, live, &mut buf)?;
+            let (ids, data, removed) = self.merged_rows(&snap, p, live, &mut buf)?;
             report.partitions += 1;
             report.vectors += ids.len() as u64;
             report.removed += removed;
@@ -206,7 +213,7 @@ impl Index {
                 let near = split::neighbours(&centroids, dim, self.metric(), [p, new], neighbours)?;
                 for &q in &near {
                     if let std::collections::btree_map::Entry::Vacant(e) = rows.entry(q) {
-                        let (ids, data, removed) = self.merged_rows(q, live, &mut buf)?;
+                        let (ids, data, removed) = self.merged_rows(&snap, q, live, &mut buf)?;
                         report.partitions += 1;
                         report.vectors += ids.len() as u64;
                         report.removed += removed;
@@ -276,7 +283,7 @@ impl Index {
                     for (q, add) in gained {
                         if let std::collections::btree_map::Entry::Vacant(e) = rows.entry(q) {
                             let (qi, qd, removed) =
-                                self.merged_rows(origin[q as usize], live, &mut buf)?;
+                                self.merged_rows(&snap, origin[q as usize], live, &mut buf)?;
                             report.partitions += 1;
                             report.vectors += qi.len() as u64;
                             report.removed += removed;
@@ -364,7 +371,7 @@ impl Index {
         report.bytes_written = seg_bytes;
         // Segments no extent lives in any more, and graphs of the old extents.
         let used: std::collections::BTreeSet<u32> = table.iter().map(|e| e.segment).collect();
-        let mut dropped: Vec<String> = self
+        let mut dropped: Vec<String> = snap
             .manifest
             .files
             .keys()
@@ -387,7 +394,7 @@ impl Index {
             }
         }
         for g in graph_files {
-            if self.manifest.files.contains_key(g) {
+            if snap.manifest.files.contains_key(g) {
                 dropped.push(g.to_string());
             }
         }
@@ -428,7 +435,7 @@ impl Index {
         let files = IndexFiles::open(&self.dir)?;
         let store = open_store(&files, self.opts.io)?;
         let mem = std::sync::Arc::new(mem);
-        let filters = match (meta, self.filters.take()) {
+        let filters = match (meta, snap.filters.clone()) {
             (Some(meta), _) | (None, Some(FilterIndex { meta, .. })) => Some(FilterIndex {
                 meta,
                 members: mem.clone(),
@@ -444,25 +451,36 @@ impl Index {
                 .as_ref()
                 .map_or_else(Default::default, |f| f.meta.schema()),
         );
+        let centroids = if split {
+            std::sync::Arc::new(quarry_routing::CentroidIndex::new(
+                files.centroids.clone(),
+                self.dim(),
+                self.metric(),
+            ))
+        } else {
+            snap.centroids.clone()
+        };
+        let next = Snapshot {
+            attached: Attached::open(&self.dir, &manifest)?,
+            manifest,
+            table: files.table,
+            centroids,
+            store,
+            data_path: snap.data_path.clone(),
+            // They describe the old extents: the partitions are scanned until
+            // `graph-build` runs again.
+            graphs: None,
+            cost_model: snap.cost_model,
+            filters,
+            members: Some(mem),
+        };
         {
-            let mut live = self.live.write().expect("live lock");
-            self.attached = Attached::open(&self.dir, &manifest)?;
-            if split {
-                self.centroids = quarry_routing::CentroidIndex::new(
-                    files.centroids.clone(),
-                    self.dim(),
-                    self.metric(),
-                );
-            }
-            self.table = files.table;
-            self.store = store;
-            self.manifest = manifest;
-            self.members = Some(mem);
-            self.filters = filters;
-            self.graphs = None;
-            *live = Some(fresh);
+            // The swap: a batch planned on the old snapshot finishes on it (or,
+            // if it had yet to take the writes, starts again on this one).
+            let mut state = self.state_mut();
+            state.files = std::sync::Arc::new(next);
+            state.live = Some(fresh);
         }
-        let mut wal = self.wal.lock().expect("wal lock");
         if let Some((w, _)) = wal.as_mut() {
             w.truncate()?;
         }
@@ -475,16 +493,17 @@ impl Index {
     /// stored rows were dropped.
     fn merged_rows(
         &self,
+        snap: &Snapshot,
         p: u32,
         live: &LiveState,
         buf: &mut AlignedBuf,
     ) -> Result<(Vec<u64>, Vec<u8>, u64), EngineError> {
         let row = self.dim() * self.dtype().size();
-        let e = self.table[p as usize];
+        let e = snap.table[p as usize];
         let mut rows: Vec<(u64, &[u8])> = Vec::new();
         let mut removed = 0;
         if e.count > 0 {
-            self.store.read_into(p, buf)?;
+            snap.store.read_into(p, buf)?;
         }
         let view = if e.count > 0 {
             Some(PartitionView::parse(

@@ -112,11 +112,13 @@ impl Index {
         let mut index = Index::open(dir, opts)?;
         index.check_writable()?;
         index.lock_writer()?;
-        if index.members.is_none() {
+        if index.snapshot().members.is_none() {
             // An index built before members.bin: read them once from the extents.
-            index.members = Some(std::sync::Arc::new(index.scan_members()?));
+            let members = std::sync::Arc::new(index.scan_members()?);
+            index.files_mut().members = Some(members);
         }
-        let (wal, replay) = Wal::open(dir, index.manifest.applied_seq, w.sync)?;
+        let applied_seq = index.snapshot().manifest.applied_seq;
+        let (wal, replay) = Wal::open(dir, applied_seq, w.sync)?;
         let mut w = w;
         let capacity = index
             .build_info()
@@ -130,12 +132,12 @@ impl Index {
             w.merge_below = capacity.map(|c| c / 4);
         }
         let mut live = index.new_live(wal.next_seq())?;
-        live.next_seq = index.manifest.applied_seq;
+        live.next_seq = applied_seq;
         for r in &replay.records {
             index.apply_record(&mut live, r)?;
         }
         live.next_seq = wal.next_seq();
-        *index.live.write().expect("live lock") = Some(live);
+        index.state_mut().live = Some(live);
         index.wal = std::sync::Mutex::new(Some((wal, w)));
         Ok(index)
     }
@@ -144,7 +146,7 @@ impl Index {
     /// index), when there are any past the files' state.
     pub(crate) fn replay_for_reader(&self) -> Result<(), EngineError> {
         let replay = Wal::read(&self.dir)?;
-        let applied = self.manifest.applied_seq;
+        let applied = self.snapshot().manifest.applied_seq;
         if !replay.records.iter().any(|r| r.seq >= applied) {
             return Ok(());
         }
@@ -152,23 +154,24 @@ impl Index {
         for r in &replay.records {
             self.apply_record(&mut live, r)?;
         }
-        *self.live.write().expect("live lock") = Some(live);
+        self.state_mut().live = Some(live);
         Ok(())
     }
 
     fn new_live(&self, next_seq: u64) -> Result<LiveState, EngineError> {
-        let stored = match &self.members {
+        let snap = self.snapshot();
+        let stored = match &snap.members {
             Some(m) => StoredIds::from_members(m),
             None => StoredIds::from_members(&self.scan_members()?),
         };
         let row = self.dim() * self.dtype().size();
-        let schema = self
+        let schema = snap
             .filters
             .as_ref()
             .map_or_else(quarry_filter::Metadata::default, |f| f.meta.schema());
         Ok(LiveState::new(
             stored,
-            self.num_partitions(),
+            snap.num_partitions(),
             row,
             next_seq,
             schema,
@@ -180,7 +183,7 @@ impl Index {
         live: &mut LiveState,
         r: &quarry_storage::wal::Record,
     ) -> Result<(), EngineError> {
-        if r.seq < self.manifest.applied_seq {
+        if r.seq < self.snapshot().manifest.applied_seq {
             return Ok(()); // already in the files (a crash before the log was cut)
         }
         let w = record::decode(
@@ -207,10 +210,11 @@ impl Index {
     /// `members.bin` was written).
     fn scan_members(&self) -> Result<Vec<roaring::RoaringTreemap>, EngineError> {
         let mut buf = quarry_storage::AlignedBuf::new();
-        let mut out = Vec::with_capacity(self.num_partitions());
-        for pid in 0..self.num_partitions() as u32 {
-            self.store.read_into(pid, &mut buf)?;
-            let e = &self.table[pid as usize];
+        let snap = self.snapshot();
+        let mut out = Vec::with_capacity(snap.num_partitions());
+        for pid in 0..snap.num_partitions() as u32 {
+            snap.store.read_into(pid, &mut buf)?;
+            let e = &snap.table[pid as usize];
             let v = quarry_storage::PartitionView::parse(
                 buf.as_slice(),
                 e.count as usize,
@@ -225,6 +229,7 @@ impl Index {
     fn check_writable(&self) -> Result<(), EngineError> {
         let why = if self.stored_vectors()
             != self
+                .snapshot()
                 .manifest
                 .distinct_vectors
                 .unwrap_or(self.stored_vectors())
@@ -276,34 +281,46 @@ impl Index {
             )));
         }
         let data = to_stored(vectors, dim, self.dtype())?;
-        let parts: Vec<u32> = self
-            .centroids
-            .rank(vectors, 1)?
-            .per_query
-            .iter()
-            .map(|r| r[0].0)
-            .collect();
-        let mut payload = record::encode_upsert(ids, &parts, dim, self.dtype(), &data);
-        let kind = if meta.is_empty() {
-            record::UPSERT
-        } else {
-            record::encode_meta(&mut payload, meta);
-            record::UPSERT_META
+        // Placed before the log is taken (the GEMM overlaps another write's
+        // commit); placed again if a flush renumbered partitions meanwhile.
+        let place = |snap: &crate::Snapshot| -> Result<Vec<u32>, EngineError> {
+            Ok(snap
+                .centroids
+                .rank(vectors, 1)?
+                .per_query
+                .iter()
+                .map(|r| r[0].0)
+                .collect())
         };
+        let placed_on = self.snapshot();
+        let early = place(&placed_on)?;
         // Rows' metadata costs about 8 bytes per label and attribute value.
         let meta_bytes: usize = meta
             .iter()
             .map(|m| 8 * (m.labels.len() + m.attrs.len()))
             .sum();
         self.write(
-            kind,
-            &payload,
             (ids.len() * (dim * self.dtype().size() + 40) + meta_bytes) as u64,
-            || Write::Upsert {
-                ids: ids.to_vec(),
-                parts,
-                data,
-                meta: (!meta.is_empty()).then(|| meta.to_vec()),
+            |snap| {
+                let parts = if std::sync::Arc::ptr_eq(snap, &placed_on) {
+                    early
+                } else {
+                    place(snap)?
+                };
+                let mut payload = record::encode_upsert(ids, &parts, dim, self.dtype(), &data);
+                let kind = if meta.is_empty() {
+                    record::UPSERT
+                } else {
+                    record::encode_meta(&mut payload, meta);
+                    record::UPSERT_META
+                };
+                let w = Write::Upsert {
+                    ids: ids.to_vec(),
+                    parts,
+                    data,
+                    meta: (!meta.is_empty()).then(|| meta.to_vec()),
+                };
+                Ok((kind, payload, w))
             },
         )
         .map(|(seq, existed)| WriteReceipt {
@@ -315,8 +332,8 @@ impl Index {
 
     /// Checks written rows' labels and attributes against the index's attributes.
     fn check_meta(&self, ids: &[u64], meta: &[RowMeta]) -> Result<(), EngineError> {
-        let live = self.live.read().expect("live lock");
-        let Some(live) = live.as_ref() else {
+        let state = self.state();
+        let Some(live) = state.live.as_ref() else {
             return Err(EngineError::NotWriter {
                 dir: self.dir.clone(),
             });
@@ -355,9 +372,12 @@ impl Index {
         distinct.dedup();
         let ids = &distinct[..];
         check_batch(ids)?;
-        let payload = record::encode_delete(ids);
-        self.write(record::DELETE, &payload, 0, || Write::Delete {
-            ids: ids.to_vec(),
+        self.write(0, |_| {
+            Ok((
+                record::DELETE,
+                record::encode_delete(ids),
+                Write::Delete { ids: ids.to_vec() },
+            ))
         })
         .map(|(seq, existed)| WriteReceipt {
             seq,
@@ -366,36 +386,40 @@ impl Index {
         })
     }
 
-    /// Logs, commits, then applies one write, in log order.
+    /// Logs, commits, then applies one write, in log order. `record` makes the
+    /// log record (kind, payload) and the write from the snapshot the write
+    /// applies to; it runs holding the log, so no flush changes that snapshot
+    /// until the write is applied.
     fn write(
         &self,
-        kind: u8,
-        payload: &[u8],
         new_bytes: u64,
-        decoded: impl FnOnce() -> Write,
+        record: impl FnOnce(
+            &std::sync::Arc<crate::Snapshot>,
+        ) -> Result<(u8, Vec<u8>, Write), EngineError>,
     ) -> Result<(u64, u64), EngineError> {
-        let mut guard = self.wal.lock().expect("wal lock");
+        let mut guard = self.wal.lock().unwrap_or_else(|e| e.into_inner());
         let Some((wal, opts)) = guard.as_mut() else {
             return Err(EngineError::NotWriter {
                 dir: self.dir.clone(),
             });
         };
-        {
-            let live = self.live.read().expect("live lock");
+        let snap = {
+            let state = self.state();
             // Everything the writes hold in memory counts, not only vector bytes.
-            let used = live.as_ref().map_or(0, |l| l.memory_bytes());
+            let used = state.live.as_ref().map_or(0, |l| l.memory_bytes());
             if used + new_bytes > opts.delta_budget_bytes {
                 return Err(EngineError::DeltaFull {
                     used,
                     budget: opts.delta_budget_bytes,
                 });
             }
-        }
-        let seq = wal.append(kind, payload)?;
+            state.files.clone()
+        };
+        let (kind, payload, w) = record(&snap)?;
+        let seq = wal.append(kind, &payload)?;
         wal.commit()?;
-        let w = decoded();
-        let mut live = self.live.write().expect("live lock");
-        let live = live.as_mut().expect("a writer has live state");
+        let mut state = self.state_mut();
+        let live = state.live.as_mut().expect("a writer has live state");
         // Checked before logging, so this cannot fail for a write this writer took.
         let existed = live.apply(&w).map_err(EngineError::BadWrite)?;
         live.next_seq = seq + 1;
@@ -405,8 +429,8 @@ impl Index {
     /// Live, deleted and delta counts and the log's size (`None`: no write since
     /// the files were written and no log).
     pub fn live_stats(&self) -> Option<LiveStats> {
-        let live = self.live.read().expect("live lock");
-        let l = live.as_ref()?;
+        let state = self.state();
+        let l = state.live.as_ref()?;
         let log_bytes =
             std::fs::metadata(self.dir.join(quarry_storage::wal::WAL_FILE)).map_or(0, |m| m.len());
         Some(LiveStats {
@@ -421,11 +445,12 @@ impl Index {
     /// Whether `id` is live: stored and not superseded or deleted, or in the delta
     /// (a reader of an index without `members.bin` and without writes answers false).
     pub fn contains(&self, id: u64) -> bool {
-        if let Some(l) = self.live.read().expect("live lock").as_ref() {
+        let state = self.state();
+        if let Some(l) = state.live.as_ref() {
             return l.loc.contains_key(&id)
                 || (l.stored.partition_of(id).is_some() && !l.dead.contains(id));
         }
-        match &self.members {
+        match &state.files.members {
             Some(m) => m.iter().any(|b| b.contains(id)),
             None => false,
         }
@@ -435,28 +460,26 @@ impl Index {
     /// dtype: the base a router is trained on after writes (row i must be id i,
     /// so the ids must be exactly 0..n; unflushed writes must be flushed first).
     pub fn export_vectors(&self) -> Result<Vec<u8>, EngineError> {
-        if self
-            .live
-            .read()
-            .expect("live lock")
-            .as_ref()
-            .is_some_and(|l| !l.is_clean())
-        {
-            return Err(EngineError::BadWrite(
-                "the index has unflushed writes: flush first".into(),
-            ));
-        }
-        let n = self.stored_vectors();
+        let snap = {
+            let state = self.state();
+            if state.live.as_ref().is_some_and(|l| !l.is_clean()) {
+                return Err(EngineError::BadWrite(
+                    "the index has unflushed writes: flush first".into(),
+                ));
+            }
+            state.files.clone()
+        };
+        let n = snap.manifest.num_vectors;
         let row = self.dim() * self.dtype().size();
         let mut out = vec![0u8; (n as usize).saturating_mul(row)];
         let mut seen = roaring::RoaringTreemap::new();
         let mut buf = quarry_storage::AlignedBuf::new();
-        for pid in 0..self.num_partitions() as u32 {
-            let e = self.table[pid as usize];
+        for pid in 0..snap.num_partitions() as u32 {
+            let e = snap.table[pid as usize];
             if e.count == 0 {
                 continue;
             }
-            self.store.read_into(pid, &mut buf)?;
+            snap.store.read_into(pid, &mut buf)?;
             let v = quarry_storage::PartitionView::parse(
                 buf.as_slice(),
                 e.count as usize,
@@ -480,10 +503,10 @@ impl Index {
     /// The largest id the index holds or held (new ids without `--ids` continue
     /// after it, as a build numbers its input rows).
     pub fn max_id(&self) -> Result<Option<u64>, EngineError> {
-        if let Some(l) = self.live.read().expect("live lock").as_ref() {
+        if let Some(l) = self.state().live.as_ref() {
             return Ok(l.max_id());
         }
-        Ok(match &self.members {
+        Ok(match &self.snapshot().members {
             Some(m) => m.iter().filter_map(|b| b.max()).max(),
             None => self.scan_members()?.iter().filter_map(|b| b.max()).max(),
         })
