@@ -2,7 +2,9 @@
 //! durability: an upsert stream (flushing every 4 batches in half the trials)
 //! SIGKILLed at random moments loses no acknowledged batch, applies no batch in
 //! part, verifies clean, and the next writer succeeds; a compaction SIGKILLed at a
-//! random moment after each trial changes no live vector.
+//! random moment after each trial changes no live vector, nor does a flush of
+//! 10,000 waiting rows SIGKILLed at a random moment (the test counts whether each
+//! died before its commit, after it, or after a commit that split partitions).
 
 mod common;
 use common::{fails_with, fixture, json, ok, quarry, s, tmp};
@@ -166,6 +168,9 @@ fn killed_upsert_streams_lose_no_acknowledged_batch() {
     let mut rng = 0x9e3779b97f4a7c15u64;
     let mut acked_total = 0;
     let mut live_before = 10_000u64;
+    // Killed flushes: before their commit, after it, after a commit with splits.
+    let mut flush_kills = [0u64; 3];
+    let mut flush_secs = 0.2;
     for trial in 0..trials {
         let ids = t.path().join(format!("ids{trial}.ibin"));
         let first = 100_000 + 10_000 * trial as u32;
@@ -231,6 +236,61 @@ fn killed_upsert_streams_lose_no_acknowledged_batch() {
         );
         live_before = live;
         ok(&quarry(&["verify", "--index", s(&idx)]));
+        // A flush killed at a random moment, with 10,000 unflushed rows waiting (the
+        // same ids each trial, so replacements: tombstones and delta rows; the
+        // partitions pass the split bound after a few trials): the live count is
+        // unchanged, whether it died before its commit or after.
+        let more = t.path().join("more.ibin");
+        write_ibin_ids(&more, &(5_000_000..5_010_000).collect::<Vec<_>>());
+        let r = json(&quarry(&[
+            "upsert",
+            "--index",
+            s(&idx),
+            "--vectors",
+            s(&base),
+            "--ids",
+            s(&more),
+            "--batch",
+            "1000",
+            "--json",
+        ]));
+        live_before = r["live"]["live"].as_u64().unwrap();
+        let before = json(&quarry(&["info", "--index", s(&idx), "--json"]));
+        let mut f = Command::new(env!("CARGO_BIN_EXE_quarry"))
+            .args(["--quiet", "flush", "--index", s(&idx)])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        rng = rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        // Uniform over 1.5x the last whole flush's run time (process start included).
+        let span = (flush_secs * 1.5e6) as u64;
+        std::thread::sleep(Duration::from_micros((rng >> 20) % span.max(1)));
+        // SAFETY: plain kill(2) of our own child.
+        unsafe { libc::kill(f.id() as i32, libc::SIGKILL) };
+        let _ = f.wait();
+        let r = json(&quarry(&["info", "--index", s(&idx), "--json"]));
+        let after = r["writes"]["live"]
+            .as_u64()
+            .unwrap_or(r["num_vectors"].as_u64().unwrap());
+        assert_eq!(
+            after, live_before,
+            "trial {trial}: a killed flush changed the live count"
+        );
+        if r["generation"] == before["generation"] {
+            flush_kills[0] += 1; // before its commit: the log still holds the rows
+        } else if r["num_partitions"].as_u64() > before["num_partitions"].as_u64() {
+            flush_kills[2] += 1; // after a commit that split partitions
+        } else {
+            flush_kills[1] += 1; // after its commit
+        }
+        ok(&quarry(&["verify", "--index", s(&idx)]));
+        // The next flush completes (each trial starts from flushed files).
+        let started = std::time::Instant::now();
+        ok(&quarry(&["flush", "--index", s(&idx)]));
+        flush_secs = started.elapsed().as_secs_f64();
         // A compaction killed at a random moment: the live count is unchanged
         // (old files or new) and the index verifies.
         let mut c = Command::new(env!("CARGO_BIN_EXE_quarry"))
@@ -273,7 +333,10 @@ fn killed_upsert_streams_lose_no_acknowledged_batch() {
         Some(live_before),
         "replacing ids 0..10000 adds none"
     );
-    eprintln!("{trials} kills, {acked_total} rows acknowledged before them");
+    eprintln!(
+        "{trials} trials: {acked_total} rows acknowledged before the stream kills; \
+         flush kills before commit / after / after a split commit: {flush_kills:?}"
+    );
 }
 
 #[test]

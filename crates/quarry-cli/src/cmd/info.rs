@@ -58,7 +58,7 @@ pub fn run(a: Args) -> Result<()> {
             "{}",
             serde_json::json!({
                 "stale_routers": stale.iter().map(|(r, p)| serde_json::json!({"router": r, "trained_for_partitions": p})).collect::<Vec<_>>(),
-                "dir": a.index, "format_version": m.format_version, "dim": m.dim, "dtype": m.dtype,
+                "dir": a.index, "format_version": m.format_version, "generation": m.generation, "applied_seq": m.applied_seq, "dim": m.dim, "dtype": m.dtype,
                 "metric": m.metric, "num_vectors": idx.len(), "stored_vectors": idx.stored_vectors(), "num_partitions": m.num_partitions,
                 "sizes": sizes, "data_bytes": data_bytes, "memory": mem, "build": m.build, "routers": m.routers,
                 "direct_read_mib_per_s": read_mib_s, "graphs": idx.graph_memory(), "filters": filters,
