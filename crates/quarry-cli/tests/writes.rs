@@ -234,7 +234,6 @@ fn killed_upsert_streams_lose_no_acknowledged_batch() {
             0,
             "trial {trial}: {new} new rows is not whole batches"
         );
-        live_before = live;
         ok(&quarry(&["verify", "--index", s(&idx)]));
         // A flush killed at a random moment, with 10,000 unflushed rows waiting (the
         // same ids each trial, so replacements: tombstones and delta rows; the
