@@ -256,7 +256,9 @@ class Index:
         Returns ``{"seq", "ids", "existed": deleted}``."""
     def flush(self) -> dict[str, Any]:
         """Move acknowledged writes into new index files (and split partitions grown
-        past the bound). Waits for running calls. Returns the flush report."""
+        past the bound). Searches from other threads go on meanwhile (each call
+        searches the files of its start); writes wait for it. Returns the flush
+        report."""
     def compact(self) -> dict[str, Any]:
         """A flush that also rewrites the partitions of data segments less than half
         in use and removes those segments (``reclaimed_bytes``)."""
