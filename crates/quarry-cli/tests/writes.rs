@@ -145,6 +145,27 @@ fn upsert_delete_and_search() {
     );
 }
 
+/// Live vectors in `quarry info --json` output (writes counted, if any).
+fn live_count(info: &serde_json::Value) -> u64 {
+    info["writes"]["live"]
+        .as_u64()
+        .unwrap_or(info["num_vectors"].as_u64().unwrap())
+}
+
+/// Runs the quarry command `args` and SIGKILLs it after `wait`.
+fn kill_after(args: &[&str], wait: Duration) {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_quarry"))
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(wait);
+    // SAFETY: plain kill(2) of our own child.
+    unsafe { libc::kill(c.id() as i32, libc::SIGKILL) };
+    let _ = c.wait();
+}
+
 #[test]
 fn killed_upsert_streams_lose_no_acknowledged_batch() {
     let t = tmp();
@@ -221,9 +242,7 @@ fn killed_upsert_streams_lose_no_acknowledged_batch() {
         // Reopened: every acknowledged batch present, batches whole, at most the
         // one batch in flight (durable, not yet acknowledged) beyond them.
         let r = json(&quarry(&["info", "--index", s(&idx), "--json"]));
-        let live = r["writes"]["live"]
-            .as_u64()
-            .unwrap_or(r["num_vectors"].as_u64().unwrap());
+        let live = live_count(&r);
         let new = live - live_before;
         assert!(
             new >= acked && new <= acked + 50,
@@ -255,27 +274,19 @@ fn killed_upsert_streams_lose_no_acknowledged_batch() {
         ]));
         live_before = r["live"]["live"].as_u64().unwrap();
         let before = json(&quarry(&["info", "--index", s(&idx), "--json"]));
-        let mut f = Command::new(env!("CARGO_BIN_EXE_quarry"))
-            .args(["--quiet", "flush", "--index", s(&idx)])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
         rng = rng
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
         // Uniform over 1.5x the last whole flush's run time (process start included).
         let span = (flush_secs * 1.5e6) as u64;
-        std::thread::sleep(Duration::from_micros((rng >> 20) % span.max(1)));
-        // SAFETY: plain kill(2) of our own child.
-        unsafe { libc::kill(f.id() as i32, libc::SIGKILL) };
-        let _ = f.wait();
+        kill_after(
+            &["--quiet", "flush", "--index", s(&idx)],
+            Duration::from_micros((rng >> 20) % span.max(1)),
+        );
         let r = json(&quarry(&["info", "--index", s(&idx), "--json"]));
-        let after = r["writes"]["live"]
-            .as_u64()
-            .unwrap_or(r["num_vectors"].as_u64().unwrap());
         assert_eq!(
-            after, live_before,
+            live_count(&r),
+            live_before,
             "trial {trial}: a killed flush changed the live count"
         );
         if r["generation"] == before["generation"] {
@@ -292,22 +303,14 @@ fn killed_upsert_streams_lose_no_acknowledged_batch() {
         flush_secs = started.elapsed().as_secs_f64();
         // A compaction killed at a random moment: the live count is unchanged
         // (old files or new) and the index verifies.
-        let mut c = Command::new(env!("CARGO_BIN_EXE_quarry"))
-            .args(["--quiet", "flush", "--index", s(&idx), "--compact"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        std::thread::sleep(Duration::from_micros((rng >> 20) % 20_000));
-        // SAFETY: plain kill(2) of our own child.
-        unsafe { libc::kill(c.id() as i32, libc::SIGKILL) };
-        let _ = c.wait();
+        kill_after(
+            &["--quiet", "flush", "--index", s(&idx), "--compact"],
+            Duration::from_micros((rng >> 20) % 20_000),
+        );
         let r = json(&quarry(&["info", "--index", s(&idx), "--json"]));
-        let after = r["writes"]["live"]
-            .as_u64()
-            .unwrap_or(r["num_vectors"].as_u64().unwrap());
         assert_eq!(
-            after, live_before,
+            live_count(&r),
+            live_before,
             "trial {trial}: a killed compaction changed the live count"
         );
         ok(&quarry(&["verify", "--index", s(&idx)]));
