@@ -9,6 +9,7 @@
 mod common;
 use common::{fails_with, fixture, json, ok, quarry, s, tmp};
 use std::io::{BufRead, BufReader};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -152,6 +153,22 @@ fn live_count(info: &serde_json::Value) -> u64 {
         .unwrap_or(info["num_vectors"].as_u64().unwrap())
 }
 
+/// `quarry upsert --json` of `base`'s rows under the ids in `ids`, batches of 1,000.
+fn upsert_json(idx: &Path, base: &Path, ids: &Path) -> serde_json::Value {
+    json(&quarry(&[
+        "upsert",
+        "--index",
+        s(idx),
+        "--vectors",
+        s(base),
+        "--ids",
+        s(ids),
+        "--batch",
+        "1000",
+        "--json",
+    ]))
+}
+
 /// Runs the quarry command `args` and SIGKILLs it after `wait`.
 fn kill_after(args: &[&str], wait: Duration) {
     let mut c = Command::new(env!("CARGO_BIN_EXE_quarry"))
@@ -260,18 +277,7 @@ fn killed_upsert_streams_lose_no_acknowledged_batch() {
         // unchanged, whether it died before its commit or after.
         let more = t.path().join("more.ibin");
         write_ibin_ids(&more, &(5_000_000..5_010_000).collect::<Vec<_>>());
-        let r = json(&quarry(&[
-            "upsert",
-            "--index",
-            s(&idx),
-            "--vectors",
-            s(&base),
-            "--ids",
-            s(&more),
-            "--batch",
-            "1000",
-            "--json",
-        ]));
+        let r = upsert_json(&idx, &base, &more);
         live_before = r["live"]["live"].as_u64().unwrap();
         let before = json(&quarry(&["info", "--index", s(&idx), "--json"]));
         rng = rng
@@ -318,18 +324,7 @@ fn killed_upsert_streams_lose_no_acknowledged_batch() {
     let ids = t.path().join("ids-final.ibin");
     write_ibin_ids(&ids, &(0..10_000).collect::<Vec<_>>());
     // The next writer succeeds and the log replays completely.
-    let r = json(&quarry(&[
-        "upsert",
-        "--index",
-        s(&idx),
-        "--vectors",
-        s(&base),
-        "--ids",
-        s(&ids),
-        "--batch",
-        "1000",
-        "--json",
-    ]));
+    let r = upsert_json(&idx, &base, &ids);
     assert_eq!(
         r["live"]["live"].as_u64(),
         Some(live_before),
